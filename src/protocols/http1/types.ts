@@ -1,0 +1,84 @@
+// The HTTP/1.x messages the parser emits. Plain data: no tapwire imports, no proto types;
+// src/flows turns these into Flow messages.
+
+export interface HeaderField {
+  name: string; // exactly as sent (case kept)
+  value: string; // exactly as sent, without surrounding whitespace
+}
+
+/** Why a message ended without being whole. Empty string: it is whole. */
+export type Incompleteness =
+  | "" // complete
+  | "truncated" // the stream ended (end()) before the message did
+  | "lost-bytes" // a gap() fell inside the message; what follows the gap was resynchronised
+  | "upgraded"; // never used for a message itself; see Http1Parser.upgraded
+
+interface MessageCommon {
+  version: string; // "HTTP/1.1" or "HTTP/1.0"
+  headers: HeaderField[]; // in order, duplicates kept
+  trailers: HeaderField[]; // chunked trailers, in order
+  /** The body as a user reads it: de-chunked and, when Content-Encoding is gzip, deflate or br, decoded; at most maxBody bytes. */
+  body: Uint8Array;
+  /** True size of the body after de-chunking, before content decoding (what Content-Length says), even when not all of it was kept. */
+  bodySize: number;
+  /** True when body holds less than the whole (decoded) body: the maxBody limit, lost bytes, or a truncated stream. */
+  bodyTruncated: boolean;
+  /** The Content-Encoding that was decoded into body ("gzip", "deflate", "br"), or "" when body is as sent. */
+  decodedEncoding: string;
+  /** Set when a Content-Encoding could not be decoded: body then holds the bytes as sent. */
+  decodeError: string;
+  /** Timestamp passed with the chunk that held the message's first byte, and with its last byte. */
+  startTs: number;
+  endTs: number;
+  incomplete: Incompleteness;
+  /** Bytes lost inside this message (from gap()). */
+  lostBytes: number;
+  /** Bytes discarded before this message while looking for a message start (garbage or a stream joined mid-message). */
+  skippedBefore: number;
+}
+
+export interface Http1Request extends MessageCommon {
+  kind: "request";
+  method: string;
+  target: string; // request-target as sent: path with query, or absolute-form / authority-form
+}
+
+export interface Http1Response extends MessageCommon {
+  kind: "response";
+  status: number;
+  reason: string;
+  /** 1xx responses (100 Continue, 103 Early Hints) are emitted too, with informational = true. */
+  informational: boolean;
+}
+
+export type Http1Message = Http1Request | Http1Response;
+
+export interface Http1ParserOptions {
+  /** Most body bytes kept per message (after decoding). Default 1 MiB. */
+  maxBody?: number;
+  /** Called for each message once it is whole, or when the stream ends or is cut inside it. */
+  onMessage(message: Http1Message): void;
+  /** Request parsers only: called when a request's head is parsed (before its body), so the
+   * peer's response parser can learn the method with expectResponseTo(). */
+  onRequestHead?(method: string): void;
+}
+
+export interface Http1Parser {
+  /** Feed the next bytes of the stream, in order. The parser may keep views of `data`: the caller must not modify it afterwards. */
+  push(data: Uint8Array, ts: number): void;
+  /** `lost` bytes of the stream are missing at this point (events lost in the kernel). */
+  gap(lost: number, ts: number): void;
+  /** The stream ended: a close-delimited body completes; a partial message is emitted incomplete ("truncated"). */
+  end(ts: number): void;
+  /** Response parsers: the method of the next request in order (pipelining), so HEAD and CONNECT responses are read right. */
+  expectResponseTo(method: string): void;
+  /** Set once a 101 Switching Protocols or a successful CONNECT has handed the stream to another protocol;
+   * later bytes are ignored by this parser and counted in upgradedBytes. */
+  readonly upgraded: boolean;
+  readonly upgradedBytes: number;
+  /** Hand the stream over to another protocol from here on (the peer's parser saw 101 or a 2xx to CONNECT):
+   * a message in progress is emitted, later bytes are ignored as with `upgraded`. */
+  handOver(): void;
+  /** Bytes discarded since the last message while looking for a message start (not yet attached to a message). */
+  readonly pendingSkipped: number;
+}
