@@ -1,0 +1,879 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tapwire's kernel side: syscall tracepoints that follow TCP sockets and copy the
+ * bytes of HTTP connections into one ring buffer. No kprobes, no fentry: only
+ * syscalls/sys_{enter,exit}_* and sched tracepoints, so it runs where those are all
+ * a kernel offers.
+ *
+ * Every program has one shape: filter, look up, stash or emit, return.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "tapwire.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+
+const volatile struct tw_config tw_config = {};
+
+/* Every record goes here, in the order it was submitted. Size set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+/* The connection table. Key: (tgid, fd). Value: id, positions, kind.
+ * Entries are made at accept/connect, or at the first read/write of a TCP socket that was
+ * open before; they die at close, when user space learns the process exited, or by LRU. */
+struct tw_conn {
+	__u64 id;
+	__u64 pos[2]; /* next stream position, by enum tw_direction */
+	__u32 classify_attempts;
+	__u8 origin;	/* enum tw_origin */
+	__u8 class;	/* enum tw_class */
+	__u8 announced; /* a CONN_OPEN event was sent */
+	__u8 reserved;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_conn_key);
+	__type(value, struct tw_conn);
+} conns SEC(".maps");
+
+/* What a data syscall was called with, stashed at sys_enter and taken at sys_exit.
+ * Key: pid_tgid of the calling thread. Dies at sys_exit, or when the thread exits. */
+struct tw_syscall_args {
+	__u64 conn_id;
+	__u64 buf;    /* the buffer, or the iovec array when iovcnt > 0 */
+	__u64 iovcnt; /* 0: buf is a plain buffer */
+	__u32 fd;
+	__u8 direction;
+	__u8 sendfile;
+	__u8 reserved[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tw_syscall_args);
+} syscall_args SEC(".maps");
+
+/* fd passed to connect, stashed until it returns. Key: pid_tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u32);
+} connect_args SEC(".maps");
+
+/* One data event under construction per CPU: a chunk is assembled here from one or more
+ * iovec pieces and then copied into the ring buffer. Twice the chunk size so the verifier
+ * can prove any (offset < chunk, length <= chunk) write is in bounds. A plain array indexed
+ * by CPU, since per-CPU values are limited to 32 KiB; the loader sets max_entries to the
+ * number of possible CPUs. */
+/* State of one copy of syscall bytes into data events. It lives in the scratch map value,
+ * not on the stack, so the verifier sees the bpf_loop callback's state as plain scalars
+ * and does not walk every iteration's bounds. */
+struct copy_state {
+	__u64 iov;	  /* user iovec array, or 0 for a single buffer */
+	__u64 iovcnt;
+	__u64 iov_idx;
+	__u64 base;	  /* current piece */
+	__u64 piece_left;
+	__u64 remaining;  /* bytes of the syscall not yet copied */
+	__u64 pos;	  /* stream position of the chunk being filled */
+	__u32 fill;	  /* bytes in the chunk being filled */
+	__u32 chunks;	  /* events emitted */
+	__u32 chunk_limit;
+	__u32 failed;	  /* a read fault or full ring stopped the copy */
+};
+
+struct tw_scratch {
+	struct copy_state st;
+	struct tw_data_event ev;
+	__u8 data[2 * TW_CHUNK_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_scratch);
+} scratch SEC(".maps");
+
+/* enum tw_counter slots, per CPU; user space adds them up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Settings that may change at run time (filters). One entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_settings);
+} settings SEC(".maps");
+
+/* Filter sets, consulted when the matching settings flag is 1. Values unused (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} filter_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[TW_COMM_LEN]);
+	__type(value, __u8);
+} filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u16);
+	__type(value, __u8);
+} filter_ports SEC(".maps");
+
+/* Never used: it makes every struct of tapwire.h appear in the
+ * object's BTF, where user space reads their layouts (scripts/gen-layout.ts). */
+struct tw_btf_anchor {
+	struct tw_event_header header;
+	struct tw_conn_open_event conn_open;
+	struct tw_data_event data;
+	struct tw_conn_close_event conn_close;
+	struct tw_proc_exec_event proc_exec;
+	struct tw_proc_exit_event proc_exit;
+	struct tw_settings settings;
+	struct tw_conn_key conn_key;
+	struct tw_config config;
+} tw_btf_anchor;
+
+/* Connection ids: a counter that only grows while the program is loaded. */
+__u64 next_conn_id = 0;
+
+static __always_inline void count(__u32 slot, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &slot);
+	if (v)
+		*v += n;
+}
+
+static __always_inline struct tw_settings *get_settings(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&settings, &zero);
+}
+
+/* The first check of every program: never trace tapwire, honour the pid filter. */
+static __always_inline bool process_wanted(__u32 tgid)
+{
+	if (tgid == tw_config.self_tgid)
+		return false;
+	struct tw_settings *s = get_settings();
+	if (s && s->filter_pids && !bpf_map_lookup_elem(&filter_pids, &tgid))
+		return false;
+	return true;
+}
+
+/* fd -> struct sock, when fd is an IPv4/IPv6 TCP socket of the current task. */
+static __always_inline struct sock *tcp_sock_of_fd(__u32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct files_struct *files = BPF_CORE_READ(task, files);
+	if (!files)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fdarr = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fdarr[fd]);
+	if (!file)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return NULL;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	return sk;
+}
+
+static __always_inline struct tw_conn *conn_create(__u32 tgid, __u32 fd, __u8 origin)
+{
+	struct tw_conn_key key = { .tgid = tgid, .fd = fd };
+	struct tw_conn c = {
+		.id = __sync_fetch_and_add(&next_conn_id, 1) + 1,
+		.origin = origin,
+	};
+	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
+		count(TW_CNT_DROP_CONN_MAP_FULL, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+/* The connection behind (tgid, fd), made on first sight of a TCP socket. */
+static __always_inline struct tw_conn *conn_of_fd(__u32 tgid, __u32 fd)
+{
+	struct tw_conn_key key = { .tgid = tgid, .fd = fd };
+	struct tw_conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (c)
+		return c;
+	if (!tcp_sock_of_fd(fd))
+		return NULL;
+	return conn_create(tgid, fd, TW_ORIGIN_FOUND);
+}
+
+static __always_inline bool starts_with(const char *buf, const char *prefix, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (buf[i] != prefix[i])
+			return false;
+	return true;
+}
+
+/* PROTOCOL_LIST: what the first bytes of a message say. `n` bytes of `b` are valid. */
+static __always_inline __u8 classify(const char *b, __u32 n)
+{
+	if (n >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04)
+		return TW_CLASS_TLS;
+	if (n >= 14 && starts_with(b, "PRI * HTTP/2.0", 14))
+		return TW_CLASS_HTTP2;
+	if (n >= 8 && starts_with(b, "HTTP/1.", 7))
+		return TW_CLASS_HTTP1;
+	if (n >= 4 && (starts_with(b, "GET ", 4) || starts_with(b, "PUT ", 4)))
+		return TW_CLASS_HTTP1;
+	if (n >= 5 && (starts_with(b, "POST ", 5) || starts_with(b, "HEAD ", 5)))
+		return TW_CLASS_HTTP1;
+	if (n >= 6 && (starts_with(b, "PATCH ", 6) || starts_with(b, "TRACE ", 6)))
+		return TW_CLASS_HTTP1;
+	if (n >= 7 && starts_with(b, "DELETE ", 7))
+		return TW_CLASS_HTTP1;
+	if (n >= 8 && (starts_with(b, "OPTIONS ", 8) || starts_with(b, "CONNECT ", 8)))
+		return TW_CLASS_HTTP1;
+	return TW_CLASS_UNKNOWN;
+}
+
+/* The first bytes a syscall moved: from the buffer, or from the first non-empty iovec. */
+static __always_inline __u32 read_prefix(char *out, __u32 cap, __u64 buf, __u64 iovcnt, __u64 total)
+{
+	__u64 base = buf, len = total;
+	if (iovcnt) {
+		struct iovec iov = {};
+		for (int i = 0; i < 4 && i < iovcnt; i++) {
+			if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(buf + i * sizeof(iov))))
+				return 0;
+			if (iov.iov_len)
+				break;
+		}
+		base = (__u64)iov.iov_base;
+		len = iov.iov_len;
+	}
+	if (len > total)
+		len = total;
+	if (len > cap)
+		len = cap;
+	if (len == 0 || bpf_probe_read_user(out, len & 31, (void *)base))
+		return 0;
+	return len;
+}
+
+/* Announce a connection to user space: endpoints, process, how it was found. */
+static __always_inline bool announce(struct tw_conn *c, __u32 fd, __u64 pid_tgid)
+{
+	struct sock *sk = tcp_sock_of_fd(fd);
+	if (!sk)
+		return false;
+	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+
+	struct tw_settings *s = get_settings();
+	if (s && s->filter_ports && !bpf_map_lookup_elem(&filter_ports, &lport) &&
+	    !bpf_map_lookup_elem(&filter_ports, &rport))
+		return false;
+	char comm[TW_COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (s && s->filter_comms && !bpf_map_lookup_elem(&filter_comms, comm))
+		return false;
+
+	struct tw_conn_open_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		return false;
+	}
+	e->hdr.kind = TW_EVENT_CONN_OPEN;
+	e->hdr.pid = pid_tgid >> 32;
+	e->hdr.tid = (__u32)pid_tgid;
+	e->hdr.reserved = 0;
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->conn_id = c->id;
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->local_port = lport;
+	e->remote_port = rport;
+	e->origin = c->origin;
+	e->class = c->class;
+	e->fd = fd;
+	e->reserved = 0;
+	__builtin_memcpy(e->comm, comm, sizeof(comm));
+	__builtin_memset(e->local_addr, 0, 16);
+	__builtin_memset(e->remote_addr, 0, 16);
+	if (e->family == AF_INET) {
+		bpf_core_read(e->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(e->remote_addr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(e->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(e->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	bpf_ringbuf_submit(e, 0);
+	count(TW_CNT_EVENTS, 1);
+	count(TW_CNT_CONNS_OPENED, 1);
+	c->announced = 1;
+	return true;
+}
+
+/* Decide, from the bytes of this syscall, whether the connection is worth sending.
+ * Returns true when its data should go to user space. */
+static __always_inline bool decide(struct tw_conn *c, struct tw_syscall_args *a, __u64 total,
+				   __u64 pos, __u64 pid_tgid)
+{
+	if (c->class == TW_CLASS_HTTP1 || c->class == TW_CLASS_HTTP2)
+		return c->announced;
+	if (c->class != TW_CLASS_UNKNOWN)
+		return false;
+
+	char prefix[32] = {};
+	__u32 n = read_prefix(prefix, 16, a->buf, a->iovcnt, total);
+	__u8 class = classify(prefix, n);
+	if (class == TW_CLASS_UNKNOWN) {
+		/* From its first byte a stream that is not HTTP or TLS is something else; a stream
+		 * joined in the middle gets more chances to reach a message start. */
+		bool from_start = pos == 0 && c->origin != TW_ORIGIN_FOUND;
+		if ((from_start && n >= 8) || ++c->classify_attempts >= TW_MAX_CLASSIFY_ATTEMPTS)
+			c->class = TW_CLASS_OTHER;
+		return false;
+	}
+	c->class = class;
+	if (class == TW_CLASS_TLS)
+		return false;
+	if (!announce(c, a->fd, pid_tgid)) {
+		c->class = TW_CLASS_IGNORED;
+		return false;
+	}
+	return true;
+}
+
+static __always_inline struct tw_scratch *get_scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
+
+/* Send the chunk in scratch (fill bytes) and start the next one. */
+static __always_inline void flush_chunk(struct tw_scratch *s)
+{
+	struct copy_state *st = &s->st;
+	if (st->fill == 0)
+		return;
+	__u32 len = st->fill;
+	if (len > TW_CHUNK_SIZE)
+		len = TW_CHUNK_SIZE;
+	/* A mask the compiler cannot drop, so the verifier sees the bound. */
+	barrier_var(len);
+	len &= 2 * TW_CHUNK_SIZE - 1;
+	s->ev.pos = st->pos;
+	s->ev.len = len;
+	if (bpf_ringbuf_output(&events, &s->ev, sizeof(struct tw_data_event) + len, 0)) {
+		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		count(TW_CNT_DROP_RINGBUF_BYTES, len);
+	} else {
+		count(TW_CNT_EVENTS, 1);
+		count(TW_CNT_DATA_BYTES, len);
+	}
+	st->pos += len;
+	st->fill = 0;
+	st->chunks++;
+}
+
+static long copy_step(__u32 i, void *ctx)
+{
+	struct tw_scratch *s = get_scratch();
+	if (!s)
+		return 1;
+	struct copy_state *st = &s->st;
+	if (st->remaining == 0 || st->chunks >= st->chunk_limit)
+		return 1;
+	if (st->piece_left == 0) {
+		if (!st->iov || st->iov_idx >= st->iovcnt || st->iov_idx >= TW_MAX_IOV) {
+			count(TW_CNT_DROP_IOV_LIMIT_BYTES, st->remaining);
+			st->remaining = 0;
+			return 1;
+		}
+		struct iovec v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(st->iov + st->iov_idx * sizeof(v)))) {
+			st->failed = 1;
+			return 1;
+		}
+		st->iov_idx++;
+		st->base = (__u64)v.iov_base;
+		st->piece_left = v.iov_len;
+		return 0;
+	}
+	__u64 n = st->piece_left;
+	if (n > st->remaining)
+		n = st->remaining;
+	__u32 room = TW_CHUNK_SIZE - (st->fill & (TW_CHUNK_SIZE - 1));
+	if (n > room)
+		n = room;
+	if (n > TW_CHUNK_SIZE)
+		n = TW_CHUNK_SIZE;
+	barrier_var(n);
+	n &= TW_CHUNK_SIZE * 2 - 1;
+	__u32 off = st->fill & (TW_CHUNK_SIZE - 1);
+	if (bpf_probe_read_user(&s->data[off], n, (void *)st->base)) {
+		st->failed = 1;
+		return 1;
+	}
+	st->fill += n;
+	st->base += n;
+	st->piece_left -= n;
+	st->remaining -= n;
+	if (st->fill >= TW_CHUNK_SIZE || st->remaining == 0)
+		flush_chunk(s);
+	return 0;
+}
+
+/* Send `total` bytes a syscall moved, as events of up to TW_CHUNK_SIZE bytes. */
+static __always_inline void emit_data(struct tw_syscall_args *a, __u64 conn_id, __u64 pos, __u64 total,
+				      __u64 pid_tgid)
+{
+	struct tw_scratch *s = get_scratch();
+	if (!s)
+		return;
+	s->ev.hdr.kind = TW_EVENT_DATA;
+	s->ev.hdr.pid = pid_tgid >> 32;
+	s->ev.hdr.tid = (__u32)pid_tgid;
+	s->ev.hdr.reserved = 0;
+	s->ev.hdr.ts_ns = bpf_ktime_get_ns();
+	s->ev.conn_id = conn_id;
+	s->ev.skipped = 0;
+	s->ev.direction = a->direction;
+	s->ev.source = TW_SOURCE_SYSCALL;
+	s->ev.flags = 0;
+	__builtin_memset(s->ev.reserved, 0, sizeof(s->ev.reserved));
+
+	struct tw_settings *cfg = get_settings();
+	__u32 limit = cfg && cfg->chunk_limit ? cfg->chunk_limit : TW_MAX_CHUNKS;
+	if (limit > TW_MAX_CHUNKS)
+		limit = TW_MAX_CHUNKS;
+	struct copy_state *st = &s->st;
+	st->iov = a->iovcnt ? a->buf : 0;
+	st->iovcnt = a->iovcnt;
+	st->iov_idx = 0;
+	st->base = a->iovcnt ? 0 : a->buf;
+	st->piece_left = a->iovcnt ? 0 : total;
+	st->remaining = total;
+	st->pos = pos;
+	st->fill = 0;
+	st->chunks = 0;
+	st->chunk_limit = limit;
+	st->failed = 0;
+	bpf_loop(TW_MAX_CHUNKS + TW_MAX_IOV + 1, copy_step, NULL, 0);
+	/* The callback may have run on the scratch of this CPU only: look it up again. */
+	s = get_scratch();
+	if (!s)
+		return;
+	st = &s->st;
+	if (st->failed)
+		count(TW_CNT_DROP_READ_FAULT_BYTES, st->remaining + st->fill);
+	else if (st->remaining)
+		count(TW_CNT_DROP_CHUNK_LIMIT_BYTES, st->remaining);
+}
+
+/* An event that only says: `skipped` bytes at `pos` were moved but not copied (sendfile). */
+static __always_inline void emit_skipped(__u64 conn_id, __u8 direction, __u64 pos, __u64 skipped,
+					 __u8 flags, __u64 pid_tgid)
+{
+	struct tw_data_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->hdr.kind = TW_EVENT_DATA;
+	e->hdr.pid = pid_tgid >> 32;
+	e->hdr.tid = (__u32)pid_tgid;
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->conn_id = conn_id;
+	e->pos = pos;
+	e->skipped = skipped;
+	e->direction = direction;
+	e->flags = flags;
+	bpf_ringbuf_submit(e, 0);
+	count(TW_CNT_EVENTS, 1);
+}
+
+/* sys_enter of a data syscall: remember what it was called with, for a connection that
+ * is (or may yet become) HTTP. */
+static __always_inline void stash(__u32 fd, __u64 buf, __u64 iovcnt, __u8 direction, __u8 sendfile)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if (!process_wanted(tgid))
+		return;
+	struct tw_conn *c = conn_of_fd(tgid, fd);
+	if (!c)
+		return;
+	if (c->class == TW_CLASS_OTHER || c->class == TW_CLASS_IGNORED) {
+		/* Positions are not kept for these: nothing of them reaches user space. */
+		return;
+	}
+	struct tw_syscall_args a = {
+		.conn_id = c->id,
+		.buf = buf,
+		.iovcnt = iovcnt,
+		.fd = fd,
+		.direction = direction,
+		.sendfile = sendfile,
+	};
+	if (bpf_map_update_elem(&syscall_args, &pid_tgid, &a, BPF_ANY))
+		count(TW_CNT_DROP_ARGS_MAP_FULL, 1);
+}
+
+/* sys_exit of a data syscall: copy the bytes it moved, if the connection is HTTP. */
+static __always_inline void unstash(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tw_syscall_args *ap = bpf_map_lookup_elem(&syscall_args, &pid_tgid);
+	if (!ap)
+		return;
+	struct tw_syscall_args a = *ap;
+	bpf_map_delete_elem(&syscall_args, &pid_tgid);
+	if (ret <= 0)
+		return;
+	struct tw_conn_key key = { .tgid = pid_tgid >> 32, .fd = a.fd };
+	struct tw_conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || c->id != a.conn_id)
+		return; /* closed and replaced while the syscall ran */
+	__u8 dir = a.direction & 1;
+	__u64 pos = __sync_fetch_and_add(&c->pos[dir], (__u64)ret);
+	if (a.sendfile) {
+		if (c->announced && (c->class == TW_CLASS_HTTP1 || c->class == TW_CLASS_HTTP2)) {
+			count(TW_CNT_SENDFILE_BYTES, ret);
+			emit_skipped(c->id, dir, pos, ret, TW_DATA_SENDFILE, pid_tgid);
+		}
+		return;
+	}
+	if (!decide(c, &a, ret, pos, pid_tgid)) {
+		count(c->class == TW_CLASS_TLS ? TW_CNT_SKIPPED_TLS_BYTES : TW_CNT_SKIPPED_OTHER_BYTES, ret);
+		return;
+	}
+	emit_data(&a, c->id, pos, ret, pid_tgid);
+}
+
+/* ---- data syscalls: enter stashes, exit copies ---- */
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int tw_enter_read(struct syscall_trace_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], 0, TW_DIR_INGRESS, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int tw_exit_read(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int tw_enter_write(struct syscall_trace_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], 0, TW_DIR_EGRESS, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int tw_exit_write(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int tw_enter_readv(struct syscall_trace_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], ctx->args[2], TW_DIR_INGRESS, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int tw_exit_readv(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int tw_enter_writev(struct syscall_trace_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], ctx->args[2], TW_DIR_EGRESS, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int tw_exit_writev(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int tw_enter_sendto(struct syscall_trace_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], 0, TW_DIR_EGRESS, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int tw_exit_sendto(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int tw_enter_recvfrom(struct syscall_trace_enter *ctx)
+{
+	stash(ctx->args[0], ctx->args[1], 0, TW_DIR_INGRESS, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int tw_exit_recvfrom(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+/* sendmsg/recvmsg: the iovec array and its length come from the user's msghdr. */
+static __always_inline void stash_msg(__u32 fd, __u64 msg, __u8 direction)
+{
+	struct user_msghdr m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)msg))
+		return;
+	if (!m.msg_iovlen)
+		return;
+	stash(fd, (__u64)m.msg_iov, m.msg_iovlen, direction, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int tw_enter_sendmsg(struct syscall_trace_enter *ctx)
+{
+	stash_msg(ctx->args[0], ctx->args[1], TW_DIR_EGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int tw_exit_sendmsg(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int tw_enter_recvmsg(struct syscall_trace_enter *ctx)
+{
+	stash_msg(ctx->args[0], ctx->args[1], TW_DIR_INGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int tw_exit_recvmsg(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+/* sendfile(out_fd, in_fd, offset, count): the bytes are a file's, not in user memory.
+ * Their count keeps positions right and tells user space what it did not see. */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int tw_enter_sendfile(struct syscall_trace_enter *ctx)
+{
+	stash(ctx->args[0], 0, 0, TW_DIR_EGRESS, 1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int tw_exit_sendfile(struct syscall_trace_exit *ctx)
+{
+	unstash(ctx->ret);
+	return 0;
+}
+
+/* ---- connection lifetime ---- */
+
+static __always_inline void accepted(long ret)
+{
+	if (ret < 0)
+		return;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!process_wanted(tgid) || !tcp_sock_of_fd(ret))
+		return;
+	conn_create(tgid, ret, TW_ORIGIN_ACCEPT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int tw_exit_accept(struct syscall_trace_exit *ctx)
+{
+	accepted(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int tw_exit_accept4(struct syscall_trace_exit *ctx)
+{
+	accepted(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tw_enter_connect(struct syscall_trace_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!process_wanted(pid_tgid >> 32))
+		return 0;
+	__u32 fd = ctx->args[0];
+	bpf_map_update_elem(&connect_args, &pid_tgid, &fd, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int tw_exit_connect(struct syscall_trace_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 *fdp = bpf_map_lookup_elem(&connect_args, &pid_tgid);
+	if (!fdp)
+		return 0;
+	__u32 fd = *fdp;
+	bpf_map_delete_elem(&connect_args, &pid_tgid);
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	if (!tcp_sock_of_fd(fd))
+		return 0;
+	conn_create(pid_tgid >> 32, fd, TW_ORIGIN_CONNECT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int tw_enter_close(struct syscall_trace_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tw_conn_key key = { .tgid = pid_tgid >> 32, .fd = ctx->args[0] };
+	struct tw_conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	if (c->announced) {
+		struct tw_conn_close_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			e->hdr.kind = TW_EVENT_CONN_CLOSE;
+			e->hdr.pid = key.tgid;
+			e->hdr.tid = (__u32)pid_tgid;
+			e->hdr.reserved = 0;
+			e->hdr.ts_ns = bpf_ktime_get_ns();
+			e->conn_id = c->id;
+			e->egress_bytes = c->pos[TW_DIR_EGRESS];
+			e->ingress_bytes = c->pos[TW_DIR_INGRESS];
+			bpf_ringbuf_submit(e, 0);
+			count(TW_CNT_EVENTS, 1);
+		} else {
+			count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		}
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* ---- processes ---- */
+
+SEC("tracepoint/sched/sched_process_exec")
+int tw_process_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!process_wanted(pid_tgid >> 32))
+		return 0;
+	struct tw_proc_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		return 0;
+	}
+	e->hdr.kind = TW_EVENT_PROC_EXEC;
+	e->hdr.pid = pid_tgid >> 32;
+	e->hdr.tid = (__u32)pid_tgid;
+	e->hdr.reserved = 0;
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->reserved = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + loc);
+	bpf_ringbuf_submit(e, 0);
+	count(TW_CNT_EVENTS, 1);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int tw_process_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	/* A thread that dies inside a syscall never reaches its sys_exit. */
+	bpf_map_delete_elem(&syscall_args, &pid_tgid);
+	bpf_map_delete_elem(&connect_args, &pid_tgid);
+	if (!process_wanted(pid_tgid >> 32))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0; /* other threads live on */
+	struct tw_proc_exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		return 0;
+	}
+	e->hdr.kind = TW_EVENT_PROC_EXIT;
+	e->hdr.pid = pid_tgid >> 32;
+	e->hdr.tid = (__u32)pid_tgid;
+	e->hdr.reserved = 0;
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	count(TW_CNT_EVENTS, 1);
+	return 0;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The whole contract between tapwire's BPF program and its loader: every record that
+ * crosses the ring buffer, every map key and value user space reads or writes, and the
+ * numbers inside them. Enums have explicit values that only ever grow.
+ *
+ * User space reads these layouts from the compiled object's BTF (scripts/gen-layout.ts
+ * writes src/bpf/gen/layout.ts at build time), so a field moved here moves there too.
+ */
+#ifndef TAPWIRE_H
+#define TAPWIRE_H
+
+/* Payload bytes copied per data event; a longer syscall buffer becomes several events. */
+#define TW_CHUNK_SIZE 16384
+/* Upper bound on the events one syscall may produce (TW_CHUNK_SIZE each): 4 MiB. */
+#define TW_MAX_CHUNKS 256
+/* iovec entries followed per readv/writev/sendmsg/recvmsg; bytes beyond are counted, not copied. */
+#define TW_MAX_IOV 64
+/* Syscalls of a connection of unknown kind that are looked at before giving up on it. */
+#define TW_MAX_CLASSIFY_ATTEMPTS 1024
+#define TW_COMM_LEN 16
+#define TW_PATH_LEN 256
+
+/* Ring buffer record kinds. The first field of every record. */
+enum tw_event_kind {
+	TW_EVENT_CONN_OPEN = 1,	 /* a connection tapwire will report on: endpoints and process */
+	TW_EVENT_DATA = 2,	 /* bytes read or written on a reported connection */
+	TW_EVENT_CONN_CLOSE = 3, /* a reported connection was closed */
+	TW_EVENT_PROC_EXEC = 4,	 /* a process called exec */
+	TW_EVENT_PROC_EXIT = 5,	 /* the last thread of a process exited */
+};
+
+/* Which way the bytes went, seen from the traced process. */
+enum tw_direction {
+	TW_DIR_EGRESS = 0,  /* the process sent them (write, send...) */
+	TW_DIR_INGRESS = 1, /* the process received them (read, recv...) */
+};
+
+/* How tapwire first learned of a connection. */
+enum tw_origin {
+	TW_ORIGIN_FOUND = 0,   /* first seen in a read/write: opened before tapwire, or unseen */
+	TW_ORIGIN_ACCEPT = 1,  /* accept/accept4 returned it: the traced process is the server */
+	TW_ORIGIN_CONNECT = 2, /* connect on it succeeded: the traced process is the client */
+};
+
+/* What the first bytes of a connection look like (classified in the kernel).
+ * PROTOCOL_LIST: a new protocol adds a value here and a case in classify() in tapwire.bpf.c. */
+enum tw_class {
+	TW_CLASS_UNKNOWN = 0, /* not decided yet */
+	TW_CLASS_HTTP1 = 1,
+	TW_CLASS_HTTP2 = 2,   /* the HTTP/2 client preface */
+	TW_CLASS_TLS = 3,     /* TLS records: ciphertext is not sent */
+	TW_CLASS_OTHER = 4,   /* something else: nothing more is sent */
+	TW_CLASS_IGNORED = 5, /* excluded by a filter */
+};
+
+/* Where the bytes of a data event came from. */
+enum tw_source {
+	TW_SOURCE_SYSCALL = 0,
+};
+
+/* Data event flags. */
+enum tw_data_flags {
+	TW_DATA_SENDFILE = 1, /* `skipped` bytes were sent by sendfile: their content is not known */
+};
+
+/* Counters, one slot each in the per-CPU `counters` array. Drops are any bytes or events
+ * the kernel side had to give up; the rest are for statistics. */
+enum tw_counter {
+	TW_CNT_EVENTS = 0,		/* records submitted to the ring buffer */
+	TW_CNT_DATA_BYTES = 1,		/* payload bytes submitted */
+	TW_CNT_DROP_RINGBUF_EVENTS = 2, /* records lost: ring buffer full */
+	TW_CNT_DROP_RINGBUF_BYTES = 3,	/* payload bytes in those records */
+	TW_CNT_DROP_CHUNK_LIMIT_BYTES = 4, /* bytes past TW_MAX_CHUNKS in one syscall */
+	TW_CNT_DROP_IOV_LIMIT_BYTES = 5,   /* bytes past TW_MAX_IOV iovec entries */
+	TW_CNT_DROP_READ_FAULT_BYTES = 6,  /* user memory that could not be read */
+	TW_CNT_DROP_CONN_MAP_FULL = 7,	   /* connections not tracked: map full */
+	TW_CNT_DROP_ARGS_MAP_FULL = 8,	   /* syscalls not followed: map full */
+	TW_CNT_SKIPPED_OTHER_BYTES = 9,	   /* bytes of connections that are not HTTP */
+	TW_CNT_SKIPPED_TLS_BYTES = 10,	   /* ciphertext bytes not sent */
+	TW_CNT_SENDFILE_BYTES = 11,	   /* bytes sent with sendfile, reported as skipped */
+	TW_CNT_CONNS_OPENED = 12,	   /* connections reported (CONN_OPEN events) */
+	TW_CNT_MAX = 13,
+};
+
+/* Settings that can change while running: one entry in the `settings` array map. */
+struct tw_settings {
+	__u32 filter_pids;  /* 1: only processes in the `filter_pids` map */
+	__u32 filter_comms; /* 1: only processes whose comm is in `filter_comms` */
+	__u32 filter_ports; /* 1: only connections with a local or remote port in `filter_ports` */
+	__u32 chunk_limit;  /* events per syscall, at most TW_MAX_CHUNKS */
+};
+
+/* Key of the `conns` map: a socket fd of a process. */
+struct tw_conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+/* Every record starts with this. */
+struct tw_event_header {
+	__u32 kind; /* enum tw_event_kind */
+	__u32 pid;  /* thread group id */
+	__u32 tid;
+	__u32 reserved;
+	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+};
+
+struct tw_conn_open_event {
+	struct tw_event_header hdr;
+	__u64 conn_id;
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 origin; /* enum tw_origin */
+	__u8 class;  /* enum tw_class */
+	__u8 local_addr[16];  /* IPv4: first 4 bytes */
+	__u8 remote_addr[16];
+	char comm[TW_COMM_LEN];
+	__u32 fd;
+	__u32 reserved;
+};
+
+/* Followed in the record by `len` payload bytes. */
+struct tw_data_event {
+	struct tw_event_header hdr;
+	__u64 conn_id;
+	__u64 pos;     /* stream position, in this direction, of the first byte */
+	__u32 len;     /* payload bytes after this struct */
+	__u32 skipped; /* bytes after the payload (at pos + len) that were not copied */
+	__u8 direction; /* enum tw_direction */
+	__u8 source;    /* enum tw_source */
+	__u8 flags;     /* enum tw_data_flags */
+	__u8 reserved[5];
+};
+
+struct tw_conn_close_event {
+	struct tw_event_header hdr;
+	__u64 conn_id;
+	__u64 egress_bytes; /* final stream positions */
+	__u64 ingress_bytes;
+};
+
+struct tw_proc_exec_event {
+	struct tw_event_header hdr;
+	__u32 ppid;
+	__u32 reserved;
+	char comm[TW_COMM_LEN];
+	char filename[TW_PATH_LEN]; /* as passed to exec, NUL-terminated */
+};
+
+struct tw_proc_exit_event {
+	struct tw_event_header hdr;
+	char comm[TW_COMM_LEN];
+};
+
+/* Settings fixed at load time (a `const volatile` global, set between open and load). */
+struct tw_config {
+	__u32 self_tgid; /* tapwire itself: never traced */
+	__u32 reserved;
+};
+
+#endif /* TAPWIRE_H */

@@ -1,0 +1,87 @@
+// A reader of a BPF ring buffer that maps it into this process and walks its records in
+// place: no callback per record through FFI, no allocation per record. Records handed to
+// `drain`'s handler are borrowed: valid only until the handler returns, so the handler copies
+// what it keeps (decodeEvent copies data payloads).
+//
+// Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position (we write it), page 1
+// the producer position, then the data area, mapped twice back to back so a record that
+// wraps around the end is still contiguous. Each record: u32 length (bit 31 busy, bit 30
+// discarded), u32 page offset, then the sample, padded to 8 bytes.
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { libc, errno, strerror, SetupError } from "./libbpf.ts";
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const BUSY_BIT = 0x8000_0000;
+const DISCARD_BIT = 0x4000_0000;
+const HEADER_SIZE = 8;
+
+export type RecordHandler = (bytes: Uint8Array, view: DataView, offset: number, length: number) => void;
+
+export interface RingReader {
+  /** Hand every record available now (at most `budget`) to `handler`, then free their space. Returns how many. */
+  drain(handler: RecordHandler, budget?: number): number;
+  /** Bytes written by the kernel and not yet consumed. */
+  pending(): number;
+  close(): void;
+}
+
+export function createRingReader(mapFd: number, dataSize: number): RingReader {
+  const c = libc();
+  const page = c.getpagesize();
+  const consumerPtr = c.mmap(null, page, PROT_READ | PROT_WRITE, MAP_SHARED, mapFd, 0);
+  if (!consumerPtr || Number(consumerPtr) === -1) {
+    throw new SetupError(`cannot map the ring buffer's consumer page: ${strerror(errno())}`);
+  }
+  const producerLen = page + 2 * dataSize;
+  const producerPtr = c.mmap(null, producerLen, PROT_READ, MAP_SHARED, mapFd, page);
+  if (!producerPtr || Number(producerPtr) === -1) {
+    const err = errno();
+    c.munmap(consumerPtr, page);
+    throw new SetupError(`cannot map the ring buffer's data (${producerLen} bytes): ${strerror(err)}`);
+  }
+  const consumerPos = new BigUint64Array(toArrayBuffer(consumerPtr as Pointer, 0, 8));
+  const producerPos = new BigUint64Array(toArrayBuffer(producerPtr as Pointer, 0, 8));
+  const dataBuffer = toArrayBuffer(producerPtr as Pointer, page, 2 * dataSize);
+  const bytes = new Uint8Array(dataBuffer);
+  const words = new Uint32Array(dataBuffer);
+  const view = new DataView(dataBuffer);
+  const mask = dataSize - 1;
+  let closed = false;
+
+  return {
+    drain(handler, budget = Infinity) {
+      if (closed) return 0;
+      // One BigInt each way per drain; positions fit in a double for centuries.
+      let cons = Number(Atomics.load(consumerPos, 0));
+      const prod = Number(Atomics.load(producerPos, 0));
+      let handled = 0;
+      try {
+        while (cons < prod && handled < budget) {
+          const at = cons & mask;
+          const header = Atomics.load(words, at >>> 2) >>> 0;
+          if (header & BUSY_BIT) break; // being written: the kernel has not committed it
+          const len = header & ~(BUSY_BIT | DISCARD_BIT) & 0x3fff_ffff;
+          cons += (len + HEADER_SIZE + 7) & ~7;
+          if (header & DISCARD_BIT) continue;
+          handled++;
+          handler(bytes, view, at + HEADER_SIZE, len);
+        }
+      } finally {
+        Atomics.store(consumerPos, 0, BigInt(cons));
+      }
+      return handled;
+    },
+    pending() {
+      if (closed) return 0;
+      return Number(Atomics.load(producerPos, 0) - Atomics.load(consumerPos, 0));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      c.munmap(producerPtr, producerLen);
+      c.munmap(consumerPtr, page);
+    },
+  };
+}
