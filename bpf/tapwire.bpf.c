@@ -318,8 +318,10 @@ static __always_inline bool announce(struct tw_conn *c, __u32 fd, __u64 pid_tgid
 	if (s && s->filter_ports && !bpf_map_lookup_elem(&filter_ports, &lport) &&
 	    !bpf_map_lookup_elem(&filter_ports, &rport))
 		return false;
+	/* The process's name is its leader's: threads may have named themselves otherwise. */
 	char comm[TW_COMM_LEN] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
 	if (s && s->filter_comms && !bpf_map_lookup_elem(&filter_comms, comm))
 		return false;
 

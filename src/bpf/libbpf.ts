@@ -100,8 +100,14 @@ export function strerror(err: number): string {
 }
 
 // libbpf's own messages: kept (the last few) so a failed load can say why, and shown
-// on stderr when TAPWIRE_DEBUG is set.
+// on stderr in debug mode.
 const recentLibbpfMessages: string[] = [];
+let debugMessages = false;
+
+/** Show libbpf's warnings and info on stderr as they come. */
+export function setLibbpfDebug(on: boolean): void {
+  debugMessages = on;
+}
 let printCallback: JSCallback | undefined;
 const printBuffer = new Uint8Array(4096);
 
@@ -115,7 +121,7 @@ function installPrintHandler(l: LibbpfLib["symbols"]) {
         recentLibbpfMessages.push(line);
         if (recentLibbpfMessages.length > 400) recentLibbpfMessages.shift();
       }
-      if (process.env.TAPWIRE_DEBUG && level <= 1) process.stderr.write(`libbpf: ${text}`);
+      if (debugMessages && level <= 1) process.stderr.write(`libbpf: ${text}`);
       return 0;
     },
     { args: [i32, P, P], returns: i32 },

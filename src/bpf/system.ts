@@ -45,10 +45,11 @@ function checkRoot(): Check {
 
 function checkBtf(): Check {
   const path = "/sys/kernel/btf/vmlinux";
-  if (!existsSync(path)) {
+  const st = existsSync(path) ? statSync(path) : undefined;
+  if (!st || !st.isFile() || st.size === 0) {
     return { name: "BTF", ok: false, detail: `${path} is missing: the kernel has no BTF`, fix: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020)" };
   }
-  return { name: "BTF", ok: true, detail: `${path} (${Math.round(statSync(path).size / 1024)} KiB)` };
+  return { name: "BTF", ok: true, detail: `${path} (${Math.round(st.size / 1024)} KiB)` };
 }
 
 function checkLibbpf(): Check {

@@ -1,0 +1,11 @@
+// Runs every benchmark in turn (npm run bench). Each prints its own figures.
+const benches = [
+  ["bench/http1-parser.ts"],
+  ["bench/replay.ts", "--json"],
+  ["bench/overhead.ts"],
+];
+for (const [file, ...args] of benches) {
+  console.log(`\n== ${file} ${args.join(" ")}`);
+  const p = Bun.spawn(["bun", `${import.meta.dir}/../${file}`, ...args], { stdout: "inherit", stderr: "inherit" });
+  if ((await p.exited) !== 0) process.exitCode = 1;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what tapwire needs and is missing, and nothing else; a second run checks and
+# returns in about a second. Debian/Ubuntu, as root (apt and npm are the only sources).
+#
+#   scripts/bootstrap.sh            build tools + runtime (npm start)
+#   scripts/bootstrap.sh --test     also the programs the tests and benchmarks run (npm test)
+#   scripts/bootstrap.sh --build-only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUN_VERSION=1.4.5
+build_pkgs=(clang llvm bpftool libbpf-dev libbpf1)
+test_pkgs=(curl python3 nginx wrk iproute2 procps)
+
+want=("${build_pkgs[@]}")
+case "${1:-}" in
+  --test) want+=("${test_pkgs[@]}") ;;
+  --build-only|"") ;;
+  *) echo "bootstrap: unknown option $1" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "bootstrap: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 2
+  fi
+  echo "bootstrap: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v bun >/dev/null 2>&1; then
+  echo "bootstrap: installing bun $BUN_VERSION from npm" >&2
+  npm install -g "bun@$BUN_VERSION" >&2
+fi
+
+# JavaScript dependencies: installed again only when package.json or the lockfile changed.
+stamp=node_modules/.tapwire-installed
+if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || { [ -f bun.lock ] && [ bun.lock -nt "$stamp" ]; }; then
+  bun install --frozen-lockfile >&2 || bun install >&2
+  touch "$stamp"
+fi

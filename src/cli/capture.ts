@@ -1,0 +1,85 @@
+// `tapwire capture`: load the probes, drain the ring buffer on a short timer, print flows.
+import { loadProbes, type LoadedProbes } from "../bpf/loader.ts";
+import { readBpfObject } from "../bpf/object.ts";
+import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
+import { createPipeline } from "../flows/pipeline.ts";
+import { createJsonLinesSink } from "../sinks/json-lines.ts";
+import { createTerminalSink } from "../sinks/terminal.ts";
+import { createOutputWriter } from "../sinks/sink.ts";
+import type { CaptureArgs } from "./args.ts";
+
+/** Records handled per turn of the event loop before output gets its turn. */
+const DRAIN_BATCH = 8192;
+/** How long to sleep when the ring buffer was empty. */
+const IDLE_POLL_MS = 5;
+
+export async function capture(args: CaptureArgs): Promise<number> {
+  const object = await readBpfObject();
+  const probes: LoadedProbes = loadProbes({
+    object,
+    ringBytes: args.ringBytes,
+    selfPid: process.pid,
+    filters: { pids: args.pids, comms: args.comms, ports: args.ports },
+  });
+
+  const out = createOutputWriter();
+  const sink = args.json
+    ? createJsonLinesSink(out)
+    : createTerminalSink(out, { color: args.color, verbose: args.verbose });
+  const pipeline = createPipeline({
+    onFlow: (flow) => sink.flow(flow),
+    clockOffsetNs: monotonicToWallOffsetNs(),
+    maxBody: args.maxBody,
+    forget: (pid, fd) => probes.forgetConnection(pid, fd),
+  });
+  const record = pipeline.record;
+
+  process.stderr.write(
+    `ready: ${probes.attached.length} probes attached; ring buffer ${args.ringBytes >> 20} MiB` +
+      (args.pids.length ? `; pids ${args.pids.join(",")}` : "") +
+      (args.comms.length ? `; processes ${args.comms.join(",")}` : "") +
+      (args.ports.length ? `; ports ${args.ports.join(",")}` : "") +
+      "\n",
+  );
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopping = false;
+  const drainOnce = () => {
+    const n = probes.ring.drain(record, DRAIN_BATCH);
+    pipeline.endBatch();
+    return n;
+  };
+  const loop = () => {
+    timer = undefined;
+    if (stopping) return;
+    const n = drainOnce();
+    if (n > 0) void sink.flush();
+    timer = n >= DRAIN_BATCH ? (setImmediate(loop) as unknown as ReturnType<typeof setTimeout>) : setTimeout(loop, n > 0 ? 1 : IDLE_POLL_MS);
+  };
+  loop();
+
+  return await new Promise<number>((resolve) => {
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      if (timer) clearTimeout(timer);
+      // What is already in the ring still becomes flows; then every open connection ends.
+      while (drainOnce() > 0);
+      pipeline.close(Number(process.hrtime.bigint()));
+      await sink.flush();
+      const c = probes.counters();
+      probes.close();
+      const drops = Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0);
+      const s = pipeline.stats;
+      process.stderr.write(
+        `tapwire: ${s.flows} flows from ${s.records} events; ` +
+          (drops.length ? `drops: ${drops.map(([k, v]) => `${k.slice(5)}=${v}`).join(" ")}` : "no drops") +
+          (pipeline.connections.stats.lostBytes ? `; ${pipeline.connections.stats.lostBytes} bytes lost` : "") +
+          "\n",
+      );
+      resolve(0);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bun
+// tapwire's entry point: parse the command line, run the command, turn every failure a
+// user can cause into one line on stderr and exit code 2.
+import { parseCommandLine, UsageError, USAGE } from "./args.ts";
+import { SetupError, setLibbpfDebug } from "../bpf/libbpf.ts";
+import { capture } from "./capture.ts";
+import { doctor } from "./doctor.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+async function main(argv: string[]): Promise<number> {
+  const debug = !!process.env.TAPWIRE_DEBUG;
+  setLibbpfDebug(debug);
+  try {
+    const args = parseCommandLine(argv, !!process.stdout.isTTY);
+    switch (args.command) {
+      case "help":
+        console.log(USAGE);
+        return 0;
+      case "version":
+        console.log(`tapwire ${pkg.version}`);
+        return 0;
+      case "doctor":
+        return await doctor(!!process.stdout.isTTY);
+      case "capture":
+        return await capture(args);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`tapwire: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof SetupError) {
+      process.stderr.write(`tapwire: ${e.message}${e.hint ? ` (${e.hint})` : ""}\n`);
+      return 2;
+    }
+    process.stderr.write(`tapwire: internal error: ${(e as Error)?.message ?? e}\n`);
+    if (debug) process.stderr.write(`${(e as Error)?.stack}\n`);
+    return 1;
+  }
+}
+
+// A reader that goes away (tapwire --json | head) ends tapwire quietly.
+process.stdout.on?.("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+});
+
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,250 @@
+// The connection table: one Connection per kernel connection id, from its CONN_OPEN event
+// to its close (or its process's exit). It puts each direction's bytes back in stream order
+// from their positions, says where bytes are missing, and hands the ordered stream to a
+// StreamSink that the layer above (flows) supplies for each connection.
+import type { TapwireEvent, ConnOpenEvent, DataEvent, Direction, ConnOrigin, ConnClass } from "../bpf/events.ts";
+import type { ProcessRegistry } from "../procs/process-registry.ts";
+
+export interface ConnectionInfo {
+  id: number;
+  pid: number;
+  fd: number;
+  comm: string;
+  exe: string;
+  family: 4 | 6;
+  localIp: string;
+  localPort: number;
+  remoteIp: string;
+  remotePort: number;
+  origin: ConnOrigin;
+  connClass: ConnClass;
+  openedTsNs: number;
+}
+
+/** Consumes one connection's bytes, in stream order, per direction. */
+export interface StreamSink {
+  data(direction: Direction, bytes: Uint8Array, tsNs: number): void;
+  /** `lost` bytes are missing here: events were lost, or a copy was cut short. */
+  gap(direction: Direction, lost: number, tsNs: number): void;
+  /** `count` bytes went by whose content cannot be seen (sendfile). */
+  unseen(direction: Direction, count: number, tsNs: number): void;
+  /** The connection ended (closed, its process exited, or tapwire is stopping). */
+  close(tsNs: number): void;
+}
+
+export interface ConnectionTableOptions {
+  openStream(info: ConnectionInfo): StreamSink | null;
+  processes: ProcessRegistry;
+  /** Most connections held; the oldest is ended when a new one would exceed it. */
+  maxConnections?: number;
+  /** A process exited with connections still open: the kernel's entries can go. */
+  forget?(pid: number, fd: number): void;
+}
+
+export interface ConnectionTableStats {
+  connections: number;
+  opened: number;
+  closed: number;
+  evicted: number;
+  /** Data events of connections never announced (their CONN_OPEN was lost). */
+  orphanEvents: number;
+  lostBytes: number;
+  reorderedEvents: number;
+}
+
+export interface ConnectionTable {
+  handle(event: TapwireEvent): void;
+  /** End of a batch of events: data held back waiting for earlier bytes is released, with gaps. */
+  endBatch(): void;
+  /** End every connection (tapwire is stopping). */
+  closeAll(tsNs: number): void;
+  readonly stats: ConnectionTableStats;
+}
+
+/** Events held back because an earlier part of the stream had not arrived yet. */
+const MAX_HELD_EVENTS = 64;
+
+interface DirectionState {
+  next: number; // the stream position expected next
+  held: DataEvent[] | null; // out-of-order events, sorted by pos
+}
+
+interface Connection {
+  info: ConnectionInfo;
+  sink: StreamSink | null;
+  dirs: [DirectionState, DirectionState];
+}
+
+export function createConnectionTable(opts: ConnectionTableOptions): ConnectionTable {
+  const maxConnections = opts.maxConnections ?? 16384;
+  const conns = new Map<number, Connection>();
+  const byPid = new Map<number, Set<number>>();
+  const withHeld = new Set<Connection>();
+  const stats: ConnectionTableStats = {
+    connections: 0,
+    opened: 0,
+    closed: 0,
+    evicted: 0,
+    orphanEvents: 0,
+    lostBytes: 0,
+    reorderedEvents: 0,
+  };
+
+  function open(e: ConnOpenEvent) {
+    const existing = conns.get(e.connId);
+    if (existing) end(existing, e.tsNs);
+    if (conns.size >= maxConnections) {
+      const oldest = conns.values().next().value!;
+      stats.evicted++;
+      end(oldest, e.tsNs);
+    }
+    const info: ConnectionInfo = {
+      id: e.connId,
+      pid: e.pid,
+      fd: e.fd,
+      comm: e.comm,
+      exe: opts.processes.exe(e.pid),
+      family: e.family,
+      localIp: e.localIp,
+      localPort: e.localPort,
+      remoteIp: e.remoteIp,
+      remotePort: e.remotePort,
+      origin: e.origin,
+      connClass: e.connClass,
+      openedTsNs: e.tsNs,
+    };
+    const conn: Connection = {
+      info,
+      sink: opts.openStream(info),
+      dirs: [
+        { next: 0, held: null },
+        { next: 0, held: null },
+      ],
+    };
+    conns.set(e.connId, conn);
+    let set = byPid.get(e.pid);
+    if (!set) byPid.set(e.pid, (set = new Set()));
+    set.add(e.connId);
+    stats.opened++;
+    stats.connections = conns.size;
+  }
+
+  function deliver(conn: Connection, e: DataEvent) {
+    const d = conn.dirs[e.direction];
+    const sink = conn.sink;
+    let data = e.data;
+    let pos = e.pos;
+    if (pos > d.next) {
+      const lost = pos - d.next;
+      stats.lostBytes += lost;
+      sink?.gap(e.direction, lost, e.tsNs);
+    } else if (pos < d.next) {
+      // Overlaps what was delivered already: keep only the new part.
+      const overlap = d.next - pos;
+      if (overlap >= data.length + e.skipped) return;
+      if (overlap >= data.length) {
+        data = data.subarray(data.length);
+      } else {
+        data = data.subarray(overlap);
+      }
+      pos = d.next;
+    }
+    if (data.length) sink?.data(e.direction, data, e.tsNs);
+    if (e.skipped) sink?.unseen(e.direction, e.skipped, e.tsNs);
+    d.next = e.pos + e.data.length + e.skipped;
+  }
+
+  function releaseHeld(conn: Connection, d: DirectionState, all: boolean) {
+    const held = d.held!;
+    while (held.length && (all || held[0].pos <= d.next)) deliver(conn, held.shift()!);
+    if (!held.length) d.held = null;
+  }
+
+  function data(e: DataEvent) {
+    const conn = conns.get(e.connId);
+    if (!conn) {
+      stats.orphanEvents++;
+      return;
+    }
+    const d = conn.dirs[e.direction];
+    if (e.pos > d.next) {
+      // Maybe a concurrent writer's bytes that will arrive a little later: hold this one
+      // until the end of the batch before calling the difference lost.
+      stats.reorderedEvents++;
+      const held = (d.held ??= []);
+      let i = held.length;
+      while (i > 0 && held[i - 1].pos > e.pos) i--;
+      held.splice(i, 0, e);
+      withHeld.add(conn);
+      if (held.length > MAX_HELD_EVENTS) releaseHeld(conn, d, true);
+      return;
+    }
+    deliver(conn, e);
+    if (d.held) releaseHeld(conn, d, false);
+  }
+
+  function flushHeld(conn: Connection) {
+    for (const d of conn.dirs) if (d.held) releaseHeld(conn, d, true);
+    withHeld.delete(conn);
+  }
+
+  function end(conn: Connection, tsNs: number, finalPositions?: [number, number]) {
+    flushHeld(conn);
+    if (finalPositions) {
+      for (const dir of [0, 1] as Direction[]) {
+        const missing = finalPositions[dir] - conn.dirs[dir].next;
+        if (missing > 0) {
+          stats.lostBytes += missing;
+          conn.sink?.gap(dir, missing, tsNs);
+        }
+      }
+    }
+    conn.sink?.close(tsNs);
+    conns.delete(conn.info.id);
+    const set = byPid.get(conn.info.pid);
+    set?.delete(conn.info.id);
+    if (set && !set.size) byPid.delete(conn.info.pid);
+    stats.closed++;
+    stats.connections = conns.size;
+  }
+
+  return {
+    handle(e) {
+      switch (e.kind) {
+        case "data":
+          data(e);
+          break;
+        case "conn-open":
+          open(e);
+          break;
+        case "conn-close": {
+          const conn = conns.get(e.connId);
+          if (conn) end(conn, e.tsNs, [e.egressBytes, e.ingressBytes]);
+          break;
+        }
+        case "proc-exec":
+          opts.processes.exec(e.pid, e.filename);
+          break;
+        case "proc-exit": {
+          const ids = byPid.get(e.pid);
+          if (ids) {
+            for (const id of [...ids]) {
+              const conn = conns.get(id)!;
+              end(conn, e.tsNs);
+              opts.forget?.(conn.info.pid, conn.info.fd);
+            }
+          }
+          opts.processes.exit(e.pid);
+          break;
+        }
+      }
+    },
+    endBatch() {
+      for (const conn of withHeld) flushHeld(conn);
+    },
+    closeAll(tsNs) {
+      for (const conn of [...conns.values()]) end(conn, tsNs);
+    },
+    stats,
+  };
+}

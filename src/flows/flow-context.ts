@@ -1,0 +1,74 @@
+// What every flow builder shares: how to stamp times, name flows and describe the
+// connection a flow belongs to.
+import { create } from "@bufbuild/protobuf";
+import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  ConnectionSchema,
+  EndpointSchema,
+  ProcessSchema,
+  Role,
+  type Connection,
+  type Flow,
+} from "../gen/tapwire/v1/flow_pb.ts";
+import type { ConnectionInfo } from "../conn/connection-table.ts";
+import { ConnOrigin } from "../bpf/events.ts";
+
+export interface FlowContext {
+  /** Called with each finished flow. */
+  emit(flow: Flow): void;
+  /** A Timestamp for a CLOCK_MONOTONIC nanosecond time. */
+  timestamp(monotonicNs: number): Timestamp;
+  nextFlowId(): string;
+  /** Most body bytes kept per message. */
+  maxBody: number;
+}
+
+export function createFlowContext(opts: { emit(flow: Flow): void; clockOffsetNs: number; maxBody: number; runId?: string }): FlowContext {
+  // The offset split in whole seconds and the rest keeps nanosecond precision: wall-clock
+  // nanoseconds do not fit a double exactly.
+  const offSec = Math.floor(opts.clockOffsetNs / 1e9);
+  const offNs = Math.round(opts.clockOffsetNs - offSec * 1e9);
+  const runId = opts.runId ?? Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, "0");
+  let counter = 0;
+  return {
+    emit: opts.emit,
+    maxBody: opts.maxBody,
+    timestamp(mono) {
+      let seconds = Math.floor(mono / 1e9) + offSec;
+      let nanos = Math.round(mono % 1e9) + offNs;
+      if (nanos >= 1e9) {
+        nanos -= 1e9;
+        seconds++;
+      }
+      return create(TimestampSchema, { seconds: BigInt(seconds), nanos });
+    },
+    nextFlowId() {
+      return `${runId}-${++counter}`;
+    },
+  };
+}
+
+/**
+ * The Connection of a flow. `processIsClient`: which side the traced process is on, when
+ * the stream has shown it; the kernel's origin (accept/connect) settles it otherwise.
+ * Source is always the side that opened the TCP connection: the client.
+ */
+export function describeConnection(info: ConnectionInfo, processIsClient: boolean): Connection {
+  const local = create(EndpointSchema, { ip: info.localIp, port: info.localPort });
+  const remote = create(EndpointSchema, { ip: info.remoteIp, port: info.remotePort });
+  return create(ConnectionSchema, {
+    id: BigInt(info.id),
+    role: processIsClient ? Role.CLIENT : Role.SERVER,
+    source: processIsClient ? local : remote,
+    destination: processIsClient ? remote : local,
+    process: create(ProcessSchema, { pid: info.pid, comm: info.comm, exe: info.exe }),
+    tls: false,
+  });
+}
+
+/** The side the kernel saw the process take, or undefined for a connection found open. */
+export function roleFromOrigin(origin: ConnOrigin): boolean | undefined {
+  if (origin === ConnOrigin.Connect) return true;
+  if (origin === ConnOrigin.Accept) return false;
+  return undefined;
+}

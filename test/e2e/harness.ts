@@ -1,0 +1,208 @@
+// Helpers for the kernel (end-to-end) tests: run the real dist/tapwire as a user would, real
+// servers and clients on loopback, and collect the flows tapwire prints as JSON.
+import { expect } from "bun:test";
+import { connect } from "node:net";
+import { resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const TAPWIRE = `${ROOT}/dist/tapwire`;
+export const PEERS = `${ROOT}/test/e2e/peers`;
+/** Debian's python3, not whatever python3 comes first on PATH. */
+export const PYTHON = "/usr/bin/python3";
+
+/** A flow as printed by `tapwire capture --json` (canonical proto JSON). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonFlow = any;
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** Kernel tests need root; without it they fail (never skip silently). */
+export function requireRoot(): void {
+  if (!isRoot()) throw new Error("kernel tests need root: run npm test as root");
+}
+
+let nextPort = 20000 + Math.floor(Math.random() * 20000);
+/** A TCP port nothing listens on (probed on both loopbacks). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = nextPort++;
+    if (!(await canConnect("127.0.0.1", port)) && !(await canConnect("::1", port))) return port;
+  }
+}
+
+export function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ host, port });
+    s.once("connect", () => {
+      s.destroy();
+      res(true);
+    });
+    s.once("error", () => res(false));
+  });
+}
+
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** Lines of a stream, as they come. */
+function collectLines(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
+  return (async () => {
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const chunk of stream) {
+      rest += decoder.decode(chunk, { stream: true });
+      let i;
+      while ((i = rest.indexOf("\n")) >= 0) {
+        into.push(rest.slice(0, i));
+        rest = rest.slice(i + 1);
+      }
+    }
+    if (rest) into.push(rest);
+  })();
+}
+
+export interface Tapwire {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  flows: JsonFlow[];
+  stderr: string[];
+  /** Flows seen so far that match. */
+  matching(pred: (f: JsonFlow) => boolean): JsonFlow[];
+  waitForFlows(pred: (f: JsonFlow) => boolean, count: number, timeoutMs?: number): Promise<JsonFlow[]>;
+  /** SIGINT, and the exit code; fails if tapwire takes longer than 2 s to exit. */
+  stop(): Promise<number>;
+}
+
+export async function startTapwire(args: string[] = []): Promise<Tapwire> {
+  const proc = Bun.spawn([TAPWIRE, "capture", "--json", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const out: string[] = [];
+  const err: string[] = [];
+  const outDone = collectLines(proc.stdout, out);
+  const errDone = collectLines(proc.stderr, err);
+  const flows: JsonFlow[] = [];
+  let parsed = 0;
+  const parse = () => {
+    for (; parsed < out.length; parsed++) if (out[parsed].trim()) flows.push(JSON.parse(out[parsed]));
+    return flows;
+  };
+  try {
+    await waitFor("tapwire's ready line", () => {
+      if (proc.exitCode !== null) throw new Error(`tapwire exited with ${proc.exitCode}: ${err.join("\n")}`);
+      return err.some((l) => l.startsWith("ready"));
+    }, 30000);
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw e;
+  }
+  const t: Tapwire = {
+    proc,
+    get flows() {
+      return parse();
+    },
+    stderr: err,
+    matching: (pred) => parse().filter(pred),
+    waitForFlows: (pred, count, timeoutMs = 10000) =>
+      waitFor(`${count} flows`, () => {
+        const m = parse().filter(pred);
+        return m.length >= count ? m : undefined;
+      }, timeoutMs).catch((e) => {
+        throw new Error(`${e.message}; got ${parse().filter(pred).length} matching of ${parse().length}: ${JSON.stringify(parse()).slice(0, 3000)}\nstderr: ${err.join("\n")}`);
+      }),
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      const t0 = performance.now();
+      proc.kill("SIGINT");
+      const code = await Promise.race([proc.exited, Bun.sleep(2000).then(() => "timeout" as const)]);
+      if (code === "timeout") {
+        proc.kill("SIGKILL");
+        throw new Error(`tapwire did not exit within 2 s of SIGINT`);
+      }
+      await Promise.all([outDone, errDone]);
+      parse();
+      expect(performance.now() - t0).toBeLessThan(2000);
+      return code;
+    },
+  };
+  return t;
+}
+
+export interface Peer {
+  proc: Subprocess<"pipe", "pipe", "pipe">;
+  lines: string[];
+  waitLine(pred: (l: string) => boolean, timeoutMs?: number): Promise<string>;
+  send(line: string): void;
+  stop(): Promise<void>;
+}
+
+/** A long-running program (server or held client) whose stdout lines can be awaited. */
+export function startPeer(cmd: string[], opts: { cwd?: string } = {}): Peer {
+  const proc = Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "pipe", cwd: opts.cwd });
+  const lines: string[] = [];
+  const errLines: string[] = [];
+  void collectLines(proc.stdout, lines);
+  void collectLines(proc.stderr, errLines);
+  return {
+    proc,
+    lines,
+    waitLine: (pred, timeoutMs = 10000) =>
+      waitFor(`a line from ${cmd.join(" ")}`, () => {
+        if (proc.exitCode !== null) throw new Error(`${cmd[0]} exited with ${proc.exitCode}: ${errLines.join("\n")}`);
+        return lines.find(pred);
+      }, timeoutMs),
+    send(line) {
+      proc.stdin.write(line + "\n");
+      proc.stdin.flush();
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      await Promise.race([proc.exited, Bun.sleep(2000)]);
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    },
+  };
+}
+
+/** Start a server and wait until it accepts connections. */
+export async function startServer(cmd: string[], host: string, port: number, opts: { cwd?: string } = {}): Promise<Peer> {
+  const peer = startPeer(cmd, opts);
+  await waitFor(`${cmd.join(" ")} to listen on ${host}:${port}`, async () => {
+    if (peer.proc.exitCode !== null) throw new Error(`${cmd[0]} exited with ${peer.proc.exitCode}`);
+    return canConnect(host, port);
+  });
+  return peer;
+}
+
+export interface RunResult {
+  pid: number;
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** Run a client to completion. */
+export async function run(cmd: string[], opts: { stdin?: Uint8Array } = {}): Promise<RunResult> {
+  const proc = Bun.spawn(cmd, { stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).bytes(), new Response(proc.stderr).text()]);
+  const exitCode = await proc.exited;
+  return { pid: proc.pid, exitCode, stdout, stderr };
+}
+
+export function header(list: { name: string; value: string }[] | undefined, name: string): string | undefined {
+  return list?.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value;
+}
+
+export function b64(bytes: Uint8Array | string): string {
+  return Buffer.from(bytes).toString("base64");
+}
+
+export function fromB64(s: string | undefined): Buffer {
+  return Buffer.from(s ?? "", "base64");
+}

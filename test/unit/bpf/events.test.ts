@@ -1,0 +1,46 @@
+import { describe, expect, test } from "bun:test";
+import { decodeEvent, formatIp, DecodeError } from "../../../src/bpf/events.ts";
+import { connOpenRecord, dataRecord } from "../../support/records.ts";
+
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+describe("decodeEvent", () => {
+  test("conn-open: addresses, ports, comm", () => {
+    const r = connOpenRecord({ connId: 5, pid: 10, fd: 7, comm: "nginx", origin: 1, local: ["::1", 443], remote: ["2001:db8::7", 60000] }, 123);
+    expect(decodeEvent(r, view(r), 0, r.length)).toEqual({
+      kind: "conn-open", pid: 10, tid: 10, tsNs: 123, connId: 5, fd: 7, family: 6,
+      localIp: "::1", localPort: 443, remoteIp: "2001:db8::7", remotePort: 60000,
+      origin: 1, connClass: 1, comm: "nginx",
+    });
+  });
+
+  test("data: payload copied, not borrowed", () => {
+    const r = dataRecord(1, 2, 1, 4096, new TextEncoder().encode("abc"), 9);
+    const e = decodeEvent(r, view(r), 0, r.length);
+    r.fill(0);
+    expect(e.kind === "data" && new TextDecoder().decode(e.data)).toBe("abc");
+    expect(e).toMatchObject({ connId: 1, direction: 1, pos: 4096, skipped: 0 });
+  });
+
+  test("bad records are errors, not crashes", () => {
+    const r = dataRecord(1, 2, 1, 0, new TextEncoder().encode("abcdef"), 9);
+    expect(() => decodeEvent(r, view(r), 0, 10)).toThrow(DecodeError);
+    expect(() => decodeEvent(r, view(r), 0, r.length - 2)).toThrow(DecodeError);
+    const bogus = new Uint8Array(64);
+    bogus[0] = 99;
+    expect(() => decodeEvent(bogus, view(bogus), 0, 64)).toThrow(/unknown record kind 99/);
+  });
+});
+
+describe("formatIp", () => {
+  const v6 = (s: number[]) => new Uint8Array(s);
+  test.each([
+    [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], "::1"],
+    [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1], "127.0.0.1"],
+    [[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1], "2001:db8::1:0:0:1"],
+    [[0xfe, 0x80, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7], "fe80:1:2:3:4:5:6:7"],
+  ])("%p -> %s", (bytes, text) => {
+    expect(formatIp(v6(bytes as number[]), 0, 6)).toBe(text as string);
+  });
+  test("IPv4", () => expect(formatIp(new Uint8Array([10, 1, 2, 3]), 0, 4)).toBe("10.1.2.3"));
+});
