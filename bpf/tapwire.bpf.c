@@ -5,7 +5,7 @@
  * syscalls/sys_{enter,exit}_* and sched tracepoints, so it runs where those are all
  * a kernel offers.
  *
- * Every program has one shape: filter, look up, stash or emit, return.
+ * Every program has one shape: filter, look up, emit, return.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -52,10 +52,10 @@ struct {
 	__type(value, struct tw_conn);
 } conns SEC(".maps");
 
-/* What a data syscall was called with, stashed at sys_enter and taken at sys_exit.
- * Key: pid_tgid of the calling thread. Dies at sys_exit, or when the thread exits. */
+/* What a data syscall was called with, read back at its sys_exit from the registers the
+ * kernel saved at entry: one program per syscall, no map, and a read that was already
+ * blocked when tapwire attached is still seen when it returns. */
 struct tw_syscall_args {
-	__u64 conn_id;
 	__u64 buf;    /* the buffer, or the iovec array when iovcnt > 0 */
 	__u64 iovcnt; /* 0: buf is a plain buffer */
 	__u32 fd;
@@ -63,21 +63,6 @@ struct tw_syscall_args {
 	__u8 sendfile;
 	__u8 reserved[2];
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct tw_syscall_args);
-} syscall_args SEC(".maps");
-
-/* fd passed to connect, stashed until it returns. Key: pid_tgid. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, __u32);
-} connect_args SEC(".maps");
 
 /* One data event under construction per CPU: a chunk is assembled here from one or more
  * iovec pieces and then copied into the ring buffer. Twice the chunk size so the verifier
@@ -541,202 +526,163 @@ static __always_inline void emit_skipped(__u64 conn_id, __u8 direction, __u64 po
 	count(TW_CNT_EVENTS, 1);
 }
 
-/* sys_enter of a data syscall: remember what it was called with, for a connection that
- * is (or may yet become) HTTP. */
-static __always_inline void stash(__u32 fd, __u64 buf, __u64 iovcnt, __u8 direction, __u8 sendfile)
+/* The user registers saved at syscall entry: the syscall's arguments, still there at exit. */
+static __always_inline struct pt_regs *syscall_regs(void)
 {
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* sys_exit of a data syscall: copy the `ret` bytes it moved, if its connection is HTTP. */
+static __always_inline void data_syscall_exit(long ret, struct tw_syscall_args *a)
+{
+	if (ret <= 0)
+		return;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	if (!process_wanted(tgid))
 		return;
-	struct tw_conn *c = conn_of_fd(tgid, fd);
-	if (!c)
-		return;
-	if (c->class == TW_CLASS_OTHER || c->class == TW_CLASS_IGNORED) {
-		/* Positions are not kept for these: nothing of them reaches user space. */
-		return;
-	}
-	struct tw_syscall_args a = {
-		.conn_id = c->id,
-		.buf = buf,
-		.iovcnt = iovcnt,
-		.fd = fd,
-		.direction = direction,
-		.sendfile = sendfile,
-	};
-	if (bpf_map_update_elem(&syscall_args, &pid_tgid, &a, BPF_ANY))
-		count(TW_CNT_DROP_ARGS_MAP_FULL, 1);
-}
-
-/* sys_exit of a data syscall: copy the bytes it moved, if the connection is HTTP. */
-static __always_inline void unstash(long ret)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct tw_syscall_args *ap = bpf_map_lookup_elem(&syscall_args, &pid_tgid);
-	if (!ap)
-		return;
-	struct tw_syscall_args a = *ap;
-	bpf_map_delete_elem(&syscall_args, &pid_tgid);
-	if (ret <= 0)
-		return;
-	struct tw_conn_key key = { .tgid = pid_tgid >> 32, .fd = a.fd };
-	struct tw_conn *c = bpf_map_lookup_elem(&conns, &key);
-	if (!c || c->id != a.conn_id)
-		return; /* closed and replaced while the syscall ran */
-	__u8 dir = a.direction & 1;
+	struct tw_conn *c = conn_of_fd(tgid, a->fd);
+	if (!c || c->class == TW_CLASS_OTHER || c->class == TW_CLASS_IGNORED)
+		return; /* not TCP, or nothing of it reaches user space: positions not kept */
+	__u8 dir = a->direction & 1;
+	/* Reserve this syscall's range of the stream: concurrent writers get disjoint ones. */
 	__u64 pos = __sync_fetch_and_add(&c->pos[dir], (__u64)ret);
-	if (a.sendfile) {
+	if (a->sendfile) {
 		if (c->announced && (c->class == TW_CLASS_HTTP1 || c->class == TW_CLASS_HTTP2)) {
 			count(TW_CNT_SENDFILE_BYTES, ret);
 			emit_skipped(c->id, dir, pos, ret, TW_DATA_SENDFILE, pid_tgid);
 		}
 		return;
 	}
-	if (!decide(c, &a, ret, pos, pid_tgid)) {
+	if (!decide(c, a, ret, pos, pid_tgid)) {
 		count(c->class == TW_CLASS_TLS ? TW_CNT_SKIPPED_TLS_BYTES : TW_CNT_SKIPPED_OTHER_BYTES, ret);
 		return;
 	}
-	emit_data(&a, c->id, pos, ret, pid_tgid);
+	emit_data(a, c->id, pos, ret, pid_tgid);
 }
 
-/* ---- data syscalls: enter stashes, exit copies ---- */
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int tw_enter_read(struct syscall_trace_enter *ctx)
+/* read, write, sendto, recvfrom: (fd, buf, ...) */
+static __always_inline void buffer_syscall_exit(long ret, __u8 direction)
 {
-	stash(ctx->args[0], ctx->args[1], 0, TW_DIR_INGRESS, 0);
-	return 0;
+	if (ret <= 0)
+		return;
+	struct pt_regs *regs = syscall_regs();
+	struct tw_syscall_args a = {
+		.fd = PT_REGS_PARM1_CORE_SYSCALL(regs),
+		.buf = PT_REGS_PARM2_CORE_SYSCALL(regs),
+		.direction = direction,
+	};
+	data_syscall_exit(ret, &a);
 }
+
+/* readv, writev: (fd, iov, iovcnt) */
+static __always_inline void iovec_syscall_exit(long ret, __u8 direction)
+{
+	if (ret <= 0)
+		return;
+	struct pt_regs *regs = syscall_regs();
+	struct tw_syscall_args a = {
+		.fd = PT_REGS_PARM1_CORE_SYSCALL(regs),
+		.buf = PT_REGS_PARM2_CORE_SYSCALL(regs),
+		.iovcnt = PT_REGS_PARM3_CORE_SYSCALL(regs),
+		.direction = direction,
+	};
+	if (a.iovcnt)
+		data_syscall_exit(ret, &a);
+}
+
+/* sendmsg, recvmsg: (fd, msghdr, flags); the iovec array comes from the user's msghdr. */
+static __always_inline void msg_syscall_exit(long ret, __u8 direction)
+{
+	if (ret <= 0)
+		return;
+	struct pt_regs *regs = syscall_regs();
+	struct user_msghdr m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)PT_REGS_PARM2_CORE_SYSCALL(regs))) {
+		count(TW_CNT_DROP_READ_FAULT_BYTES, ret);
+		return;
+	}
+	struct tw_syscall_args a = {
+		.fd = PT_REGS_PARM1_CORE_SYSCALL(regs),
+		.buf = (__u64)m.msg_iov,
+		.iovcnt = m.msg_iovlen,
+		.direction = direction,
+	};
+	if (a.iovcnt)
+		data_syscall_exit(ret, &a);
+}
+
+/* ---- data syscalls: all work happens at sys_exit, when the bytes are known ---- */
 
 SEC("tracepoint/syscalls/sys_exit_read")
 int tw_exit_read(struct syscall_trace_exit *ctx)
 {
-	unstash(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int tw_enter_write(struct syscall_trace_enter *ctx)
-{
-	stash(ctx->args[0], ctx->args[1], 0, TW_DIR_EGRESS, 0);
+	buffer_syscall_exit(ctx->ret, TW_DIR_INGRESS);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_write")
 int tw_exit_write(struct syscall_trace_exit *ctx)
 {
-	unstash(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int tw_enter_readv(struct syscall_trace_enter *ctx)
-{
-	stash(ctx->args[0], ctx->args[1], ctx->args[2], TW_DIR_INGRESS, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_readv")
-int tw_exit_readv(struct syscall_trace_exit *ctx)
-{
-	unstash(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int tw_enter_writev(struct syscall_trace_enter *ctx)
-{
-	stash(ctx->args[0], ctx->args[1], ctx->args[2], TW_DIR_EGRESS, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_writev")
-int tw_exit_writev(struct syscall_trace_exit *ctx)
-{
-	unstash(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int tw_enter_sendto(struct syscall_trace_enter *ctx)
-{
-	stash(ctx->args[0], ctx->args[1], 0, TW_DIR_EGRESS, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int tw_exit_sendto(struct syscall_trace_exit *ctx)
-{
-	unstash(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int tw_enter_recvfrom(struct syscall_trace_enter *ctx)
-{
-	stash(ctx->args[0], ctx->args[1], 0, TW_DIR_INGRESS, 0);
+	buffer_syscall_exit(ctx->ret, TW_DIR_EGRESS);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int tw_exit_recvfrom(struct syscall_trace_exit *ctx)
 {
-	unstash(ctx->ret);
+	buffer_syscall_exit(ctx->ret, TW_DIR_INGRESS);
 	return 0;
 }
 
-/* sendmsg/recvmsg: the iovec array and its length come from the user's msghdr. */
-static __always_inline void stash_msg(__u32 fd, __u64 msg, __u8 direction)
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int tw_exit_sendto(struct syscall_trace_exit *ctx)
 {
-	struct user_msghdr m = {};
-	if (bpf_probe_read_user(&m, sizeof(m), (void *)msg))
-		return;
-	if (!m.msg_iovlen)
-		return;
-	stash(fd, (__u64)m.msg_iov, m.msg_iovlen, direction, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int tw_enter_sendmsg(struct syscall_trace_enter *ctx)
-{
-	stash_msg(ctx->args[0], ctx->args[1], TW_DIR_EGRESS);
+	buffer_syscall_exit(ctx->ret, TW_DIR_EGRESS);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int tw_exit_sendmsg(struct syscall_trace_exit *ctx)
+SEC("tracepoint/syscalls/sys_exit_readv")
+int tw_exit_readv(struct syscall_trace_exit *ctx)
 {
-	unstash(ctx->ret);
+	iovec_syscall_exit(ctx->ret, TW_DIR_INGRESS);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int tw_enter_recvmsg(struct syscall_trace_enter *ctx)
+SEC("tracepoint/syscalls/sys_exit_writev")
+int tw_exit_writev(struct syscall_trace_exit *ctx)
 {
-	stash_msg(ctx->args[0], ctx->args[1], TW_DIR_INGRESS);
+	iovec_syscall_exit(ctx->ret, TW_DIR_EGRESS);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int tw_exit_recvmsg(struct syscall_trace_exit *ctx)
 {
-	unstash(ctx->ret);
+	msg_syscall_exit(ctx->ret, TW_DIR_INGRESS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int tw_exit_sendmsg(struct syscall_trace_exit *ctx)
+{
+	msg_syscall_exit(ctx->ret, TW_DIR_EGRESS);
 	return 0;
 }
 
 /* sendfile(out_fd, in_fd, offset, count): the bytes are a file's, not in user memory.
  * Their count keeps positions right and tells user space what it did not see. */
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int tw_enter_sendfile(struct syscall_trace_enter *ctx)
-{
-	stash(ctx->args[0], 0, 0, TW_DIR_EGRESS, 1);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int tw_exit_sendfile(struct syscall_trace_exit *ctx)
 {
-	unstash(ctx->ret);
+	if (ctx->ret <= 0)
+		return 0;
+	struct tw_syscall_args a = {
+		.fd = PT_REGS_PARM1_CORE_SYSCALL(syscall_regs()),
+		.direction = TW_DIR_EGRESS,
+		.sendfile = 1,
+	};
+	data_syscall_exit(ctx->ret, &a);
 	return 0;
 }
 
@@ -766,31 +712,18 @@ int tw_exit_accept4(struct syscall_trace_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int tw_enter_connect(struct syscall_trace_enter *ctx)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!process_wanted(pid_tgid >> 32))
-		return 0;
-	__u32 fd = ctx->args[0];
-	bpf_map_update_elem(&connect_args, &pid_tgid, &fd, BPF_ANY);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_connect")
 int tw_exit_connect(struct syscall_trace_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 *fdp = bpf_map_lookup_elem(&connect_args, &pid_tgid);
-	if (!fdp)
-		return 0;
-	__u32 fd = *fdp;
-	bpf_map_delete_elem(&connect_args, &pid_tgid);
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!process_wanted(tgid))
+		return 0;
+	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(syscall_regs());
 	if (!tcp_sock_of_fd(fd))
 		return 0;
-	conn_create(pid_tgid >> 32, fd, TW_ORIGIN_CONNECT);
+	conn_create(tgid, fd, TW_ORIGIN_CONNECT);
 	return 0;
 }
 
@@ -856,9 +789,6 @@ SEC("tracepoint/sched/sched_process_exit")
 int tw_process_exit(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	/* A thread that dies inside a syscall never reaches its sys_exit. */
-	bpf_map_delete_elem(&syscall_args, &pid_tgid);
-	bpf_map_delete_elem(&connect_args, &pid_tgid);
 	if (!process_wanted(pid_tgid >> 32))
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();

@@ -75,12 +75,11 @@ enum tw_counter {
 	TW_CNT_DROP_IOV_LIMIT_BYTES = 5,   /* bytes past TW_MAX_IOV iovec entries */
 	TW_CNT_DROP_READ_FAULT_BYTES = 6,  /* user memory that could not be read */
 	TW_CNT_DROP_CONN_MAP_FULL = 7,	   /* connections not tracked: map full */
-	TW_CNT_DROP_ARGS_MAP_FULL = 8,	   /* syscalls not followed: map full */
-	TW_CNT_SKIPPED_OTHER_BYTES = 9,	   /* bytes of connections that are not HTTP */
-	TW_CNT_SKIPPED_TLS_BYTES = 10,	   /* ciphertext bytes not sent */
-	TW_CNT_SENDFILE_BYTES = 11,	   /* bytes sent with sendfile, reported as skipped */
-	TW_CNT_CONNS_OPENED = 12,	   /* connections reported (CONN_OPEN events) */
-	TW_CNT_MAX = 13,
+	TW_CNT_SKIPPED_OTHER_BYTES = 8,	   /* bytes of connections that are not HTTP */
+	TW_CNT_SKIPPED_TLS_BYTES = 9,	   /* ciphertext bytes not sent */
+	TW_CNT_SENDFILE_BYTES = 10,	   /* bytes sent with sendfile, reported as skipped */
+	TW_CNT_CONNS_OPENED = 11,	   /* connections reported (CONN_OPEN events) */
+	TW_CNT_MAX = 12,
 };
 
 /* Settings that can change while running: one entry in the `settings` array map. */

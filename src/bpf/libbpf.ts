@@ -2,7 +2,8 @@
 // neighbours in src/bpf are the only importers of bun:ffi; everything above sees typed values.
 import { dlopen, FFIType, JSCallback, CString, ptr, read, type Pointer } from "bun:ffi";
 
-const { i32, u32, u64, ptr: P, cstring, usize, void: VOID, i64 } = FFIType;
+const { i32, u32, u64, ptr: P, cstring, void: VOID, i64 } = FFIType;
+const usize = FFIType.u64; // size_t on the 64-bit targets tapwire supports
 
 /** libbpf sonames tried in order: the system's libbpf1 first. */
 export const LIBBPF_SONAMES = ["libbpf.so.1", "libbpf.so", "libbpf.so.0"];

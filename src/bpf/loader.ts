@@ -2,7 +2,7 @@
 // its attached programs and the ring buffer mapping. One straight line — check, open,
 // configure, load, attach, map the ring — and one clean-up path, safe to call twice.
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
-import { libbpf, libc, errno, strerror, cstr, takeLibbpfMessages, SetupError } from "./libbpf.ts";
+import { libbpf, libc, errno, strerror, takeLibbpfMessages, SetupError } from "./libbpf.ts";
 import { createRingReader, type RingReader } from "./ring-reader.ts";
 import { checkSystem, ensureTracefs } from "./system.ts";
 import * as L from "./gen/layout.ts";
@@ -94,7 +94,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
 
     if (opts.programFilter) {
       for (let p = lb.bpf_object__next_program(obj!, null); p; p = lb.bpf_object__next_program(obj!, p)) {
-        if (!opts.programFilter(cstr(lb.bpf_program__name(p) as unknown as Pointer))) lb.bpf_program__set_autoload(p, false);
+        if (!opts.programFilter(String(lb.bpf_program__name(p)))) lb.bpf_program__set_autoload(p, false);
       }
     }
 
@@ -158,7 +158,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
       if (opts.programFilter && !opts.programFilter(name)) continue;
       const link = lb.bpf_program__attach(p);
       if (!link) fail(`cannot attach ${name} (${String(lb.bpf_program__section_name(p))})`, errno());
-      links.push(link);
+      links.push(link as Pointer);
       attached.push(name);
     }
 
