@@ -1,7 +1,7 @@
 // What every flow builder shares: how to stamp times, name flows and describe the
 // connection a flow belongs to.
 import { create } from "@bufbuild/protobuf";
-import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   ConnectionSchema,
   EndpointSchema,
@@ -40,7 +40,7 @@ export function createFlowContext(opts: { emit(flow: Flow): void; clockOffsetNs:
         nanos -= 1e9;
         seconds++;
       }
-      return create(TimestampSchema, { seconds: BigInt(seconds), nanos });
+      return { $typeName: "google.protobuf.Timestamp", seconds: BigInt(seconds), nanos };
     },
     nextFlowId() {
       return `${runId}-${++counter}`;

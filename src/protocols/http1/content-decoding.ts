@@ -58,16 +58,25 @@ export function decodeContent(contentEncoding: string, raw: Uint8Array, maxOutpu
     // Codings were applied in order: undo them last to first.
     for (let i = codings.length - 1; i >= 0; i--) {
       const input = data;
-      let take = input.length;
-      for (;;) {
-        try {
-          data = decodeOnce(codings[i], input.subarray(0, take), maxOutput);
-          break;
-        } catch (e) {
-          // Over the output bound: decode a shorter prefix of the input instead.
-          if ((e as NodeJS.ErrnoException).code !== "ERR_BUFFER_TOO_LARGE" || take <= 1) throw e;
-          take = Math.floor(take / 2);
-          truncated = true;
+      try {
+        data = decodeOnce(codings[i], input, maxOutput);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ERR_BUFFER_TOO_LARGE") throw e;
+        // Longer than maxOutput decoded: find the longest input prefix whose output fits
+        // (output only grows with the prefix), by bisection.
+        truncated = true;
+        let fits = 0;
+        let tooLong = input.length;
+        data = new Uint8Array(0);
+        while (tooLong - fits > 1) {
+          const mid = (fits + tooLong) >>> 1;
+          try {
+            data = decodeOnce(codings[i], input.subarray(0, mid), maxOutput);
+            fits = mid;
+          } catch (e2) {
+            if ((e2 as NodeJS.ErrnoException).code !== "ERR_BUFFER_TOO_LARGE") throw e2;
+            tooLong = mid;
+          }
         }
       }
     }

@@ -37,20 +37,20 @@ const RESYNC_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATC
 const RESPONSE_PREFIX = "HTTP/1.";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const NON_ASCII = /[\x80-\xff]/;
 
 function asBuffer(u8: Uint8Array): Buffer {
   return Buffer.isBuffer(u8) ? (u8 as Buffer) : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }
 
-/** Header text as sent: UTF-8 when it is valid UTF-8, else byte for byte (latin1). */
-function headText(buf: Buffer, start: number, end: number): string {
-  const text = buf.toString("latin1", start, end);
-  if (!NON_ASCII.test(text)) return text;
+/** Header text as sent: UTF-8 when it is valid UTF-8 (ASCII is), else byte for byte (latin1). */
+function headText(buf: Uint8Array, start: number, end: number): string {
+  const bytes = buf.subarray(start, end);
   try {
-    return utf8.decode(buf.subarray(start, end));
+    return utf8.decode(bytes);
   } catch {
-    return text;
+    let out = "";
+    for (let i = 0; i < bytes.length; i += 4096) out += String.fromCharCode(...bytes.subarray(i, i + 4096));
+    return out;
   }
 }
 
@@ -65,13 +65,18 @@ const enum LineCheck {
   NeedMore,
 }
 
-/** Is there a plausible request line at buf[pos]? */
-function checkRequestLine(buf: Uint8Array, pos: number): LineCheck {
+const RESYNC_METHOD_SET = new Set(RESYNC_METHODS);
+
+/** Is there a plausible request line at buf[pos]? Any method token at a clean message
+ * boundary; after garbage (`knownMethod`) only a standard method, so the tail of the
+ * garbage cannot pass for one. */
+function checkRequestLine(buf: Uint8Array, pos: number, knownMethod = false): LineCheck {
   const len = buf.length;
   let i = pos;
   while (i < len && i - pos < 32 && isTokenChar(buf[i])) i++;
   if (i === len) return i - pos < 32 ? LineCheck.NeedMore : LineCheck.Invalid;
   if (i === pos || buf[i] !== SP) return LineCheck.Invalid;
+  if (knownMethod && !RESYNC_METHOD_SET.has(String.fromCharCode(...buf.subarray(pos, i)))) return LineCheck.Invalid;
   i++;
   const targetStart = i;
   while (i < len && buf[i] > SP && buf[i] !== 0x7f) i++;
@@ -118,7 +123,6 @@ function checkStatusLine(buf: Uint8Array, pos: number): LineCheck {
   return c === SP || c === CR || c === LF ? LineCheck.Valid : LineCheck.Invalid;
 }
 
-type Building = (Http1Request | Http1Response) & { contentEncoding: string };
 
 class Parser implements Http1Parser {
   private state = State.Start;
@@ -126,7 +130,9 @@ class Parser implements Http1Parser {
   private leftover: Uint8Array | null = null;
   private leftoverTs = 0;
   private readonly methods: string[] = [];
-  private msg: Building | null = null;
+  private msg: Http1Message | null = null;
+  /** Content-Encoding of the message being read ("" for none). */
+  private contentEncoding = "";
   private remaining = 0;
   private parts: Uint8Array[] = [];
   private kept = 0;
@@ -235,7 +241,7 @@ class Parser implements Http1Parser {
     // Empty lines between messages are allowed and are not garbage.
     while (pos < len && (buf[pos] === CR || buf[pos] === LF)) pos++;
     if (pos === len) return len;
-    const check = this.isRequest ? checkRequestLine(buf, pos) : checkStatusLine(buf, pos);
+    const check = this.isRequest ? checkRequestLine(buf, pos, this.skipped > 0) : checkStatusLine(buf, pos);
     if (check === LineCheck.Valid) {
       this.state = State.Head;
       return pos;
@@ -272,7 +278,7 @@ class Parser implements Http1Parser {
     for (const m of RESYNC_METHODS) {
       const needle = m + " ";
       for (let at = b.indexOf(needle, from, "latin1"); at >= 0 && (best < 0 || at < best); at = b.indexOf(needle, at + 1, "latin1")) {
-        if (checkRequestLine(buf, at) !== LineCheck.Invalid) {
+        if (checkRequestLine(buf, at, true) !== LineCheck.Invalid) {
           best = at;
           break;
         }
@@ -302,7 +308,7 @@ class Parser implements Http1Parser {
       this.skipped += 1;
       return pos + 1;
     }
-    const text = headText(asBuffer(buf), pos, end);
+    const text = headText(buf, pos, end);
     const lines = text.split("\n");
     const startLine = stripCr(lines[0]);
     const headers: HeaderField[] = [];
@@ -311,53 +317,79 @@ class Parser implements Http1Parser {
     return end;
   }
 
-  private beginMessage(startLine: string, headers: HeaderField[], startTs: number, ts: number) {
-    const common = {
-      version: "",
-      headers,
-      trailers: [] as HeaderField[],
-      body: EMPTY,
-      bodySize: 0,
-      bodyTruncated: false,
-      decodedEncoding: "",
-      decodeError: "",
-      startTs,
-      endTs: ts,
-      incomplete: "" as Incompleteness,
-      lostBytes: 0,
-      skippedBefore: this.skipped,
-      contentEncoding: "",
-    };
+  /** `cut`: the stream ended inside this head; the message is emitted at once, truncated. */
+  private beginMessage(startLine: string, headers: HeaderField[], startTs: number, ts: number, cut = false) {
+    const skippedBefore = this.skipped;
     this.skipped = 0;
     this.parts = [];
     this.kept = 0;
     this.overLimit = false;
+    this.contentEncoding = "";
     let transferEncoding = "";
     let contentLength = -1;
-    for (const h of headers) {
+    for (let k = 0; k < headers.length; k++) {
+      const h = headers[k];
+      // Compare lengths first: most headers are none of these three.
+      const nl = h.name.length;
+      if (nl !== 14 && nl !== 16 && nl !== 17) continue;
       const n = h.name.toLowerCase();
       if (n === "content-length") {
-        const v = /^\s*(\d+)/.exec(h.value);
-        if (v && contentLength < 0) contentLength = Number(v[1]);
+        if (contentLength < 0) contentLength = parseDecimal(h.value);
       } else if (n === "transfer-encoding") {
         transferEncoding = transferEncoding ? `${transferEncoding}, ${h.value}` : h.value;
       } else if (n === "content-encoding") {
-        common.contentEncoding = common.contentEncoding ? `${common.contentEncoding}, ${h.value}` : h.value;
+        this.contentEncoding = this.contentEncoding ? `${this.contentEncoding}, ${h.value}` : h.value;
       }
     }
-    const chunked = /(^|,)\s*chunked\s*$/i.test(transferEncoding);
+    const chunked = transferEncoding !== "" && /(^|,)\s*chunked\s*$/i.test(transferEncoding);
 
     let method = "";
     if (this.isRequest) {
       const sp1 = startLine.indexOf(" ");
       const sp2 = startLine.lastIndexOf(" ");
       method = startLine.slice(0, sp1);
-      const m: Building = { kind: "request", method, target: startLine.slice(sp1 + 1, sp2), ...common, version: startLine.slice(sp2 + 1) } as Building;
+      const m: Http1Request = {
+        kind: "request",
+        method,
+        target: startLine.slice(sp1 + 1, sp2),
+        version: startLine.slice(sp2 + 1),
+        headers,
+        trailers: [],
+        body: EMPTY,
+        bodySize: 0,
+        bodyTruncated: false,
+        decodedEncoding: "",
+        decodeError: "",
+        startTs,
+        endTs: ts,
+        incomplete: "",
+        lostBytes: 0,
+        skippedBefore,
+      };
       this.msg = m;
       this.opts.onRequestHead?.(method);
+      if (cut) return this.finish(ts, "truncated");
     } else {
       const status = Number(startLine.slice(9, 12));
-      const m = { kind: "response", status, reason: startLine.slice(13), informational: status >= 100 && status < 200, ...common, version: startLine.slice(0, 8) } as Building;
+      const m: Http1Response = {
+        kind: "response",
+        status,
+        reason: startLine.slice(13),
+        informational: status >= 100 && status < 200,
+        version: startLine.slice(0, 8),
+        headers,
+        trailers: [],
+        body: EMPTY,
+        bodySize: 0,
+        bodyTruncated: false,
+        decodedEncoding: "",
+        decodeError: "",
+        startTs,
+        endTs: ts,
+        incomplete: "",
+        lostBytes: 0,
+        skippedBefore,
+      };
       this.msg = m;
       if (status >= 100 && status < 200 && status !== 101) {
         // Interim: no body, and the request still waits for its final response.
@@ -365,6 +397,7 @@ class Parser implements Http1Parser {
         return;
       }
       method = this.methods.shift() ?? "";
+      if (cut) return this.finish(ts, "truncated");
       if (status === 101 || (method === "CONNECT" && status >= 200 && status < 300)) {
         this.finish(ts, "");
         this.state = State.Upgraded;
@@ -438,7 +471,7 @@ class Parser implements Http1Parser {
         if (buf.length - pos > MAX_HEAD) return this.abandon(ts, pos);
         return this.more(pos);
       }
-      const line = stripCr(headText(asBuffer(buf), pos, nl));
+      const line = stripCr(headText(buf, pos, nl));
       pos = nl + 1;
       if (line === "") {
         this.finish(ts, "");
@@ -494,8 +527,8 @@ class Parser implements Http1Parser {
     this.parts = [];
     const whole = !this.overLimit && m.lostBytes === 0 && m.incomplete === "";
     if (!whole) m.bodyTruncated = true;
-    if (m.contentEncoding && raw.length) {
-      const d = decodeContent(m.contentEncoding, raw, this.maxBody, whole);
+    if (this.contentEncoding && raw.length) {
+      const d = decodeContent(this.contentEncoding, raw, this.maxBody, whole);
       m.body = d.body.length > this.maxBody ? d.body.subarray(0, this.maxBody) : d.body;
       m.decodedEncoding = d.decoded;
       m.decodeError = d.error;
@@ -503,8 +536,7 @@ class Parser implements Http1Parser {
     } else {
       m.body = raw;
     }
-    const { contentEncoding: _omit, ...message } = m;
-    this.opts.onMessage(message as Http1Message);
+    this.opts.onMessage(m);
   }
 
   gap(lost: number, ts: number): void {
@@ -571,14 +603,13 @@ class Parser implements Http1Parser {
       const nl = buf.indexOf(LF, i);
       const ok = nl > 0 && (this.isRequest ? checkRequestLine(buf, i) : checkStatusLine(buf, i)) === LineCheck.Valid;
       if (ok) {
-        const text = headText(asBuffer(buf), i, buf.length);
+        const text = headText(buf, i, buf.length);
         const lines = text.split("\n");
         const headers: HeaderField[] = [];
         // The last line may be cut: keep only whole header lines.
         for (let k = 1; k < lines.length - 1; k++) addHeaderLine(headers, stripCr(lines[k]));
         this.state = State.Head;
-        this.beginMessage(stripCr(lines[0]), headers, this.leftoverTs, ts);
-        if (this.msg) this.finish(ts, "truncated");
+        this.beginMessage(stripCr(lines[0]), headers, this.leftoverTs, ts, true);
       } else if (i < buf.length) {
         this.skipped += buf.length - i;
       }
@@ -597,6 +628,20 @@ class Parser implements Http1Parser {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Leading decimal digits of a header value (after spaces); -1 when there are none. */
+function parseDecimal(value: string): number {
+  let i = 0;
+  while (i < value.length && value.charCodeAt(i) === SP) i++;
+  let n = 0;
+  const start = i;
+  for (; i < value.length; i++) {
+    const c = value.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  return i === start ? -1 : n;
+}
 
 function stripCr(line: string): string {
   return line.length && line.charCodeAt(line.length - 1) === CR ? line.slice(0, -1) : line;
