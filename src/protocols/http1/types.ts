@@ -11,7 +11,12 @@ export type Incompleteness =
   | "" // complete
   | "truncated" // the stream ended (end()) before the message did
   | "lost-bytes" // a gap() fell inside the message; what follows the gap was resynchronised
-  | "upgraded"; // never used for a message itself; see Http1Parser.upgraded
+  | "upgraded" // never used for a message itself; see Http1Parser.upgraded
+  /** The head was read but the body's framing is invalid: a Content-Length that is not a number or
+   * disagrees with another, a request Transfer-Encoding whose last coding is not chunked, a malformed
+   * chunk-size line or chunk end, trailers longer than the head limit. The message is emitted with
+   * the body read so far (bodyTruncated), and the parser looks for the next start line. */
+  | "bad-framing";
 
 interface MessageCommon {
   version: string; // "HTTP/1.1" or "HTTP/1.0"
@@ -23,7 +28,8 @@ interface MessageCommon {
   bodySize: number;
   /** True when body holds less than the whole (decoded) body: the maxBody limit, lost bytes, or a truncated stream. */
   bodyTruncated: boolean;
-  /** The Content-Encoding that was decoded into body ("gzip", "deflate", "br"), or "" when body is as sent. */
+  /** The Content-Encoding that was decoded into body ("gzip", "deflate", "br"; "x-gzip" is given as "gzip";
+   * stacked codings in header order, "gzip, br"), or "" when body is as sent. */
   decodedEncoding: string;
   /** Set when a Content-Encoding could not be decoded: body then holds the bytes as sent. */
   decodeError: string;
@@ -31,7 +37,7 @@ interface MessageCommon {
   startTs: number;
   endTs: number;
   incomplete: Incompleteness;
-  /** Bytes lost inside this message (from gap()). */
+  /** Bytes lost inside this message (from gap()). A gap that runs past the message's end is counted whole here. */
   lostBytes: number;
   /** Bytes discarded before this message while looking for a message start (garbage or a stream joined mid-message). */
   skippedBefore: number;
@@ -47,7 +53,9 @@ export interface Http1Response extends MessageCommon {
   kind: "response";
   status: number;
   reason: string;
-  /** 1xx responses (100 Continue, 103 Early Hints) are emitted too, with informational = true. */
+  /** 1xx responses (100 Continue, 103 Early Hints) are emitted too, with informational = true; they do not
+   * answer the request (the final response follows). 101 Switching Protocols is the final response:
+   * informational = false, and the parser is upgraded after it. */
   informational: boolean;
 }
 
