@@ -7,6 +7,12 @@
 // the producer position, then the data area, mapped twice back to back so a record that
 // wraps around the end is still contiguous. Each record: u32 length (bit 31 busy, bit 30
 // discarded), u32 page offset, then the sample, padded to 8 bytes.
+//
+// The producer page and the data area are mapped read-only (the kernel refuses anything
+// else), and optimised JavaScriptCore code implements Atomics.load as `lock cmpxchg`, a
+// write: so those pages are read with plain loads, and an Atomics.load of the writable
+// consumer page after each header read is the barrier that keeps the payload reads after
+// the header read (x86 does not reorder loads with loads; the barrier stops the compiler).
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { libc, errno, strerror, SetupError } from "./libbpf.ts";
 
@@ -42,7 +48,19 @@ export function createRingReader(mapFd: number, dataSize: number): RingReader {
     throw new SetupError(`cannot map the ring buffer's data (${producerLen} bytes): ${strerror(err)}`);
   }
   const consumerPos = new BigUint64Array(toArrayBuffer(consumerPtr as Pointer, 0, 8));
-  const producerPos = new BigUint64Array(toArrayBuffer(producerPtr as Pointer, 0, 8));
+  // Unused words of the consumer page: Atomics on them are barriers without touching state.
+  const barrierWord = new Int32Array(toArrayBuffer(consumerPtr as Pointer, 0, 16));
+  const producerWords = new Uint32Array(toArrayBuffer(producerPtr as Pointer, 0, 8));
+  // The producer position as two plain 32-bit loads: high word, low word, high word again,
+  // so a carry between the halves is seen and the read retried.
+  const producerPosition = () => {
+    for (;;) {
+      const hi = producerWords[1]!;
+      const lo = producerWords[0]!;
+      Atomics.load(barrierWord, 2);
+      if (producerWords[1] === hi) return hi * 0x1_0000_0000 + lo;
+    }
+  };
   const dataBuffer = toArrayBuffer(producerPtr as Pointer, page, 2 * dataSize);
   const bytes = new Uint8Array(dataBuffer);
   const words = new Uint32Array(dataBuffer);
@@ -53,15 +71,16 @@ export function createRingReader(mapFd: number, dataSize: number): RingReader {
   return {
     drain(handler, budget = Infinity) {
       if (closed) return 0;
-      // One BigInt each way per drain; positions fit in a double for centuries.
+      // One BigInt per drain for our own position; positions fit in a double for centuries.
       let cons = Number(Atomics.load(consumerPos, 0));
-      const prod = Number(Atomics.load(producerPos, 0));
+      const prod = producerPosition();
       let handled = 0;
       try {
         while (cons < prod && handled < budget) {
           const at = cons & mask;
-          const header = Atomics.load(words, at >>> 2) >>> 0;
+          const header = words[at >>> 2]!;
           if (header & BUSY_BIT) break; // being written: the kernel has not committed it
+          Atomics.load(barrierWord, 2);
           const len = header & ~(BUSY_BIT | DISCARD_BIT) & 0x3fff_ffff;
           cons += (len + HEADER_SIZE + 7) & ~7;
           if (header & DISCARD_BIT) continue;
@@ -75,7 +94,7 @@ export function createRingReader(mapFd: number, dataSize: number): RingReader {
     },
     pending() {
       if (closed) return 0;
-      return Number(Atomics.load(producerPos, 0) - Atomics.load(consumerPos, 0));
+      return producerPosition() - Number(Atomics.load(consumerPos, 0));
     },
     close() {
       if (closed) return;

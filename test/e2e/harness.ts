@@ -78,8 +78,8 @@ export interface Tapwire {
   /** Flows seen so far that match. */
   matching(pred: (f: JsonFlow) => boolean): JsonFlow[];
   waitForFlows(pred: (f: JsonFlow) => boolean, count: number, timeoutMs?: number): Promise<JsonFlow[]>;
-  /** SIGINT, and the exit code; fails if tapwire takes longer than 2 s to exit. */
-  stop(): Promise<number>;
+  /** SIGINT; fails unless tapwire exits 0 within 2 s with its summary line. Returns that line. */
+  stop(): Promise<string>;
 }
 
 export async function startTapwire(args: string[] = []): Promise<Tapwire> {
@@ -118,7 +118,7 @@ export async function startTapwire(args: string[] = []): Promise<Tapwire> {
         throw new Error(`${e.message}; got ${parse().filter(pred).length} matching of ${parse().length}: ${JSON.stringify(parse()).slice(0, 3000)}\nstderr: ${err.join("\n")}`);
       }),
     async stop() {
-      if (proc.exitCode !== null) return proc.exitCode;
+      if (proc.exitCode !== null) throw new Error(`tapwire had already exited with ${proc.exitCode}: ${err.join("\n")}`);
       const t0 = performance.now();
       proc.kill("SIGINT");
       const code = await Promise.race([proc.exited, Bun.sleep(2000).then(() => "timeout" as const)]);
@@ -129,7 +129,10 @@ export async function startTapwire(args: string[] = []): Promise<Tapwire> {
       await Promise.all([outDone, errDone]);
       parse();
       expect(performance.now() - t0).toBeLessThan(2000);
-      return code;
+      if (code !== 0) throw new Error(`tapwire exited with ${code} after SIGINT: ${err.join("\n").slice(-2000)}`);
+      const summary = err.findLast((l) => l.startsWith("tapwire: "));
+      if (!summary) throw new Error(`tapwire printed no summary line: ${err.join("\n")}`);
+      return summary;
     },
   };
   return t;
