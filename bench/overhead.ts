@@ -5,7 +5,7 @@
 //
 //   bun bench/overhead.ts [--seconds 8] [--rounds 2] [--connections 32]
 import { parseArgs } from "node:util";
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 
@@ -25,6 +25,7 @@ const port = Number(values.port);
 
 function startNginx(): { stop(): void } {
   const prefix = mkdtempSync(`${tmpdir()}/tapwire-bench-nginx-`);
+  chmodSync(prefix, 0o755); // nginx's workers run as nobody and must read the page
   mkdirSync(`${prefix}/www`);
   mkdirSync(`${prefix}/logs`);
   writeFileSync(`${prefix}/www/index.html`, "<!DOCTYPE html>\n<html><body>" + "tapwire overhead benchmark. ".repeat(20) + "</body></html>\n");
@@ -68,7 +69,7 @@ async function wrk(): Promise<{ rps: number; requests: number }> {
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
-  if (errors) console.log(`  wrk: ${errors[0]}`);
+  if (errors) throw new Error(`wrk: ${errors[0]}: the benchmark's nginx is not serving its page`);
   return { rps, requests };
 }
 

@@ -45,7 +45,27 @@ const libcSymbols = {
   clock_gettime: { args: [i32, P], returns: i32 },
   getpagesize: { args: [], returns: i32 },
   strerror: { args: [i32], returns: cstring },
+  pthread_sigmask: { args: [i32, P, P], returns: i32 },
 } as const;
+
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+
+/**
+ * Run `fn` with every blockable signal held back on this thread. The verifier gives up with
+ * EAGAIN when a signal arrives while it works (a profiler's sampling signals, a Ctrl-C):
+ * held, the signal is delivered as soon as `fn` returns instead.
+ */
+export function withSignalsBlocked<T>(fn: () => T): T {
+  const all = new Uint8Array(128).fill(0xff);
+  const previous = new Uint8Array(128);
+  libc().pthread_sigmask(SIG_BLOCK, ptr(all), ptr(previous));
+  try {
+    return fn();
+  } finally {
+    libc().pthread_sigmask(SIG_SETMASK, ptr(previous), null);
+  }
+}
 
 /** A failure the user can act on: one line, shown as is, exit code 2. */
 export class SetupError extends Error {

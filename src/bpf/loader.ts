@@ -2,7 +2,7 @@
 // its attached programs and the ring buffer mapping. One straight line — check, open,
 // configure, load, attach, map the ring — and one clean-up path, safe to call twice.
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
-import { libbpf, libc, errno, strerror, takeLibbpfMessages, SetupError } from "./libbpf.ts";
+import { libbpf, libc, errno, strerror, takeLibbpfMessages, withSignalsBlocked, SetupError } from "./libbpf.ts";
 import { createRingReader, type RingReader } from "./ring-reader.ts";
 import { checkSystem, ensureTracefs } from "./system.ts";
 import * as L from "./gen/layout.ts";
@@ -98,7 +98,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
       }
     }
 
-    err = lb.bpf_object__load(obj!);
+    err = withSignalsBlocked(() => lb.bpf_object__load(obj!));
     if (err) fail("the kernel refused tapwire's BPF programs", -err);
 
     const fd = (name: string) => lb.bpf_map__fd(map(name));

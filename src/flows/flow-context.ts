@@ -1,15 +1,8 @@
 // What every flow builder shares: how to stamp times, name flows and describe the
-// connection a flow belongs to.
-import { create } from "@bufbuild/protobuf";
+// connection a flow belongs to. Messages are built as plain literals with every field set
+// (what create() would make), because create() is costlier than the parsing per flow.
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import {
-  ConnectionSchema,
-  EndpointSchema,
-  ProcessSchema,
-  Role,
-  type Connection,
-  type Flow,
-} from "../gen/tapwire/v1/flow_pb.ts";
+import { Role, type Connection, type Endpoint, type Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import type { ConnectionInfo } from "../conn/connection-table.ts";
 import { ConnOrigin } from "../bpf/events.ts";
 
@@ -54,16 +47,18 @@ export function createFlowContext(opts: { emit(flow: Flow): void; clockOffsetNs:
  * Source is always the side that opened the TCP connection: the client.
  */
 export function describeConnection(info: ConnectionInfo, processIsClient: boolean): Connection {
-  const local = create(EndpointSchema, { ip: info.localIp, port: info.localPort });
-  const remote = create(EndpointSchema, { ip: info.remoteIp, port: info.remotePort });
-  return create(ConnectionSchema, {
+  const local: Endpoint = { $typeName: "tapwire.v1.Endpoint", ip: info.localIp, port: info.localPort };
+  const remote: Endpoint = { $typeName: "tapwire.v1.Endpoint", ip: info.remoteIp, port: info.remotePort };
+  return {
+    $typeName: "tapwire.v1.Connection",
     id: BigInt(info.id),
     role: processIsClient ? Role.CLIENT : Role.SERVER,
     source: processIsClient ? local : remote,
     destination: processIsClient ? remote : local,
-    process: create(ProcessSchema, { pid: info.pid, comm: info.comm, exe: info.exe }),
+    process: { $typeName: "tapwire.v1.Process", pid: info.pid, comm: info.comm, exe: info.exe },
     tls: false,
-  });
+    tlsLibrary: "",
+  };
 }
 
 /** The side the kernel saw the process take, or undefined for a connection found open. */
