@@ -2,22 +2,14 @@
 // to its close (or its process's exit). It puts each direction's bytes back in stream order
 // from their positions, says where bytes are missing, and hands the ordered stream to a
 // StreamSink that the layer above (flows) supplies for each connection.
-import type { TapwireEvent, ConnOpenEvent, DataEvent, Direction, ConnOrigin, ConnClass } from "../bpf/events.ts";
+import type { TapwireEvent, ConnOpenEvent, DataEvent, Direction } from "../bpf/events.ts";
 import type { ProcessRegistry } from "../procs/process-registry.ts";
 
-export interface ConnectionInfo {
+/** What the kernel announced of a connection, with its id, its process's exe and when it opened. */
+export interface ConnectionInfo
+  extends Pick<ConnOpenEvent, "pid" | "fd" | "comm" | "family" | "localIp" | "localPort" | "remoteIp" | "remotePort" | "origin" | "connClass"> {
   id: number;
-  pid: number;
-  fd: number;
-  comm: string;
   exe: string;
-  family: 4 | 6;
-  localIp: string;
-  localPort: number;
-  remoteIp: string;
-  remotePort: number;
-  origin: ConnOrigin;
-  connClass: ConnClass;
   openedTsNs: number;
 }
 

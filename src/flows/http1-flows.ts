@@ -9,7 +9,7 @@ import {
   type Missing,
 } from "../gen/tapwire/v1/flow_pb.ts";
 import { createHttp1Parser } from "../protocols/http1/parser.ts";
-import type { HeaderField, Http1Message, Http1Parser, Http1Request, Http1Response } from "../protocols/http1/types.ts";
+import type { HeaderField, Http1Parser, Http1Request, Http1Response } from "../protocols/http1/types.ts";
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
