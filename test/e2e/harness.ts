@@ -74,16 +74,20 @@ function collectLines(stream: ReadableStream<Uint8Array>, into: string[]): Promi
 export interface Tapwire {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   flows: JsonFlow[];
+  /** stdout's lines as printed (the terminal view when started without --json). */
+  stdout: string[];
   stderr: string[];
   /** Flows seen so far that match. */
   matching(pred: (f: JsonFlow) => boolean): JsonFlow[];
   waitForFlows(pred: (f: JsonFlow) => boolean, count: number, timeoutMs?: number): Promise<JsonFlow[]>;
-  /** SIGINT; fails unless tapwire exits 0 within 2 s with its summary line. Returns that line. */
-  stop(): Promise<string>;
+  /** SIGINT (or `signal`); fails unless tapwire exits 0 within 2 s with its summary line. Returns that line. */
+  stop(signal?: "SIGINT" | "SIGTERM"): Promise<string>;
 }
 
-export async function startTapwire(args: string[] = []): Promise<Tapwire> {
-  const proc = Bun.spawn([TAPWIRE, "capture", "--json", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+/** `tapwire capture --json ARGS`, or with `{ json: false }` the terminal view. */
+export async function startTapwire(args: string[] = [], opts: { json?: boolean } = {}): Promise<Tapwire> {
+  const json = opts.json ?? true;
+  const proc = Bun.spawn([TAPWIRE, "capture", ...(json ? ["--json"] : []), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const out: string[] = [];
   const err: string[] = [];
   const outDone = collectLines(proc.stdout, out);
@@ -91,7 +95,7 @@ export async function startTapwire(args: string[] = []): Promise<Tapwire> {
   const flows: JsonFlow[] = [];
   let parsed = 0;
   const parse = () => {
-    for (; parsed < out.length; parsed++) if (out[parsed].trim()) flows.push(JSON.parse(out[parsed]));
+    if (json) for (; parsed < out.length; parsed++) if (out[parsed].trim()) flows.push(JSON.parse(out[parsed]));
     return flows;
   };
   try {
@@ -108,6 +112,7 @@ export async function startTapwire(args: string[] = []): Promise<Tapwire> {
     get flows() {
       return parse();
     },
+    stdout: out,
     stderr: err,
     matching: (pred) => parse().filter(pred),
     waitForFlows: (pred, count, timeoutMs = 10000) =>
@@ -117,19 +122,19 @@ export async function startTapwire(args: string[] = []): Promise<Tapwire> {
       }, timeoutMs).catch((e) => {
         throw new Error(`${e.message}; got ${parse().filter(pred).length} matching of ${parse().length}: ${JSON.stringify(parse()).slice(0, 3000)}\nstderr: ${err.join("\n")}`);
       }),
-    async stop() {
+    async stop(signal = "SIGINT") {
       if (proc.exitCode !== null) throw new Error(`tapwire had already exited with ${proc.exitCode}: ${err.join("\n")}`);
       const t0 = performance.now();
-      proc.kill("SIGINT");
+      proc.kill(signal);
       const code = await Promise.race([proc.exited, Bun.sleep(2000).then(() => "timeout" as const)]);
       if (code === "timeout") {
         proc.kill("SIGKILL");
-        throw new Error(`tapwire did not exit within 2 s of SIGINT`);
+        throw new Error(`tapwire did not exit within 2 s of ${signal}`);
       }
       await Promise.all([outDone, errDone]);
       parse();
       expect(performance.now() - t0).toBeLessThan(2000);
-      if (code !== 0) throw new Error(`tapwire exited with ${code} after SIGINT: ${err.join("\n").slice(-2000)}`);
+      if (code !== 0) throw new Error(`tapwire exited with ${code} after ${signal}: ${err.join("\n").slice(-2000)}`);
       const summary = err.findLast((l) => l.startsWith("tapwire: "));
       if (!summary) throw new Error(`tapwire printed no summary line: ${err.join("\n")}`);
       return summary;
