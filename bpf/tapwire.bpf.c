@@ -37,12 +37,14 @@ struct {
  * open before; they die at close, when user space learns the process exited, or by LRU. */
 struct tw_conn {
 	__u64 id;
-	__u64 pos[2]; /* next stream position, by enum tw_direction */
+	__u64 pos[2];	  /* next stream position, by enum tw_direction */
+	__u64 tls_pos[2]; /* the same in the plaintext of a TLS connection */
 	__u32 classify_attempts;
-	__u8 origin;	/* enum tw_origin */
-	__u8 class;	/* enum tw_class */
-	__u8 announced; /* a CONN_OPEN event was sent */
-	__u8 reserved;
+	__u16 tls_lib;	  /* the TLS library its plaintext comes from */
+	__u8 origin;	  /* enum tw_origin */
+	__u8 class;	  /* enum tw_class */
+	__u8 announced;	  /* a CONN_OPEN event was sent */
+	__u8 reserved[7];
 };
 
 struct {
@@ -51,6 +53,49 @@ struct {
 	__type(key, struct tw_conn_key);
 	__type(value, struct tw_conn);
 } conns SEC(".maps");
+
+/* An SSL_read/SSL_write(_ex) call in progress on a thread: its arguments from the entry
+ * uprobe, and the socket fd of the first TCP syscall the call makes (-1 until then). */
+struct tw_ssl_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 len_ptr; /* _ex: where the byte count is written */
+	__s32 fd;
+	__u16 lib;
+	__u8 fn; /* enum tw_ssl_fn */
+	__u8 reserved;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid: one call per thread at a time */
+	__type(value, struct tw_ssl_call);
+} ssl_calls SEC(".maps");
+
+struct tw_ssl_key {
+	__u32 tgid;
+	__u32 reserved;
+	__u64 ssl;
+};
+
+/* SSL* -> socket fd, learned from a call that made a syscall, for calls that make none
+ * (a read served from OpenSSL's buffer). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_ssl_key);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
+
+/* Connections of SSL objects whose socket is never seen (the library does its socket I/O
+ * elsewhere, as node does): reported without endpoints. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tw_ssl_key);
+	__type(value, struct tw_conn);
+} ssl_conns SEC(".maps");
 
 /* What a data syscall was called with, read back at its sys_exit from the registers the
  * kernel saved at entry: one program per syscall, no map, and a read that was already
@@ -146,6 +191,7 @@ struct tw_btf_anchor {
 	struct tw_conn_close_event conn_close;
 	struct tw_proc_exec_event proc_exec;
 	struct tw_proc_exit_event proc_exit;
+	struct tw_lib_open_event lib_open;
 	struct tw_settings settings;
 	struct tw_conn_key conn_key;
 	struct tw_config config;
@@ -290,15 +336,17 @@ static __always_inline __u32 read_prefix(char *out, __u32 cap, __u64 buf, __u64 
 	return len;
 }
 
-/* Announce a connection to user space: endpoints, process, how it was found. */
-static __always_inline bool announce(struct tw_conn *c, __u32 fd, __u64 pid_tgid)
+/* Announce a connection to user space: endpoints, process, how it was found. `sk` is NULL
+ * when the socket is not known: no endpoints, and a port filter excludes the connection,
+ * since it cannot be shown to match. */
+static __always_inline bool announce_sock(struct tw_conn *c, struct sock *sk, __u32 fd, __u64 pid_tgid)
 {
-	struct sock *sk = tcp_sock_of_fd(fd);
-	if (!sk)
-		return false;
-	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-
+	__u16 lport = 0, rport = 0, family = 0;
+	if (sk) {
+		lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	}
 	struct tw_settings *s = get_settings();
 	if (s && s->filter_ports && !bpf_map_lookup_elem(&filter_ports, &lport) &&
 	    !bpf_map_lookup_elem(&filter_ports, &rport))
@@ -321,20 +369,20 @@ static __always_inline bool announce(struct tw_conn *c, __u32 fd, __u64 pid_tgid
 	e->hdr.reserved = 0;
 	e->hdr.ts_ns = bpf_ktime_get_ns();
 	e->conn_id = c->id;
-	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->family = family;
 	e->local_port = lport;
 	e->remote_port = rport;
 	e->origin = c->origin;
 	e->class = c->class;
 	e->fd = fd;
-	e->reserved = 0;
+	e->tls_lib = c->tls_lib;
 	__builtin_memcpy(e->comm, comm, sizeof(comm));
 	__builtin_memset(e->local_addr, 0, 16);
 	__builtin_memset(e->remote_addr, 0, 16);
-	if (e->family == AF_INET) {
+	if (sk && family == AF_INET) {
 		bpf_core_read(e->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
 		bpf_core_read(e->remote_addr, 4, &sk->__sk_common.skc_daddr);
-	} else {
+	} else if (sk) {
 		bpf_core_read(e->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(e->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
@@ -343,6 +391,14 @@ static __always_inline bool announce(struct tw_conn *c, __u32 fd, __u64 pid_tgid
 	count(TW_CNT_CONNS_OPENED, 1);
 	c->announced = 1;
 	return true;
+}
+
+static __always_inline bool announce(struct tw_conn *c, __u32 fd, __u64 pid_tgid)
+{
+	struct sock *sk = tcp_sock_of_fd(fd);
+	if (!sk)
+		return false;
+	return announce_sock(c, sk, fd, pid_tgid);
 }
 
 /* Decide, from the bytes of this syscall, whether the connection is worth sending.
@@ -458,7 +514,7 @@ static long copy_step(__u32 i, void *ctx)
 
 /* Send `total` bytes a syscall moved, as events of up to TW_CHUNK_SIZE bytes. */
 static __always_inline void emit_data(struct tw_syscall_args *a, __u64 conn_id, __u64 pos, __u64 total,
-				      __u64 pid_tgid)
+				      __u64 pid_tgid, __u8 source)
 {
 	struct tw_scratch *s = get_scratch();
 	if (!s)
@@ -471,7 +527,7 @@ static __always_inline void emit_data(struct tw_syscall_args *a, __u64 conn_id, 
 	s->ev.conn_id = conn_id;
 	s->ev.skipped = 0;
 	s->ev.direction = a->direction;
-	s->ev.source = TW_SOURCE_SYSCALL;
+	s->ev.source = source;
 	s->ev.flags = 0;
 	__builtin_memset(s->ev.reserved, 0, sizeof(s->ev.reserved));
 
@@ -542,8 +598,14 @@ static __always_inline void data_syscall_exit(long ret, struct tw_syscall_args *
 	if (!process_wanted(tgid))
 		return;
 	struct tw_conn *c = conn_of_fd(tgid, a->fd);
-	if (!c || c->class == TW_CLASS_OTHER || c->class == TW_CLASS_IGNORED)
-		return; /* not TCP, or nothing of it reaches user space: positions not kept */
+	if (!c)
+		return; /* not TCP */
+	/* Inside an SSL call on this thread: its first TCP syscall names its socket. */
+	struct tw_ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &pid_tgid);
+	if (call && call->fd < 0)
+		call->fd = a->fd;
+	if (c->class == TW_CLASS_OTHER || c->class == TW_CLASS_IGNORED)
+		return; /* nothing of it reaches user space: positions not kept */
 	__u8 dir = a->direction & 1;
 	/* Reserve this syscall's range of the stream: concurrent writers get disjoint ones. */
 	__u64 pos = __sync_fetch_and_add(&c->pos[dir], (__u64)ret);
@@ -558,7 +620,7 @@ static __always_inline void data_syscall_exit(long ret, struct tw_syscall_args *
 		count(c->class == TW_CLASS_TLS ? TW_CNT_SKIPPED_TLS_BYTES : TW_CNT_SKIPPED_OTHER_BYTES, ret);
 		return;
 	}
-	emit_data(a, c->id, pos, ret, pid_tgid);
+	emit_data(a, c->id, pos, ret, pid_tgid, TW_SOURCE_SYSCALL);
 }
 
 /* read, write, sendto, recvfrom: (fd, buf, ...) */
@@ -686,6 +748,191 @@ int tw_exit_sendfile(struct syscall_trace_exit *ctx)
 	return 0;
 }
 
+/* ---- OpenSSL: plaintext at SSL_read / SSL_write / SSL_read_ex / SSL_write_ex ---- */
+
+/* Entry: remember the call's arguments for its return, on this thread. The attach cookie
+ * says which function and which library file. (BPF_KPROBE: the same pt_regs access for a
+ * uprobe; libbpf 1.1 has no BPF_UPROBE.) */
+SEC("uprobe")
+int BPF_KPROBE(tw_ssl_enter, void *ssl, void *buf, __u64 num, __u64 *len_ptr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!process_wanted(pid_tgid >> 32))
+		return 0;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct tw_ssl_call call = {
+		.ssl = (__u64)ssl,
+		.buf = (__u64)buf,
+		.fd = -1,
+		.lib = cookie & 0xffff,
+		.fn = (cookie >> 16) & 0xff,
+	};
+	if (call.fn == TW_SSL_READ_EX || call.fn == TW_SSL_WRITE_EX)
+		call.len_ptr = (__u64)len_ptr;
+	bpf_map_update_elem(&ssl_calls, &pid_tgid, &call, BPF_ANY);
+	return 0;
+}
+
+/* The connection of an SSL object whose socket is not known, made and announced once. */
+static __always_inline struct tw_conn *ssl_conn_without_socket(struct tw_ssl_key *key, __u16 lib, __u64 pid_tgid)
+{
+	struct tw_conn *c = bpf_map_lookup_elem(&ssl_conns, key);
+	if (c)
+		return c->class == TW_CLASS_IGNORED ? NULL : c;
+	struct tw_conn fresh = {
+		.id = __sync_fetch_and_add(&next_conn_id, 1) + 1,
+		.origin = TW_ORIGIN_FOUND,
+		.class = TW_CLASS_TLS,
+		.tls_lib = lib,
+	};
+	if (bpf_map_update_elem(&ssl_conns, key, &fresh, BPF_ANY)) {
+		count(TW_CNT_DROP_CONN_MAP_FULL, 1);
+		return NULL;
+	}
+	c = bpf_map_lookup_elem(&ssl_conns, key);
+	if (!c)
+		return NULL;
+	if (!announce_sock(c, NULL, (__u32)-1, pid_tgid)) {
+		c->class = TW_CLASS_IGNORED;
+		return NULL;
+	}
+	return c;
+}
+
+/* Return: the plaintext is in the buffer now (read) or was taken (write). */
+SEC("uretprobe")
+int BPF_KRETPROBE(tw_ssl_exit, long rax)
+{
+	/* All four return int: the upper half of rax is not part of the value. */
+	int ret = (int)rax;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tw_ssl_call *p = bpf_map_lookup_elem(&ssl_calls, &pid_tgid);
+	if (!p)
+		return 0;
+	struct tw_ssl_call call = *p;
+	bpf_map_delete_elem(&ssl_calls, &pid_tgid);
+	__u32 tgid = pid_tgid >> 32;
+	struct tw_ssl_key key = { .tgid = tgid, .ssl = call.ssl };
+
+	if (call.fn == TW_SSL_HANDSHAKE) {
+		/* The handshake's socket I/O names the socket before any data: a first read
+		 * served from what the handshake already buffered then knows it too. */
+		if (call.fd >= 0)
+			bpf_map_update_elem(&ssl_fds, &key, &call.fd, BPF_ANY);
+		return 0;
+	}
+
+	__u64 n = 0;
+	if (call.fn == TW_SSL_READ_EX || call.fn == TW_SSL_WRITE_EX) {
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)call.len_ptr))
+			return 0;
+	} else {
+		if (ret <= 0)
+			return 0;
+		n = ret;
+	}
+	if (n == 0)
+		return 0;
+	__u8 dir = (call.fn == TW_SSL_WRITE || call.fn == TW_SSL_WRITE_EX) ? TW_DIR_EGRESS : TW_DIR_INGRESS;
+	if (call.fd >= 0) {
+		bpf_map_update_elem(&ssl_fds, &key, &call.fd, BPF_ANY);
+	} else {
+		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &key);
+		if (known)
+			call.fd = *known;
+	}
+
+	struct tw_conn *c;
+	if (call.fd >= 0) {
+		c = conn_of_fd(tgid, call.fd);
+		if (!c) {
+			count(TW_CNT_SSL_NOT_TCP_BYTES, n);
+			return 0;
+		}
+		if (c->class == TW_CLASS_IGNORED)
+			return 0;
+		/* SSL data proves TLS, also on a connection joined after its handshake. */
+		c->class = TW_CLASS_TLS;
+		if (!c->announced) {
+			c->tls_lib = call.lib;
+			if (!announce(c, call.fd, pid_tgid)) {
+				c->class = TW_CLASS_IGNORED;
+				return 0;
+			}
+		}
+	} else {
+		count(TW_CNT_SSL_NO_SOCKET_CALLS, 1);
+		c = ssl_conn_without_socket(&key, call.lib, pid_tgid);
+		if (!c)
+			return 0;
+	}
+	__u64 pos = __sync_fetch_and_add(&c->tls_pos[dir], n);
+	struct tw_syscall_args a = { .buf = call.buf, .fd = call.fd, .direction = dir };
+	emit_data(&a, c->id, pos, n, pid_tgid, TW_SOURCE_OPENSSL);
+	return 0;
+}
+
+/* ---- TLS libraries being loaded: openat of a file named libssl.so* ---- */
+
+static const char libssl_name[] = "libssl.so";
+
+/* bpf_loop callback: remembers where the base name of the path in scratch starts. A
+ * callback keeps the verifier from walking every iteration of a 256-byte scan. */
+struct basename_scan {
+	struct tw_scratch *s;
+	__u32 base;
+};
+
+static long basename_step(__u32 i, void *ctx)
+{
+	struct basename_scan *scan = ctx;
+	char ch = scan->s->data[i & (TW_PATH_LEN - 1)];
+	if (!ch)
+		return 1;
+	if (ch == '/')
+		scan->base = i + 1;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int tw_exit_openat(struct syscall_trace_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((pid_tgid >> 32) == tw_config.self_tgid)
+		return 0;
+	struct tw_scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	const char *name = (const char *)PT_REGS_PARM2_CORE_SYSCALL(syscall_regs());
+	long len = bpf_probe_read_user_str(s->data, TW_PATH_LEN, name);
+	if (len <= (long)sizeof(libssl_name))
+		return 0;
+	struct basename_scan scan = { .s = s, .base = 0 };
+	bpf_loop(TW_PATH_LEN, basename_step, &scan, 0);
+	for (__u32 k = 0; k < sizeof(libssl_name) - 1; k++)
+		if (s->data[(scan.base + k) & (2 * TW_CHUNK_SIZE - 1)] != libssl_name[k])
+			return 0;
+
+	struct tw_lib_open_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		return 0;
+	}
+	e->hdr.kind = TW_EVENT_LIB_OPEN;
+	e->hdr.pid = pid_tgid >> 32;
+	e->hdr.tid = (__u32)pid_tgid;
+	e->hdr.reserved = 0;
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->fd = ctx->ret;
+	e->reserved = 0;
+	__builtin_memcpy(e->path, s->data, TW_PATH_LEN);
+	bpf_ringbuf_submit(e, 0);
+	count(TW_CNT_EVENTS, 1);
+	return 0;
+}
+
 /* ---- connection lifetime ---- */
 
 static __always_inline void accepted(long ret)
@@ -744,8 +991,10 @@ int tw_enter_close(struct syscall_trace_enter *ctx)
 			e->hdr.reserved = 0;
 			e->hdr.ts_ns = bpf_ktime_get_ns();
 			e->conn_id = c->id;
-			e->egress_bytes = c->pos[TW_DIR_EGRESS];
-			e->ingress_bytes = c->pos[TW_DIR_INGRESS];
+			/* The positions of the stream user space saw: plaintext, for TLS. */
+			bool tls = c->class == TW_CLASS_TLS;
+			e->egress_bytes = tls ? c->tls_pos[TW_DIR_EGRESS] : c->pos[TW_DIR_EGRESS];
+			e->ingress_bytes = tls ? c->tls_pos[TW_DIR_INGRESS] : c->pos[TW_DIR_INGRESS];
 			bpf_ringbuf_submit(e, 0);
 			count(TW_CNT_EVENTS, 1);
 		} else {

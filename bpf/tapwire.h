@@ -28,6 +28,7 @@ enum tw_event_kind {
 	TW_EVENT_CONN_CLOSE = 3, /* a reported connection was closed */
 	TW_EVENT_PROC_EXEC = 4,	 /* a process called exec */
 	TW_EVENT_PROC_EXIT = 5,	 /* the last thread of a process exited */
+	TW_EVENT_LIB_OPEN = 6,	 /* a process opened a file that may be a TLS library */
 };
 
 /* Which way the bytes went, seen from the traced process. */
@@ -57,6 +58,17 @@ enum tw_class {
 /* Where the bytes of a data event came from. */
 enum tw_source {
 	TW_SOURCE_SYSCALL = 0,
+	TW_SOURCE_OPENSSL = 1, /* plaintext at SSL_read/SSL_write(_ex) */
+};
+
+/* The OpenSSL function a uprobe is on: bits 16..23 of its attach cookie. The low 16 bits
+ * are the id user space gave the library file (reported as tls_lib). */
+enum tw_ssl_fn {
+	TW_SSL_READ = 0,
+	TW_SSL_WRITE = 1,
+	TW_SSL_READ_EX = 2,
+	TW_SSL_WRITE_EX = 3,
+	TW_SSL_HANDSHAKE = 4, /* SSL_do_handshake, SSL_connect, SSL_accept: only to learn the socket */
 };
 
 /* Data event flags. */
@@ -79,7 +91,9 @@ enum tw_counter {
 	TW_CNT_SKIPPED_TLS_BYTES = 9,	   /* ciphertext bytes not sent */
 	TW_CNT_SENDFILE_BYTES = 10,	   /* bytes sent with sendfile, reported as skipped */
 	TW_CNT_CONNS_OPENED = 11,	   /* connections reported (CONN_OPEN events) */
-	TW_CNT_MAX = 12,
+	TW_CNT_SSL_NO_SOCKET_CALLS = 12,   /* SSL calls on a connection whose socket is unknown */
+	TW_CNT_SSL_NOT_TCP_BYTES = 13,	   /* plaintext of SSL over something other than TCP */
+	TW_CNT_MAX = 14,
 };
 
 /* Settings that can change while running: one entry in the `settings` array map. */
@@ -108,7 +122,7 @@ struct tw_event_header {
 struct tw_conn_open_event {
 	struct tw_event_header hdr;
 	__u64 conn_id;
-	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 family; /* AF_INET or AF_INET6; 0: the socket is not known (no endpoints) */
 	__u16 local_port;
 	__u16 remote_port;
 	__u8 origin; /* enum tw_origin */
@@ -116,8 +130,8 @@ struct tw_conn_open_event {
 	__u8 local_addr[16];  /* IPv4: first 4 bytes */
 	__u8 remote_addr[16];
 	char comm[TW_COMM_LEN];
-	__u32 fd;
-	__u32 reserved;
+	__u32 fd;      /* (__u32)-1 when the socket is not known */
+	__u32 tls_lib; /* the TLS library's id (see enum tw_ssl_fn), 0 for plaintext */
 };
 
 /* Followed in the record by `len` payload bytes. */
@@ -146,6 +160,13 @@ struct tw_proc_exec_event {
 	__u32 reserved;
 	char comm[TW_COMM_LEN];
 	char filename[TW_PATH_LEN]; /* as passed to exec, NUL-terminated */
+};
+
+struct tw_lib_open_event {
+	struct tw_event_header hdr;
+	__s32 fd; /* what openat returned */
+	__u32 reserved;
+	char path[TW_PATH_LEN]; /* as passed to openat, NUL-terminated */
 };
 
 struct tw_proc_exit_event {

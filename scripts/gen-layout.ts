@@ -26,6 +26,7 @@ export const SHARED_STRUCTS = [
   "tw_conn_close_event",
   "tw_proc_exec_event",
   "tw_proc_exit_event",
+  "tw_lib_open_event",
   "tw_settings",
   "tw_conn_key",
   "tw_config",

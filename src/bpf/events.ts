@@ -29,8 +29,10 @@ export interface ConnOpenEvent {
   tid: number;
   tsNs: number;
   connId: number;
+  /** -1 when the socket is not known (an SSL connection whose socket I/O happens elsewhere). */
   fd: number;
-  family: 4 | 6;
+  /** 0: the socket is not known, and neither are the endpoints (ips "", ports 0). */
+  family: 4 | 6 | 0;
   localIp: string;
   localPort: number;
   remoteIp: string;
@@ -38,6 +40,8 @@ export interface ConnOpenEvent {
   origin: ConnOrigin;
   connClass: ConnClass;
   comm: string;
+  /** The id of the TLS library whose plaintext this connection carries; 0 for plaintext. */
+  tlsLib: number;
 }
 
 export interface DataEvent {
@@ -84,7 +88,19 @@ export interface ProcExitEvent {
   comm: string;
 }
 
-export type TapwireEvent = ConnOpenEvent | DataEvent | ConnCloseEvent | ProcExecEvent | ProcExitEvent;
+/** A process opened a file named libssl.so*: a TLS library that may need probes. */
+export interface LibOpenEvent {
+  kind: "lib-open";
+  pid: number;
+  tid: number;
+  tsNs: number;
+  /** What openat returned. */
+  fd: number;
+  /** As the process passed it to openat (relative to its root and cwd). */
+  path: string;
+}
+
+export type TapwireEvent = ConnOpenEvent | DataEvent | ConnCloseEvent | ProcExecEvent | ProcExitEvent | LibOpenEvent;
 
 export class DecodeError extends Error {}
 
@@ -156,22 +172,24 @@ export function decodeEvent(bytes: Uint8Array, dv: DataView, off: number, len: n
     case L.TW_EVENT_CONN_OPEN: {
       const C = L.tw_conn_open_event;
       if (len < C.size) break;
-      const family = dv.getUint16(off + C.family, true) === 10 ? 6 : 4;
+      const af = dv.getUint16(off + C.family, true);
+      const family = af === 10 ? 6 : af === 2 ? 4 : 0;
       return {
         kind: "conn-open",
         pid,
         tid,
         tsNs,
         connId: u64(dv, off + C.conn_id),
-        fd: dv.getUint32(off + C.fd, true),
+        fd: dv.getInt32(off + C.fd, true),
         family,
-        localIp: formatIp(bytes, off + C.local_addr, family),
+        localIp: family ? formatIp(bytes, off + C.local_addr, family) : "",
         localPort: dv.getUint16(off + C.local_port, true),
-        remoteIp: formatIp(bytes, off + C.remote_addr, family),
+        remoteIp: family ? formatIp(bytes, off + C.remote_addr, family) : "",
         remotePort: dv.getUint16(off + C.remote_port, true),
         origin: bytes[off + C.origin] as ConnOrigin,
         connClass: bytes[off + C.class] as ConnClass,
         comm: cString(bytes, off + C.comm, L.TW_COMM_LEN, latin1),
+        tlsLib: dv.getUint32(off + C.tls_lib, true),
       };
     }
     case L.TW_EVENT_CONN_CLOSE: {
@@ -204,6 +222,11 @@ export function decodeEvent(bytes: Uint8Array, dv: DataView, off: number, len: n
       const E = L.tw_proc_exit_event;
       if (len < E.size) break;
       return { kind: "proc-exit", pid, tid, tsNs, comm: cString(bytes, off + E.comm, L.TW_COMM_LEN, latin1) };
+    }
+    case L.TW_EVENT_LIB_OPEN: {
+      const E = L.tw_lib_open_event;
+      if (len < E.size) break;
+      return { kind: "lib-open", pid, tid, tsNs, fd: dv.getInt32(off + E.fd, true), path: cString(bytes, off + E.path, L.TW_PATH_LEN, utf8) };
     }
     default:
       throw new DecodeError(`unknown record kind ${kind}`);

@@ -23,6 +23,9 @@ const libbpfSymbols = {
   bpf_program__name: { args: [P], returns: cstring },
   bpf_program__section_name: { args: [P], returns: cstring },
   bpf_program__attach: { args: [P], returns: P },
+  bpf_program__fd: { args: [P], returns: i32 },
+  bpf_program__set_expected_attach_type: { args: [P, u32], returns: i32 },
+  bpf_program__attach_uprobe_opts: { args: [P, i32, cstring, usize, P], returns: P },
   bpf_program__set_autoload: { args: [P, FFIType.bool], returns: i32 },
   bpf_link__destroy: { args: [P], returns: i32 },
   bpf_map__set_max_entries: { args: [P, u32], returns: i32 },
@@ -46,6 +49,8 @@ const libcSymbols = {
   getpagesize: { args: [], returns: i32 },
   strerror: { args: [i32], returns: cstring },
   pthread_sigmask: { args: [i32, P, P], returns: i32 },
+  syscall: { args: [i64, i64, P, i64], returns: i64 },
+  close: { args: [i32], returns: i32 },
 } as const;
 
 const SIG_BLOCK = 0;

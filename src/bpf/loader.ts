@@ -2,8 +2,10 @@
 // its attached programs and the ring buffer mapping. One straight line — check, open,
 // configure, load, attach, map the ring — and one clean-up path, safe to call twice.
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
-import { libbpf, libc, errno, strerror, takeLibbpfMessages, withSignalsBlocked, SetupError } from "./libbpf.ts";
+import { release } from "node:os";
+import { libbpf, libbpfInfo, libc, errno, strerror, takeLibbpfMessages, withSignalsBlocked, SetupError } from "./libbpf.ts";
 import { createRingReader, type RingReader } from "./ring-reader.ts";
+import { destroyLinksInParallel } from "./link-closer.ts";
 import { checkSystem, ensureTracefs } from "./system.ts";
 import * as L from "./gen/layout.ts";
 
@@ -37,8 +39,43 @@ export interface LoadedProbes {
   setFilters(filters: Filters): void;
   /** Forget a connection in the kernel's table (its process exited without closing it). */
   forgetConnection(pid: number, fd: number): void;
-  close(): void;
+  /** Attach a uprobe program (SEC("uprobe"/"uretprobe")) to places in the file at `path`. */
+  attachUprobe(u: UprobeSpec): UprobeLink;
+  /** Detach everything (in parallel: see link-closer.ts) and free the object. */
+  close(): Promise<void>;
 }
+
+export interface UprobeSpec {
+  program: string;
+  path: string;
+  /** File offsets of the functions, each with the cookie the program reads (bpf_get_attach_cookie). */
+  targets: { offset: number; cookie: number }[];
+  retprobe: boolean;
+}
+
+export interface UprobeLink {
+  detach(): void;
+}
+
+const BPF_LINK_CREATE = 28;
+const BPF_TRACE_UPROBE_MULTI = 48;
+const BPF_F_UPROBE_MULTI_RETURN = 1;
+const SYS_BPF = 321; // x86-64
+
+/**
+ * One link for many uprobes in a file (kernel 6.6+): attached and, above all, detached at
+ * once — a uprobe's detach waits for the kernel (~110 ms each, one at a time).
+ */
+export function uprobeMultiSupported(): boolean {
+  const [major, minor] = release().split(".").map((x) => parseInt(x, 10));
+  return process.arch === "x64" && (major! > 6 || (major === 6 && minor! >= 6));
+}
+
+/** Holds buffers whose raw pointers were passed to C until this call. */
+function keepAlive(..._buffers: unknown[]): void {}
+
+/** Programs attached on demand, to files user space chooses, not at load. */
+const isUprobe = (section: string) => section.startsWith("uprobe") || section.startsWith("uretprobe");
 
 const COUNTER_NAMES: [string, number][] = Object.entries(L)
   .filter(([k, v]) => k.startsWith("TW_CNT_") && k !== "TW_CNT_MAX" && typeof v === "number")
@@ -62,14 +99,28 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
   if (!obj) fail("cannot open the BPF object", errno());
 
   const links: Pointer[] = [];
+  /** Links that are bare fds (multi-uprobe links made with the bpf syscall). */
+  const linkFds: number[] = [];
   let ring: RingReader | undefined;
   let closed = false;
-  const close = () => {
-    if (closed) return;
+  let closing: Promise<void> | undefined;
+  /** `parallel`: detach from worker threads (see link-closer.ts); else here, one by one. */
+  const close = (parallel: boolean) => {
+    if (closing) return closing;
     closed = true;
     ring?.close();
-    for (const link of links.splice(0)) lb.bpf_link__destroy(link);
-    lb.bpf_object__close(obj!);
+    const all = links.splice(0);
+    const fds = linkFds.splice(0);
+    const destroyHere = (l: Pointer) => void lb.bpf_link__destroy(l);
+    const closeHere = (fd: number) => void libc().close(fd);
+    closing = (
+      parallel
+        ? destroyLinksInParallel(all, fds, libbpfInfo().soname)
+        : Promise.resolve().then(() => (all.forEach(destroyHere), fds.forEach(closeHere)))
+    ).then(() => {
+      lb.bpf_object__close(obj!);
+    });
+    return closing;
   };
 
   try {
@@ -92,9 +143,11 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
     const config = new DataView(toArrayBuffer(rodata, L.RODATA_TW_CONFIG_OFFSET, L.tw_config.size));
     config.setUint32(L.tw_config.self_tgid, opts.selfPid, true);
 
-    if (opts.programFilter) {
-      for (let p = lb.bpf_object__next_program(obj!, null); p; p = lb.bpf_object__next_program(obj!, p)) {
-        if (!opts.programFilter(String(lb.bpf_program__name(p)))) lb.bpf_program__set_autoload(p, false);
+    for (let p = lb.bpf_object__next_program(obj!, null); p; p = lb.bpf_object__next_program(obj!, p)) {
+      if (opts.programFilter && !opts.programFilter(String(lb.bpf_program__name(p)))) lb.bpf_program__set_autoload(p, false);
+      // Multi-uprobe links need their programs loaded for them.
+      else if (uprobeMultiSupported() && isUprobe(String(lb.bpf_program__section_name(p)))) {
+        lb.bpf_program__set_expected_attach_type(p, BPF_TRACE_UPROBE_MULTI);
       }
     }
 
@@ -153,9 +206,15 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
 
     // Attached last, so the first event already sees the filters.
     const attached: string[] = [];
+    const uprobePrograms = new Map<string, Pointer>();
+    const multi = uprobeMultiSupported();
     for (let p = lb.bpf_object__next_program(obj!, null); p; p = lb.bpf_object__next_program(obj!, p)) {
       const name = String(lb.bpf_program__name(p));
       if (opts.programFilter && !opts.programFilter(name)) continue;
+      if (isUprobe(String(lb.bpf_program__section_name(p)))) {
+        uprobePrograms.set(name, p as Pointer);
+        continue;
+      }
       const link = lb.bpf_program__attach(p);
       if (!link) fail(`cannot attach ${name} (${String(lb.bpf_program__section_name(p))})`, errno());
       links.push(link as Pointer);
@@ -183,13 +242,81 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
         const key = new Uint32Array([pid, fdNum]);
         lb.bpf_map_delete_elem(connsFd, ptr(key));
       },
-      close,
+      attachUprobe(u) {
+        const prog = uprobePrograms.get(u.program);
+        if (!prog) throw new SetupError(`the BPF object has no uprobe program ${u.program}`);
+        if (multi) {
+          const fd = attachUprobeMulti(lb.bpf_program__fd(prog), u);
+          linkFds.push(fd);
+          return {
+            detach() {
+              const i = linkFds.indexOf(fd);
+              if (i < 0 || closed) return;
+              linkFds.splice(i, 1);
+              libc().close(fd);
+            },
+          };
+        }
+        const own: Pointer[] = u.targets.map((t) => attachUprobeOne(prog, u, t.offset, t.cookie));
+        links.push(...own);
+        return {
+          detach() {
+            for (const link of own) {
+              const i = links.indexOf(link);
+              if (i < 0 || closed) continue;
+              links.splice(i, 1);
+              lb.bpf_link__destroy(link);
+            }
+          },
+        };
+      },
+      close: () => close(true),
     };
     return probes;
   } catch (e) {
-    close();
+    void close(false); // a failed load has few links, if any: cleaned up before the throw
     throw e;
   }
 }
 
 export { libc };
+
+/** One uprobe (or uretprobe) by libbpf: the way for kernels before 6.6. */
+function attachUprobeOne(prog: Pointer, u: UprobeSpec, offset: number, cookie: number): Pointer {
+  // struct bpf_uprobe_opts (libbpf 1.1): sz, ref_ctr_offset, bpf_cookie, retprobe, func_name.
+  const o = new DataView(new ArrayBuffer(40));
+  o.setBigUint64(0, 40n, true);
+  o.setBigUint64(16, BigInt(cookie), true);
+  o.setUint8(24, u.retprobe ? 1 : 0);
+  const optsBytes = new Uint8Array(o.buffer);
+  takeLibbpfMessages();
+  const link = libbpf().bpf_program__attach_uprobe_opts(prog, -1, Buffer.from(`${u.path}\0`), offset, ptr(optsBytes));
+  const err = errno();
+  keepAlive(optsBytes);
+  if (!link) fail(`cannot attach ${u.program} at offset ${offset} of ${u.path}`, err);
+  return link as Pointer;
+}
+
+/** A multi-uprobe link by the bpf syscall (libbpf 1.1 predates it); returns its fd. */
+function attachUprobeMulti(progFd: number, u: UprobeSpec): number {
+  const n = u.targets.length;
+  const path = Buffer.from(`${u.path}\0`);
+  const offsets = new BigUint64Array(u.targets.map((t) => BigInt(t.offset)));
+  const cookies = new BigUint64Array(u.targets.map((t) => BigInt(t.cookie)));
+  // union bpf_attr, link_create.uprobe_multi: prog_fd, target_fd, attach_type, flags, then
+  // path, offsets, ref_ctr_offsets, cookies, cnt, flags, pid.
+  const attr = new DataView(new ArrayBuffer(128));
+  attr.setUint32(0, progFd, true);
+  attr.setUint32(8, BPF_TRACE_UPROBE_MULTI, true);
+  attr.setBigUint64(16, BigInt(ptr(path)), true);
+  attr.setBigUint64(24, BigInt(ptr(offsets)), true);
+  attr.setBigUint64(40, BigInt(ptr(cookies)), true);
+  attr.setUint32(48, n, true);
+  attr.setUint32(52, u.retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0, true);
+  const attrBytes = new Uint8Array(attr.buffer);
+  const fd = Number(libc().syscall(SYS_BPF, BPF_LINK_CREATE, ptr(attrBytes), attrBytes.length));
+  const err = errno();
+  keepAlive(path, offsets, cookies, attrBytes);
+  if (fd < 0) fail(`cannot attach ${u.program} to ${n} places in ${u.path}`, err);
+  return fd;
+}

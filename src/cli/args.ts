@@ -13,6 +13,8 @@ export interface CaptureArgs {
   ports: number[];
   maxBody: number;
   ringBytes: number;
+  /** Capture TLS plaintext (OpenSSL uprobes); --no-tls leaves them out. */
+  tls: boolean;
 }
 
 export type Args =
@@ -37,6 +39,7 @@ capture options:
   --port N            only connections with this local or remote port (repeatable)
   --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes)
   --ring-buffer SIZE  kernel ring buffer size, a power of two (default 16m)
+  --no-tls            no TLS plaintext: leave the OpenSSL uprobes out
   --no-color          no colours, even on a terminal
 
 Diagnostics go to stderr; a line starting with "ready" says every probe is attached.
@@ -87,6 +90,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
         "max-body": { type: "string", default: "1m" },
         "ring-buffer": { type: "string", default: "16m" },
         "no-color": { type: "boolean", default: false },
+        "no-tls": { type: "boolean", default: false },
       },
     }));
   } catch (e) {
@@ -110,5 +114,6 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     ports: values.port!.map((p) => parseIntFlag("--port", p, 1, 65535)),
     maxBody: parseSize("--max-body", values["max-body"]!),
     ringBytes,
+    tls: !values["no-tls"],
   };
 }

@@ -6,6 +6,7 @@ import { createPipeline } from "../flows/pipeline.ts";
 import { createJsonLinesSink } from "../sinks/json-lines.ts";
 import { createTerminalSink } from "../sinks/terminal.ts";
 import { createOutputWriter } from "../sinks/sink.ts";
+import { createOpensslProbes, type OpensslProbes } from "../tls/openssl-probes.ts";
 import type { CaptureArgs } from "./args.ts";
 
 /** Records handled per turn of the event loop before output gets its turn. */
@@ -22,6 +23,13 @@ export async function capture(args: CaptureArgs): Promise<number> {
     filters: { pids: args.pids, comms: args.comms, ports: args.ports },
   });
 
+  const log = (line: string) => process.stderr.write(line + "\n");
+  let tls: OpensslProbes | undefined;
+  if (args.tls) {
+    tls = createOpensslProbes({ attach: (u) => probes.attachUprobe(u), log: args.verbose ? log : () => {} });
+    tls.scanRunning();
+  }
+
   const out = createOutputWriter();
   const sink = args.json
     ? createJsonLinesSink(out)
@@ -31,11 +39,16 @@ export async function capture(args: CaptureArgs): Promise<number> {
     clockOffsetNs: monotonicToWallOffsetNs(),
     maxBody: args.maxBody,
     forget: (pid, fd) => probes.forgetConnection(pid, fd),
+    tlsLibrary: (id) => tls?.library(id)?.version ?? "OpenSSL",
+    onExec: tls ? (pid) => tls.onExec(pid) : undefined,
+    onLibOpen: tls ? (pid, path, fd) => tls.onLibOpen(pid, path, fd) : undefined,
   });
   const record = pipeline.record;
 
   process.stderr.write(
-    `ready: ${probes.attached.length} probes attached; ring buffer ${args.ringBytes >> 20} MiB` +
+    `ready: ${probes.attached.length} probes attached` +
+      (tls ? `; OpenSSL probed in ${tls.libraries.length} files` : "; TLS off") +
+      `; ring buffer ${args.ringBytes >> 20} MiB` +
       (args.pids.length ? `; pids ${args.pids.join(",")}` : "") +
       (args.comms.length ? `; processes ${args.comms.join(",")}` : "") +
       (args.ports.length ? `; ports ${args.ports.join(",")}` : "") +
@@ -68,7 +81,7 @@ export async function capture(args: CaptureArgs): Promise<number> {
       pipeline.close(Number(process.hrtime.bigint()));
       await sink.flush();
       const c = probes.counters();
-      probes.close();
+      await probes.close(); // the OpenSSL uprobes too
       const drops = Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0);
       const s = pipeline.stats;
       process.stderr.write(

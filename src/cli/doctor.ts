@@ -3,6 +3,7 @@
 import { runChecks } from "../bpf/system.ts";
 import { loadProbes } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
+import { createOpensslProbes } from "../tls/openssl-probes.ts";
 
 export async function doctor(color: boolean): Promise<number> {
   const mark = (ok: boolean) => (ok ? (color ? "\x1b[32m✓\x1b[0m" : "ok ") : color ? "\x1b[31m✗\x1b[0m" : "NO ");
@@ -19,12 +20,17 @@ export async function doctor(color: boolean): Promise<number> {
     try {
       const probes = loadProbes({ object: await readBpfObject(), ringBytes: 1 << 20, selfPid: process.pid });
       console.log(`${mark(true)} ${"probes".padEnd(12)} ${probes.attached.length} programs loaded and attached`);
-      probes.close();
+      await probes.close();
     } catch (e) {
       failed++;
       console.log(`${mark(false)} ${"probes".padEnd(12)} ${(e as Error).message}`);
     }
   }
+  // Not a requirement: what TLS capture would probe, so a user sees why a program's HTTPS shows or not.
+  const openssl = createOpensslProbes({ log: () => {} });
+  openssl.scanRunning();
+  if (openssl.libraries.length === 0) console.log(`-- ${"openssl".padEnd(12)} no OpenSSL in use now; libraries loaded later are found as they load`);
+  for (const lib of openssl.libraries) console.log(`-- ${"openssl".padEnd(12)} ${lib.version}: ${lib.path} (${lib.functions.join(", ")})`);
   console.log(failed ? `${failed} problem${failed > 1 ? "s" : ""} found` : "tapwire can run here");
   return failed ? 1 : 0;
 }

@@ -7,7 +7,7 @@ import type { ProcessRegistry } from "../procs/process-registry.ts";
 
 /** What the kernel announced of a connection, with its id, its process's exe and when it opened. */
 export interface ConnectionInfo
-  extends Pick<ConnOpenEvent, "pid" | "fd" | "comm" | "family" | "localIp" | "localPort" | "remoteIp" | "remotePort" | "origin" | "connClass"> {
+  extends Pick<ConnOpenEvent, "pid" | "fd" | "comm" | "family" | "localIp" | "localPort" | "remoteIp" | "remotePort" | "origin" | "connClass" | "tlsLib"> {
   id: number;
   exe: string;
   openedTsNs: number;
@@ -103,6 +103,7 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
       remotePort: e.remotePort,
       origin: e.origin,
       connClass: e.connClass,
+      tlsLib: e.tlsLib,
       openedTsNs: e.tsNs,
     };
     const conn: Connection = {

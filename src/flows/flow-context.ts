@@ -14,9 +14,17 @@ export interface FlowContext {
   nextFlowId(): string;
   /** Most body bytes kept per message. */
   maxBody: number;
+  /** The name and version of a TLS library, from its id on a connection. */
+  tlsLibrary(id: number): string;
 }
 
-export function createFlowContext(opts: { emit(flow: Flow): void; clockOffsetNs: number; maxBody: number; runId?: string }): FlowContext {
+export function createFlowContext(opts: {
+  emit(flow: Flow): void;
+  clockOffsetNs: number;
+  maxBody: number;
+  runId?: string;
+  tlsLibrary?(id: number): string;
+}): FlowContext {
   // The offset split in whole seconds and the rest keeps nanosecond precision: wall-clock
   // nanoseconds do not fit a double exactly.
   const offSec = Math.floor(opts.clockOffsetNs / 1e9);
@@ -26,6 +34,7 @@ export function createFlowContext(opts: { emit(flow: Flow): void; clockOffsetNs:
   return {
     emit: opts.emit,
     maxBody: opts.maxBody,
+    tlsLibrary: opts.tlsLibrary ?? (() => "OpenSSL"),
     timestamp(mono) {
       let seconds = Math.floor(mono / 1e9) + offSec;
       let nanos = Math.round(mono % 1e9) + offNs;
@@ -46,18 +55,19 @@ export function createFlowContext(opts: { emit(flow: Flow): void; clockOffsetNs:
  * the stream has shown it; the kernel's origin (accept/connect) settles it otherwise.
  * Source is always the side that opened the TCP connection: the client.
  */
-export function describeConnection(info: ConnectionInfo, processIsClient: boolean): Connection {
+export function describeConnection(info: ConnectionInfo, processIsClient: boolean, ctx: FlowContext): Connection {
   const local: Endpoint = { $typeName: "tapwire.v1.Endpoint", ip: info.localIp, port: info.localPort };
   const remote: Endpoint = { $typeName: "tapwire.v1.Endpoint", ip: info.remoteIp, port: info.remotePort };
   return {
     $typeName: "tapwire.v1.Connection",
     id: BigInt(info.id),
     role: processIsClient ? Role.CLIENT : Role.SERVER,
-    source: processIsClient ? local : remote,
-    destination: processIsClient ? remote : local,
+    // Family 0: the kernel never saw the socket (TLS done outside it); endpoints unknown.
+    source: info.family === 0 ? undefined : processIsClient ? local : remote,
+    destination: info.family === 0 ? undefined : processIsClient ? remote : local,
     process: { $typeName: "tapwire.v1.Process", pid: info.pid, comm: info.comm, exe: info.exe },
-    tls: false,
-    tlsLibrary: "",
+    tls: info.tlsLib !== 0,
+    tlsLibrary: info.tlsLib !== 0 ? ctx.tlsLibrary(info.tlsLib) : "",
   };
 }
 

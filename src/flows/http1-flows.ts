@@ -120,7 +120,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       startTime: ctx.timestamp(startTs),
       endTime: ctx.timestamp(endTs),
       protocol: Protocol.HTTP1,
-      connection: (connection ??= describeConnection(info, processIsClient!)),
+      connection: (connection ??= describeConnection(info, processIsClient!, ctx)),
       request: req
         ? {
             $typeName: "tapwire.v1.Request",

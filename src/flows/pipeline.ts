@@ -3,7 +3,7 @@
 // feed it recorded records.
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { decodeEvent, ConnClass, DecodeError } from "../bpf/events.ts";
-import { createConnectionTable, type ConnectionTable } from "../conn/connection-table.ts";
+import { createConnectionTable, type ConnectionTable, type StreamSink } from "../conn/connection-table.ts";
 import { createProcessRegistry, type ProcessRegistry } from "../procs/process-registry.ts";
 import { createFlowContext } from "./flow-context.ts";
 import { createHttp1Stream } from "./http1-flows.ts";
@@ -16,6 +16,11 @@ export interface PipelineOptions {
   processes?: ProcessRegistry;
   /** Tell the kernel to forget a connection whose process exited. */
   forget?(pid: number, fd: number): void;
+  /** The name and version of a TLS library, from its id. */
+  tlsLibrary?(id: number): string;
+  /** Processes that exec and files named libssl.so* being opened: where TLS libraries appear. */
+  onExec?(pid: number): void;
+  onLibOpen?(pid: number, path: string, fd: number): void;
 }
 
 export interface PipelineStats {
@@ -40,6 +45,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   const ctx = createFlowContext({
     clockOffsetNs: opts.clockOffsetNs,
     maxBody: opts.maxBody,
+    tlsLibrary: opts.tlsLibrary,
     emit(flow) {
       stats.flows++;
       opts.onFlow(flow);
@@ -52,6 +58,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     // PROTOCOL_LIST: a protocol parsed in user space gets its stream here.
     openStream(info) {
       if (info.connClass === ConnClass.Http1) return createHttp1Stream(info, ctx);
+      // TLS plaintext: HTTP/1 unless it opens with the HTTP/2 preface.
+      if (info.connClass === ConnClass.Tls) return sniffPlaintext(() => createHttp1Stream(info, ctx), () => stats.unparsedConnections++);
       stats.unparsedConnections++;
       return null;
     },
@@ -67,11 +75,38 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         stats.undecodable++;
         return;
       }
+      if (event.kind === "lib-open") {
+        opts.onLibOpen?.(event.pid, event.path, event.fd);
+        return;
+      }
       table.handle(event);
+      if (event.kind === "proc-exec") opts.onExec?.(event.pid);
     },
     endBatch: () => table.endBatch(),
     close: (tsNs) => table.closeAll(tsNs),
     stats,
     connections: table,
+  };
+}
+
+const H2_PREFACE = "PRI * HTTP/2.0";
+
+/** A stream that decides from its first bytes: HTTP/1 goes to `http1`, HTTP/2 is not parsed yet. */
+function sniffPlaintext(http1: () => StreamSink, unparsed: () => void): StreamSink {
+  let inner: StreamSink | null | undefined;
+  return {
+    data(dir, bytes, tsNs) {
+      if (inner === undefined) {
+        const head = new TextDecoder("latin1").decode(bytes.subarray(0, H2_PREFACE.length));
+        if (head === H2_PREFACE) {
+          inner = null;
+          unparsed();
+        } else inner = http1();
+      }
+      inner?.data(dir, bytes, tsNs);
+    },
+    gap: (dir, lost, tsNs) => inner?.gap(dir, lost, tsNs),
+    unseen: (dir, count, tsNs) => inner?.unseen(dir, count, tsNs),
+    close: (tsNs) => inner?.close(tsNs),
   };
 }

@@ -11,6 +11,10 @@ export interface ConnSpec {
   connClass?: number; // 1 http1
   local?: [string, number];
   remote?: [string, number];
+  /** The TLS library id (0: plaintext). */
+  tlsLib?: number;
+  /** No socket: family 0, no addresses or ports. */
+  unknownSocket?: boolean;
 }
 
 function ipBytes(ip: string): { family: number; bytes: Uint8Array } {
@@ -46,15 +50,18 @@ export function connOpenRecord(c: ConnSpec, tsNs: number): Uint8Array {
   const local = ipBytes((c.local ?? ["127.0.0.1", 40000])[0]);
   const remote = ipBytes((c.remote ?? ["127.0.0.1", 8080])[0]);
   dv.setBigUint64(C.conn_id, BigInt(c.connId), true);
-  dv.setUint16(C.family, local.family, true);
-  dv.setUint16(C.local_port, (c.local ?? ["", 40000])[1], true);
-  dv.setUint16(C.remote_port, (c.remote ?? ["", 8080])[1], true);
+  if (!c.unknownSocket) {
+    dv.setUint16(C.family, local.family, true);
+    dv.setUint16(C.local_port, (c.local ?? ["", 40000])[1], true);
+    dv.setUint16(C.remote_port, (c.remote ?? ["", 8080])[1], true);
+    buf.set(local.bytes, C.local_addr);
+    buf.set(remote.bytes, C.remote_addr);
+  }
   buf[C.origin] = c.origin ?? 2;
   buf[C.class] = c.connClass ?? 1;
-  buf.set(local.bytes, C.local_addr);
-  buf.set(remote.bytes, C.remote_addr);
   buf.set(new TextEncoder().encode((c.comm ?? "client").slice(0, 15)), C.comm);
-  dv.setUint32(C.fd, c.fd ?? 3, true);
+  dv.setInt32(C.fd, c.fd ?? 3, true);
+  dv.setUint32(C.tls_lib, c.tlsLib ?? 0, true);
   return buf;
 }
 
@@ -113,4 +120,14 @@ export function connectionWriter(spec: ConnSpec) {
 export function feed(pipeline: { record(b: Uint8Array, v: DataView, o: number, l: number): void; endBatch(): void }, records: Uint8Array[]) {
   for (const r of records) pipeline.record(r, new DataView(r.buffer, r.byteOffset, r.byteLength), 0, r.length);
   pipeline.endBatch();
+}
+
+export function libOpenRecord(pid: number, fd: number, path: string, tsNs: number): Uint8Array {
+  const E = L.tw_lib_open_event;
+  const buf = new Uint8Array(E.size);
+  const dv = new DataView(buf.buffer);
+  header(dv, L.TW_EVENT_LIB_OPEN, pid, tsNs);
+  dv.setInt32(E.fd, fd, true);
+  buf.set(new TextEncoder().encode(path), E.path);
+  return buf;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { decodeEvent, formatIp, DecodeError } from "../../../src/bpf/events.ts";
-import { connOpenRecord, dataRecord } from "../../support/records.ts";
+import { connOpenRecord, dataRecord, libOpenRecord } from "../../support/records.ts";
 
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
@@ -10,8 +10,22 @@ describe("decodeEvent", () => {
     expect(decodeEvent(r, view(r), 0, r.length)).toEqual({
       kind: "conn-open", pid: 10, tid: 10, tsNs: 123, connId: 5, fd: 7, family: 6,
       localIp: "::1", localPort: 443, remoteIp: "2001:db8::7", remotePort: 60000,
-      origin: 1, connClass: 1, comm: "nginx",
+      origin: 1, connClass: 1, comm: "nginx", tlsLib: 0,
     });
+  });
+
+  test("conn-open of a TLS connection whose socket is not known: no endpoints, library id", () => {
+    const r = connOpenRecord({ connId: 6, pid: 11, fd: -1, comm: "node", origin: 0, connClass: 3, tlsLib: 2, unknownSocket: true }, 5);
+    expect(decodeEvent(r, view(r), 0, r.length)).toEqual({
+      kind: "conn-open", pid: 11, tid: 11, tsNs: 5, connId: 6, fd: -1, family: 0,
+      localIp: "", localPort: 0, remoteIp: "", remotePort: 0,
+      origin: 0, connClass: 3, comm: "node", tlsLib: 2,
+    });
+  });
+
+  test("lib-open: fd and path", () => {
+    const r = libOpenRecord(12, 5, "/usr/lib/x86_64-linux-gnu/libssl.so.3", 77);
+    expect(decodeEvent(r, view(r), 0, r.length)).toEqual({ kind: "lib-open", pid: 12, tid: 12, tsNs: 77, fd: 5, path: "/usr/lib/x86_64-linux-gnu/libssl.so.3" });
   });
 
   test("data: payload copied, not borrowed", () => {
