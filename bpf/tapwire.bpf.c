@@ -748,6 +748,28 @@ int tw_exit_sendfile(struct syscall_trace_exit *ctx)
 	return 0;
 }
 
+/* A reported connection ends: its final positions, of the stream user space saw. */
+static __always_inline void emit_close(struct tw_conn *c, __u64 pid_tgid)
+{
+	struct tw_conn_close_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		return;
+	}
+	e->hdr.kind = TW_EVENT_CONN_CLOSE;
+	e->hdr.pid = pid_tgid >> 32;
+	e->hdr.tid = (__u32)pid_tgid;
+	e->hdr.reserved = 0;
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->conn_id = c->id;
+	/* Plaintext positions for TLS. */
+	bool tls = c->class == TW_CLASS_TLS;
+	e->egress_bytes = tls ? c->tls_pos[TW_DIR_EGRESS] : c->pos[TW_DIR_EGRESS];
+	e->ingress_bytes = tls ? c->tls_pos[TW_DIR_INGRESS] : c->pos[TW_DIR_INGRESS];
+	bpf_ringbuf_submit(e, 0);
+	count(TW_CNT_EVENTS, 1);
+}
+
 /* ---- OpenSSL: plaintext at SSL_read / SSL_write / SSL_read_ex / SSL_write_ex ---- */
 
 /* Entry: remember the call's arguments for its return, on this thread. The attach cookie
@@ -760,6 +782,16 @@ int BPF_KPROBE(tw_ssl_enter, void *ssl, void *buf, __u64 num, __u64 *len_ptr)
 	if (!process_wanted(pid_tgid >> 32))
 		return 0;
 	__u64 cookie = bpf_get_attach_cookie(ctx);
+	if (((cookie >> 16) & 0xff) == TW_SSL_FREE) {
+		/* Its address may be reused by the next SSL object: forget what it was. */
+		struct tw_ssl_key key = { .tgid = pid_tgid >> 32, .ssl = (__u64)ssl };
+		bpf_map_delete_elem(&ssl_fds, &key);
+		struct tw_conn *c = bpf_map_lookup_elem(&ssl_conns, &key);
+		if (c && c->announced)
+			emit_close(c, pid_tgid);
+		bpf_map_delete_elem(&ssl_conns, &key);
+		return 0;
+	}
 	struct tw_ssl_call call = {
 		.ssl = (__u64)ssl,
 		.buf = (__u64)buf,
@@ -773,25 +805,34 @@ int BPF_KPROBE(tw_ssl_enter, void *ssl, void *buf, __u64 num, __u64 *len_ptr)
 	return 0;
 }
 
-/* The connection of an SSL object whose socket is not known, made and announced once. */
-static __always_inline struct tw_conn *ssl_conn_without_socket(struct tw_ssl_key *key, __u16 lib, __u64 pid_tgid)
+/* The connection of an SSL object whose socket is not known: made when SSL_new returns it
+ * (origin SSL_NEW: seen from the start) or at its first data (FOUND). */
+static __always_inline struct tw_conn *ssl_conn_lookup(struct tw_ssl_key *key, __u16 lib, __u8 origin)
 {
 	struct tw_conn *c = bpf_map_lookup_elem(&ssl_conns, key);
 	if (c)
-		return c->class == TW_CLASS_IGNORED ? NULL : c;
+		return c;
 	struct tw_conn fresh = {
 		.id = __sync_fetch_and_add(&next_conn_id, 1) + 1,
-		.origin = TW_ORIGIN_FOUND,
+		.origin = origin,
 		.class = TW_CLASS_TLS,
 		.tls_lib = lib,
 	};
-	if (bpf_map_update_elem(&ssl_conns, key, &fresh, BPF_ANY)) {
+	if (bpf_map_update_elem(&ssl_conns, key, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&ssl_conns, key)) {
 		count(TW_CNT_DROP_CONN_MAP_FULL, 1);
 		return NULL;
 	}
-	c = bpf_map_lookup_elem(&ssl_conns, key);
-	if (!c)
+	return bpf_map_lookup_elem(&ssl_conns, key);
+}
+
+/* The same, announced at its first data. */
+static __always_inline struct tw_conn *ssl_conn_without_socket(struct tw_ssl_key *key, __u16 lib, __u64 pid_tgid)
+{
+	struct tw_conn *c = ssl_conn_lookup(key, lib, TW_ORIGIN_FOUND);
+	if (!c || c->class == TW_CLASS_IGNORED)
 		return NULL;
+	if (c->announced)
+		return c;
 	if (!announce_sock(c, NULL, (__u32)-1, pid_tgid)) {
 		c->class = TW_CLASS_IGNORED;
 		return NULL;
@@ -819,6 +860,14 @@ int BPF_KRETPROBE(tw_ssl_exit, long rax)
 		 * served from what the handshake already buffered then knows it too. */
 		if (call.fd >= 0)
 			bpf_map_update_elem(&ssl_fds, &key, &call.fd, BPF_ANY);
+		return 0;
+	}
+	if (call.fn == TW_SSL_NEW) {
+		/* If this object's socket is never seen (node), its connection is still known to
+		 * start here. Objects with sockets never use the entry; SSL_free removes it. */
+		key.ssl = rax;
+		if (rax)
+			ssl_conn_lookup(&key, call.lib, TW_ORIGIN_SSL_NEW);
 		return 0;
 	}
 
@@ -982,25 +1031,8 @@ int tw_enter_close(struct syscall_trace_enter *ctx)
 	struct tw_conn *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
-	if (c->announced) {
-		struct tw_conn_close_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			e->hdr.kind = TW_EVENT_CONN_CLOSE;
-			e->hdr.pid = key.tgid;
-			e->hdr.tid = (__u32)pid_tgid;
-			e->hdr.reserved = 0;
-			e->hdr.ts_ns = bpf_ktime_get_ns();
-			e->conn_id = c->id;
-			/* The positions of the stream user space saw: plaintext, for TLS. */
-			bool tls = c->class == TW_CLASS_TLS;
-			e->egress_bytes = tls ? c->tls_pos[TW_DIR_EGRESS] : c->pos[TW_DIR_EGRESS];
-			e->ingress_bytes = tls ? c->tls_pos[TW_DIR_INGRESS] : c->pos[TW_DIR_INGRESS];
-			bpf_ringbuf_submit(e, 0);
-			count(TW_CNT_EVENTS, 1);
-		} else {
-			count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
-		}
-	}
+	if (c->announced)
+		emit_close(c, pid_tgid);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }

@@ -42,6 +42,7 @@ enum tw_origin {
 	TW_ORIGIN_FOUND = 0,   /* first seen in a read/write: opened before tapwire, or unseen */
 	TW_ORIGIN_ACCEPT = 1,  /* accept/accept4 returned it: the traced process is the server */
 	TW_ORIGIN_CONNECT = 2, /* connect on it succeeded: the traced process is the client */
+	TW_ORIGIN_SSL_NEW = 3, /* its SSL object was made while traced (socket unknown): whole stream, side unknown */
 };
 
 /* What the first bytes of a connection look like (classified in the kernel).
@@ -69,6 +70,8 @@ enum tw_ssl_fn {
 	TW_SSL_READ_EX = 2,
 	TW_SSL_WRITE_EX = 3,
 	TW_SSL_HANDSHAKE = 4, /* SSL_do_handshake, SSL_connect, SSL_accept: only to learn the socket */
+	TW_SSL_FREE = 5,      /* SSL_free: the SSL object (and its address) is done with */
+	TW_SSL_NEW = 6,	      /* SSL_new: an SSL object whose every byte will be seen */
 };
 
 /* Data event flags. */

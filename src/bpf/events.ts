@@ -12,6 +12,8 @@ export const enum ConnOrigin {
   Found = 0,
   Accept = 1,
   Connect = 2,
+  /** Its SSL object was made while traced, its socket not seen: whole stream, side unknown. */
+  SslNew = 3,
 }
 
 export const enum ConnClass {

@@ -43,6 +43,8 @@ const FUNCTIONS: [string, number][] = [
   ["SSL_do_handshake", L.TW_SSL_HANDSHAKE],
   ["SSL_connect", L.TW_SSL_HANDSHAKE],
   ["SSL_accept", L.TW_SSL_HANDSHAKE],
+  ["SSL_free", L.TW_SSL_FREE],
+  ["SSL_new", L.TW_SSL_NEW],
 ];
 const WANTED = new Set(FUNCTIONS.map(([name]) => name));
 
@@ -138,7 +140,9 @@ export function createOpensslProbes(opts: {
       if (opts.attach) {
         const targets = functions.map((f) => ({ offset: f.offset, cookie: lib.id | (FUNCTIONS.find(([n]) => n === f.name)![1] << 16) }));
         links.push(opts.attach({ program: "tw_ssl_enter", path, targets, retprobe: false }));
-        links.push(opts.attach({ program: "tw_ssl_exit", path, targets, retprobe: true }));
+        // SSL_free needs no return probe.
+        const returning = targets.filter((t) => t.cookie >> 16 !== L.TW_SSL_FREE);
+        links.push(opts.attach({ program: "tw_ssl_exit", path, targets: returning, retprobe: true }));
       }
       libraries.push(lib);
       if (opts.attach) opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")})`);
