@@ -5,20 +5,25 @@ import { toJson } from "@bufbuild/protobuf";
 import { FlowSchema, type Flow } from "../../../src/gen/tapwire/v1/flow_pb.ts";
 import { createPipeline } from "../../../src/flows/pipeline.ts";
 import { createProcessRegistry } from "../../../src/procs/process-registry.ts";
-import { connectionWriter, feed, procExitRecord, dataRecord } from "../../support/records.ts";
+import { connectionWriter, feed, procExitRecord, dataRecord, libOpenRecord } from "../../support/records.ts";
 
 function setup() {
   const flows: Flow[] = [];
   const forgotten: [number, number][] = [];
+  const libOpens: [number, string, number][] = [];
+  const execs: number[] = [];
   const pipeline = createPipeline({
     onFlow: (f) => flows.push(f),
     clockOffsetNs: 1_700_000_000 * 1e9,
     maxBody: 1 << 20,
     processes: createProcessRegistry("/nonexistent"),
     forget: (pid, fd) => forgotten.push([pid, fd]),
+    tlsLibrary: (id) => (id === 2 ? "OpenSSL 3.0.19" : "?"),
+    onLibOpen: (pid, path, fd) => libOpens.push([pid, path, fd]),
+    onExec: (pid) => execs.push(pid),
   });
   const json = () => flows.map((f) => toJson(FlowSchema, f) as any);
-  return { pipeline, flows, json, forgotten };
+  return { pipeline, flows, json, forgotten, libOpens, execs };
 }
 
 const REQ = "GET /a?b=c HTTP/1.1\r\nHost: example.test\r\nAccept: */*\r\n\r\n";
@@ -188,5 +193,57 @@ describe("pipeline", () => {
     const r = dataRecord(1, 1, 0, 0, new TextEncoder().encode(REQ), 1);
     pipeline.record(r, new DataView(r.buffer), 0, 60);
     expect(pipeline.stats.undecodable).toBe(1);
+  });
+});
+
+describe("TLS connections", () => {
+  test("plaintext from OpenSSL: tls and the library on the connection, every other field as for plaintext", () => {
+    const { pipeline, json } = setup();
+    const c = connectionWriter({ connId: 9, pid: 42, comm: "curl", origin: 2, connClass: 3, tlsLib: 2, local: ["127.0.0.1", 50000], remote: ["127.0.0.1", 8443] });
+    feed(pipeline, [c.open(), c.data(0, REQ), c.data(1, RES), c.close()]);
+    const [f] = json();
+    expect(f.connection).toEqual({
+      id: "9",
+      role: "ROLE_CLIENT",
+      source: { ip: "127.0.0.1", port: 50000 },
+      destination: { ip: "127.0.0.1", port: 8443 },
+      process: { pid: 42, comm: "curl" },
+      tls: true,
+      tlsLibrary: "OpenSSL 3.0.19",
+    });
+    expect(f.request.path).toBe("/a?b=c");
+    expect(Buffer.from(f.response.body, "base64").toString()).toBe("hello");
+    expect(f.missing).toBeUndefined();
+  });
+
+  test("socket unknown, SSL object seen from its creation: no endpoints, side from the first bytes, not joined mid-stream", () => {
+    const { pipeline, json } = setup();
+    const c = connectionWriter({ connId: 10, pid: 43, fd: -1, comm: "node", origin: 3, connClass: 3, tlsLib: 2, unknownSocket: true });
+    feed(pipeline, [c.open(), c.data(1, REQ), c.data(0, RES), c.close()]);
+    const [f] = json();
+    expect(f.connection).toEqual({ id: "10", role: "ROLE_SERVER", process: { pid: 43, comm: "node" }, tls: true, tlsLibrary: "OpenSSL 3.0.19" });
+    expect(f.missing).toBeUndefined();
+  });
+
+  test("socket unknown, SSL object found in use: joined mid-stream", () => {
+    const { pipeline, json } = setup();
+    const c = connectionWriter({ connId: 11, pid: 44, fd: -1, comm: "node", origin: 0, connClass: 3, tlsLib: 2, unknownSocket: true });
+    feed(pipeline, [c.open(), c.data(0, REQ), c.data(1, RES), c.close()]);
+    expect(json()[0].missing).toEqual({ joinedMidStream: true, reason: "joined the connection mid-stream" });
+  });
+
+  test("HTTP/2 inside TLS is not taken for HTTP/1 (not parsed yet)", () => {
+    const { pipeline, flows } = setup();
+    const c = connectionWriter({ connId: 12, pid: 45, comm: "curl", origin: 2, connClass: 3, tlsLib: 2 });
+    feed(pipeline, [c.open(), c.data(0, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), c.data(1, "\0\0\0\x04\0\0\0\0\0"), c.close()]);
+    expect(flows).toHaveLength(0);
+    expect(pipeline.stats.unparsedConnections).toBe(1);
+  });
+
+  test("lib-open and exec records reach the TLS library finder", () => {
+    const { pipeline, libOpens, execs } = setup();
+    feed(pipeline, [libOpenRecord(50, 3, "/opt/ssl/libssl.so.3", 1)]);
+    expect(libOpens).toEqual([[50, "/opt/ssl/libssl.so.3", 3]]);
+    expect(execs).toEqual([]);
   });
 });
