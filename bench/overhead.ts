@@ -1,9 +1,12 @@
 // Overhead benchmark: wrk against nginx on loopback, without tapwire and with
 // `tapwire capture --json > /dev/null`, alternating in one run. Prints the throughput ratio,
 // the flows tapwire captured against the requests wrk completed, and the drop counters.
-// Figures, not pass/fail. Needs root, nginx and wrk (scripts/bootstrap.sh --test).
+// With --tls, wrk speaks https to nginx, and a peer runs in the same rounds: a bpftrace
+// program with uprobes on the same OpenSSL functions that prints every plaintext buffer
+// (what bcc's sslsniff does); its cost and the requests it saw are printed beside tapwire's.
+// Figures, not pass/fail. Needs root, nginx, wrk, openssl and bpftrace (bootstrap.sh --test).
 //
-//   bun bench/overhead.ts [--seconds 8] [--rounds 2] [--connections 32]
+//   bun bench/overhead.ts [--tls] [--seconds 8] [--rounds 2] [--connections 32]
 import { parseArgs } from "node:util";
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,11 +20,14 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "2" },
     connections: { type: "string", default: "32" },
     port: { type: "string", default: "18480" },
+    tls: { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const port = Number(values.port);
+const tls = values.tls!;
+const LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 
 function startNginx(): { stop(): void } {
   const prefix = mkdtempSync(`${tmpdir()}/tapwire-bench-nginx-`);
@@ -29,6 +35,15 @@ function startNginx(): { stop(): void } {
   mkdirSync(`${prefix}/www`);
   mkdirSync(`${prefix}/logs`);
   writeFileSync(`${prefix}/www/index.html`, "<!DOCTYPE html>\n<html><body>" + "tapwire overhead benchmark. ".repeat(20) + "</body></html>\n");
+  let listen = `listen 127.0.0.1:${port};`;
+  if (tls) {
+    const r = Bun.spawnSync(
+      ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", `${prefix}/key.pem`, "-out", `${prefix}/cert.pem`],
+      { stderr: "pipe" },
+    );
+    if (r.exitCode !== 0) throw new Error(`openssl req failed: ${r.stderr.toString()}`);
+    listen = `listen 127.0.0.1:${port} ssl; ssl_certificate ${prefix}/cert.pem; ssl_certificate_key ${prefix}/key.pem; ssl_protocols TLSv1.2 TLSv1.3;`;
+  }
   // sendfile off: tapwire then copies every body byte, the costlier case for it.
   writeFileSync(
     `${prefix}/nginx.conf`,
@@ -41,7 +56,7 @@ http {
   sendfile off;
   keepalive_requests 10000000;
   client_body_temp_path ${prefix}/tmp;
-  server { listen 127.0.0.1:${port}; root ${prefix}/www; }
+  server { ${listen} root ${prefix}/www; }
 }
 `,
   );
@@ -63,7 +78,8 @@ async function waitListening() {
 }
 
 async function wrk(): Promise<{ rps: number; requests: number }> {
-  const p = Bun.spawn(["wrk", "-t1", `-c${values.connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/index.html`], { stdout: "pipe", stderr: "inherit" });
+  const url = `${tls ? "https" : "http"}://127.0.0.1:${port}/index.html`;
+  const p = Bun.spawn(["wrk", "-t1", `-c${values.connections}`, `-d${seconds}s`, url], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(p.stdout).text();
   await p.exited;
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
@@ -74,35 +90,88 @@ async function wrk(): Promise<{ rps: number; requests: number }> {
 }
 
 function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return NaN; // it has exited
+  }
 }
 
-async function withTapwire(): Promise<{ rps: number; requests: number; flows: number; summary: string; cpu: number }> {
-  const tw = Bun.spawn([`${ROOT}/dist/tapwire`, "capture", "--json"], { stdout: Bun.file("/dev/null"), stderr: "pipe" });
-  const reader = tw.stderr.getReader();
+/**
+ * Start a capturing process, wait until `ready` matches its stderr (tapwire) or its stdout
+ * (bpftrace), run wrk, stop it. Returns wrk's figures, its CPU time and stderr, and how many
+ * times "GET /index.html" appeared in its stdout when that is read.
+ */
+async function withCapture(cmd: string[], ready: RegExp, readyOn: "stderr" | "stdout") {
+  const proc = Bun.spawn(cmd, { stdout: readyOn === "stdout" ? "pipe" : Bun.file("/dev/null"), stderr: "pipe" });
+  let gets = 0;
   let err = "";
-  while (!err.includes("ready")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`tapwire exited: ${err}`);
-    err += new TextDecoder().decode(value);
-  }
+  let markReady!: () => void;
+  const isReady = new Promise<void>((res) => (markReady = res));
+  const exited = proc.exited.then((code) => {
+    throw new Error(`${cmd.join(" ").slice(0, 60)} exited with ${code}: ${err}`);
+  });
+  const readAll = async (stream: ReadableStream<Uint8Array>, onText: (text: string) => void) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) onText(decoder.decode(chunk, { stream: true }));
+  };
+  const errDone = readAll(proc.stderr, (t) => {
+    err += t;
+    if (readyOn === "stderr" && ready.test(err)) markReady();
+  });
+  let head = "";
+  let tail = "";
+  const outDone =
+    readyOn === "stdout"
+      ? readAll(proc.stdout as ReadableStream<Uint8Array>, (t) => {
+          if (head.length < 4096) {
+            head += t;
+            if (ready.test(head)) markReady();
+          }
+          // The peer's output is counted as it streams: "GET /index.html" once per request seen.
+          const text = tail + t;
+          gets += text.split("GET /index.html").length - (tail.split("GET /index.html").length);
+          tail = text.slice(-20);
+        })
+      : Promise.resolve();
+  await Promise.race([isReady, exited]);
+  exited.catch(() => {}); // from here on its exit is expected
   const r = await wrk();
-  await Bun.sleep(300); // let the last responses drain out of the ring
-  const cpu = cpuSeconds(tw.pid);
-  tw.kill("SIGINT");
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    err += new TextDecoder().decode(value);
-  }
-  await tw.exited;
-  const summary = err.split("\n").find((l) => l.startsWith("tapwire:")) ?? err;
-  const flows = Number(/tapwire: (\d+) flows/.exec(summary)?.[1] ?? NaN);
-  return { ...r, flows, summary, cpu };
+  await Bun.sleep(300); // let the last responses drain
+  const cpu = cpuSeconds(proc.pid);
+  proc.kill("SIGINT");
+  await proc.exited;
+  await Promise.all([errDone, outDone]);
+  return { ...r, cpu, stderr: err, gets };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+async function withTapwire() {
+  const r = await withCapture([`${ROOT}/dist/tapwire`, "capture", "--json"], /^ready/m, "stderr");
+  const summary = r.stderr.split("\n").find((l) => l.startsWith("tapwire:")) ?? r.stderr;
+  return { ...r, flows: Number(/tapwire: (\d+) flows/.exec(summary)?.[1] ?? NaN), summary };
+}
+
+/** The peer: every SSL_read/SSL_write(_ex) buffer printed, as sslsniff does, by bpftrace. */
+const BPFTRACE_PROGRAM = `
+uprobe:${LIBSSL}:SSL_write, uprobe:${LIBSSL}:SSL_write_ex { printf("W %d %d %r\\n", pid, arg2, buf(arg1, arg2)); }
+uprobe:${LIBSSL}:SSL_read { @buf[tid] = arg1; @ex[tid] = 0; }
+uprobe:${LIBSSL}:SSL_read_ex { @buf[tid] = arg1; @len[tid] = arg3; @ex[tid] = 1; }
+uretprobe:${LIBSSL}:SSL_read, uretprobe:${LIBSSL}:SSL_read_ex /@buf[tid]/ {
+  $n = @ex[tid] ? (retval == 1 ? *(uint64 *)@len[tid] : 0) : (int32)retval;
+  if ($n > 0) { printf("R %d %d %r\\n", pid, $n, buf(@buf[tid], $n)); }
+  delete(@buf[tid]); delete(@len[tid]); delete(@ex[tid]);
+}
+`;
+
+async function withBpftrace() {
+  // bpftrace says "Attaching N probes..." on stdout once it is attached.
+  const r = await withCapture(["env", "BPFTRACE_STRLEN=200", "bpftrace", "-e", BPFTRACE_PROGRAM], /Attaching \d+ probes/, "stdout");
+  const lost = /Lost (\d+) events/.exec(r.stderr)?.[1];
+  return { ...r, summary: lost ? `bpftrace lost ${lost} events` : "bpftrace reported no lost events" };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const nginx = startNginx();
 try {
@@ -110,6 +179,7 @@ try {
   await wrk(); // warm-up
   const base: number[] = [];
   const traced: number[] = [];
+  const peer: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const b = await wrk();
     base.push(b.rps);
@@ -119,11 +189,21 @@ try {
     const expected = 2 * t.requests; // wrk's flow and nginx's flow for each request
     console.log(
       `round ${i + 1}: with tapwire    ${t.rps.toFixed(0)} req/s; ${t.requests} requests -> ${t.flows} flows ` +
-        `(${expected} expected: client and server side), tapwire CPU ${(t.cpu / seconds * 100).toFixed(0)}% of a core\n  ${t.summary}`,
+        `(${expected} expected: client and server side), tapwire CPU ${((t.cpu / seconds) * 100).toFixed(0)}% of a core\n  ${t.summary}`,
     );
+    if (tls) {
+      const p = await withBpftrace();
+      peer.push(p.rps);
+      // Each request is seen twice by the peer: wrk's SSL_write and nginx's SSL_read.
+      console.log(
+        `round ${i + 1}: with bpftrace   ${p.rps.toFixed(0)} req/s; ${p.requests} requests -> ${p.gets} request buffers printed ` +
+          `(${2 * p.requests} expected: client and server side), bpftrace CPU ${((p.cpu / seconds) * 100).toFixed(0)}% of a core\n  ${p.summary}`,
+      );
+    }
   }
   const ratio = median(traced) / median(base);
-  console.log(`overhead: throughput ratio ${ratio.toFixed(3)} (median ${median(traced).toFixed(0)} / ${median(base).toFixed(0)} req/s)`);
+  console.log(`overhead${tls ? " (https)" : ""}: tapwire throughput ratio ${ratio.toFixed(3)} (median ${median(traced).toFixed(0)} / ${median(base).toFixed(0)} req/s)`);
+  if (tls) console.log(`overhead (https): bpftrace peer throughput ratio ${(median(peer) / median(base)).toFixed(3)} (median ${median(peer).toFixed(0)} req/s)`);
 } finally {
   nginx.stop();
 }

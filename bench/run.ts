@@ -3,6 +3,7 @@ const benches = [
   ["bench/http1-parser.ts"],
   ["bench/replay.ts", "--json"],
   ["bench/overhead.ts"],
+  ["bench/overhead.ts", "--tls"],
 ];
 for (const [file, ...args] of benches) {
   console.log(`\n== ${file} ${args.join(" ")}`);
