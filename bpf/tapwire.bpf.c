@@ -883,13 +883,11 @@ int BPF_KRETPROBE(tw_ssl_exit, long rax)
 	if (n == 0)
 		return 0;
 	__u8 dir = (call.fn == TW_SSL_WRITE || call.fn == TW_SSL_WRITE_EX) ? TW_DIR_EGRESS : TW_DIR_INGRESS;
-	if (call.fd >= 0) {
+	__s32 *known = bpf_map_lookup_elem(&ssl_fds, &key);
+	if (call.fd < 0 && known)
+		call.fd = *known;
+	else if (call.fd >= 0 && (!known || *known != call.fd))
 		bpf_map_update_elem(&ssl_fds, &key, &call.fd, BPF_ANY);
-	} else {
-		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &key);
-		if (known)
-			call.fd = *known;
-	}
 
 	struct tw_conn *c;
 	if (call.fd >= 0) {
