@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 
 BUN_VERSION=1.4.5
 build_pkgs=(clang llvm bpftool libbpf-dev libbpf1)
-test_pkgs=(curl python3 nginx wrk iproute2 procps)
+# binutils: readelf checks tapwire's ELF reader; ruby, openssl: TLS peers and certificates;
+# bpftrace: the peer of the TLS overhead benchmark.
+test_pkgs=(curl python3 nginx wrk iproute2 procps binutils ruby openssl bpftrace)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
@@ -32,6 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >&2
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The TLS tests run node; machines of this kind have it, others get Debian's.
+if [ "${1:-}" = --test ] && ! command -v node >/dev/null 2>&1; then
+  echo "bootstrap: installing nodejs" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs >&2
 fi
 
 if ! command -v bun >/dev/null 2>&1; then

@@ -156,15 +156,21 @@ export function startPeer(cmd: string[], opts: { cwd?: string } = {}): Peer {
   const proc = Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "pipe", cwd: opts.cwd });
   const lines: string[] = [];
   const errLines: string[] = [];
-  void collectLines(proc.stdout, lines);
+  const outDone = collectLines(proc.stdout, lines);
   void collectLines(proc.stderr, errLines);
   return {
     proc,
     lines,
     waitLine: (pred, timeoutMs = 10000) =>
-      waitFor(`a line from ${cmd.join(" ")}`, () => {
-        if (proc.exitCode !== null) throw new Error(`${cmd[0]} exited with ${proc.exitCode}: ${errLines.join("\n")}`);
-        return lines.find(pred);
+      waitFor(`a line from ${cmd.join(" ")}`, async () => {
+        const line = lines.find(pred);
+        if (line !== undefined) return line;
+        if (proc.exitCode === null) return undefined;
+        // It has exited: its last lines may still be on their way.
+        await outDone;
+        const last = lines.find(pred);
+        if (last === undefined) throw new Error(`${cmd[0]} exited with ${proc.exitCode}: ${errLines.join("\n")}`);
+        return last;
       }, timeoutMs),
     send(line) {
       proc.stdin.write(line + "\n");

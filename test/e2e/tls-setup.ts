@@ -1,0 +1,54 @@
+// What the TLS tests set up: a certificate for 127.0.0.1 made by openssl, and nginx serving
+// a static file over TLS. Everything lives in a fresh temporary directory.
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { startServer, type Peer } from "./harness.ts";
+
+export interface Cert {
+  dir: string;
+  cert: string;
+  key: string;
+}
+
+export async function makeCert(): Promise<Cert> {
+  const dir = mkdtempSync(`${tmpdir()}/tapwire-tls-`);
+  const cert = `${dir}/cert.pem`;
+  const key = `${dir}/key.pem`;
+  const p = Bun.spawn(
+    ["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+      "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1", "-keyout", key, "-out", cert],
+    { stdout: "ignore", stderr: "pipe" },
+  );
+  if ((await p.exited) !== 0) throw new Error(`openssl req failed: ${await new Response(p.stderr).text()}`);
+  return { dir, cert, key };
+}
+
+/** nginx with TLS on 127.0.0.1:port, serving `files` (name -> content) from its root. */
+export async function startNginxTls(port: number, cert: Cert, files: Record<string, string | Uint8Array>): Promise<Peer> {
+  const prefix = mkdtempSync(`${tmpdir()}/tapwire-nginx-`);
+  chmodSync(prefix, 0o755); // the workers run as nobody
+  mkdirSync(`${prefix}/www`);
+  mkdirSync(`${prefix}/logs`);
+  for (const [name, content] of Object.entries(files)) writeFileSync(`${prefix}/www/${name}`, content);
+  chmodSync(cert.dir, 0o755);
+  writeFileSync(
+    `${prefix}/nginx.conf`,
+    `worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp;
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${cert.cert};
+    ssl_certificate_key ${cert.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    root ${prefix}/www;
+  }
+}
+`,
+  );
+  return startServer(["/usr/sbin/nginx", "-p", prefix, "-c", `${prefix}/nginx.conf`, "-g", "daemon off;"], "127.0.0.1", port);
+}
