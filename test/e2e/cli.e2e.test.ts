@@ -66,6 +66,8 @@ describe("prerequisites", () => {
       expect(r.stdout).toMatch(new RegExp(`^ok +${name} `, "m"));
     }
     expect(r.stdout).toMatch(/programs loaded and attached/);
+    // The OpenSSL files TLS capture would probe: at least the system's libssl, with its version.
+    expect(r.stdout).toMatch(/^-- openssl +OpenSSL 3\.\d+\.\d+: \/(usr\/)?lib\/x86_64-linux-gnu\/libssl\.so\.3 \(SSL_read, SSL_write, SSL_read_ex, SSL_write_ex, /m);
     expect(r.stdout.trim().split("\n").at(-1)).toBe("tapwire can run here");
   });
 
