@@ -213,6 +213,16 @@ static __always_inline struct tw_settings *get_settings(void)
 	return bpf_map_lookup_elem(&settings, &zero);
 }
 
+/* Every record starts with this header. */
+static __always_inline void fill_header(struct tw_event_header *h, __u32 kind, __u64 pid_tgid)
+{
+	h->kind = kind;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->reserved = 0;
+	h->ts_ns = bpf_ktime_get_ns();
+}
+
 /* The first check of every program: never trace tapwire, honour the pid filter. */
 static __always_inline bool process_wanted(__u32 tgid)
 {
@@ -363,11 +373,7 @@ static __always_inline bool announce_sock(struct tw_conn *c, struct sock *sk, __
 		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
 		return false;
 	}
-	e->hdr.kind = TW_EVENT_CONN_OPEN;
-	e->hdr.pid = pid_tgid >> 32;
-	e->hdr.tid = (__u32)pid_tgid;
-	e->hdr.reserved = 0;
-	e->hdr.ts_ns = bpf_ktime_get_ns();
+	fill_header(&e->hdr, TW_EVENT_CONN_OPEN, pid_tgid);
 	e->conn_id = c->id;
 	e->family = family;
 	e->local_port = lport;
@@ -519,11 +525,7 @@ static __always_inline void emit_data(struct tw_syscall_args *a, __u64 conn_id, 
 	struct tw_scratch *s = get_scratch();
 	if (!s)
 		return;
-	s->ev.hdr.kind = TW_EVENT_DATA;
-	s->ev.hdr.pid = pid_tgid >> 32;
-	s->ev.hdr.tid = (__u32)pid_tgid;
-	s->ev.hdr.reserved = 0;
-	s->ev.hdr.ts_ns = bpf_ktime_get_ns();
+	fill_header(&s->ev.hdr, TW_EVENT_DATA, pid_tgid);
 	s->ev.conn_id = conn_id;
 	s->ev.skipped = 0;
 	s->ev.direction = a->direction;
@@ -569,10 +571,7 @@ static __always_inline void emit_skipped(__u64 conn_id, __u8 direction, __u64 po
 		return;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
-	e->hdr.kind = TW_EVENT_DATA;
-	e->hdr.pid = pid_tgid >> 32;
-	e->hdr.tid = (__u32)pid_tgid;
-	e->hdr.ts_ns = bpf_ktime_get_ns();
+	fill_header(&e->hdr, TW_EVENT_DATA, pid_tgid);
 	e->conn_id = conn_id;
 	e->pos = pos;
 	e->skipped = skipped;
@@ -756,11 +755,7 @@ static __always_inline void emit_close(struct tw_conn *c, __u64 pid_tgid)
 		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
 		return;
 	}
-	e->hdr.kind = TW_EVENT_CONN_CLOSE;
-	e->hdr.pid = pid_tgid >> 32;
-	e->hdr.tid = (__u32)pid_tgid;
-	e->hdr.reserved = 0;
-	e->hdr.ts_ns = bpf_ktime_get_ns();
+	fill_header(&e->hdr, TW_EVENT_CONN_CLOSE, pid_tgid);
 	e->conn_id = c->id;
 	/* Plaintext positions for TLS. */
 	bool tls = c->class == TW_CLASS_TLS;
@@ -967,11 +962,7 @@ int tw_exit_openat(struct syscall_trace_exit *ctx)
 		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
 		return 0;
 	}
-	e->hdr.kind = TW_EVENT_LIB_OPEN;
-	e->hdr.pid = pid_tgid >> 32;
-	e->hdr.tid = (__u32)pid_tgid;
-	e->hdr.reserved = 0;
-	e->hdr.ts_ns = bpf_ktime_get_ns();
+	fill_header(&e->hdr, TW_EVENT_LIB_OPEN, pid_tgid);
 	e->fd = ctx->ret;
 	e->reserved = 0;
 	__builtin_memcpy(e->path, s->data, TW_PATH_LEN);
@@ -1048,11 +1039,7 @@ int tw_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
 		return 0;
 	}
-	e->hdr.kind = TW_EVENT_PROC_EXEC;
-	e->hdr.pid = pid_tgid >> 32;
-	e->hdr.tid = (__u32)pid_tgid;
-	e->hdr.reserved = 0;
-	e->hdr.ts_ns = bpf_ktime_get_ns();
+	fill_header(&e->hdr, TW_EVENT_PROC_EXEC, pid_tgid);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->reserved = 0;
@@ -1078,11 +1065,7 @@ int tw_process_exit(void *ctx)
 		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
 		return 0;
 	}
-	e->hdr.kind = TW_EVENT_PROC_EXIT;
-	e->hdr.pid = pid_tgid >> 32;
-	e->hdr.tid = (__u32)pid_tgid;
-	e->hdr.reserved = 0;
-	e->hdr.ts_ns = bpf_ktime_get_ns();
+	fill_header(&e->hdr, TW_EVENT_PROC_EXIT, pid_tgid);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	count(TW_CNT_EVENTS, 1);
