@@ -3,3 +3,7 @@ declare module "*.o" {
   const path: string;
   export default path;
 }
+declare module "*.wasm" {
+  const path: string;
+  export default path;
+}

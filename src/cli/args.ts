@@ -20,6 +20,7 @@ export interface CaptureArgs {
 export type Args =
   | CaptureArgs
   | { command: "doctor" }
+  | { command: "inspect"; file: string; json: boolean }
   | { command: "help" }
   | { command: "version" };
 
@@ -28,6 +29,7 @@ export const USAGE = `tapwire — see the HTTP traffic of this host's processes,
 usage:
   tapwire [capture] [options]   show each HTTP request and response as it happens
   tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
+  tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
   tapwire help | --help         this text
   tapwire version | --version
 
@@ -72,6 +74,12 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
   if (command === "doctor") {
     if (args.length) throw new UsageError(`doctor takes no arguments (got ${args[0]})`);
     return { command: "doctor" };
+  }
+  if (command === "inspect") {
+    const json = args.includes("--json");
+    const rest = args.filter((a) => a !== "--json");
+    if (rest.length !== 1 || rest[0]!.startsWith("-")) throw new UsageError("inspect takes one file (and --json)");
+    return { command: "inspect", file: rest[0]!, json };
   }
   if (command !== "capture") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
 

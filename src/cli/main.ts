@@ -5,6 +5,7 @@ import { parseCommandLine, UsageError, USAGE } from "./args.ts";
 import { SetupError, setLibbpfDebug } from "../bpf/libbpf.ts";
 import { capture } from "./capture.ts";
 import { doctor } from "./doctor.ts";
+import { inspect } from "./inspect.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 async function main(argv: string[]): Promise<number> {
@@ -23,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
         return await doctor(!!process.stdout.isTTY);
       case "capture":
         return await capture(args);
+      case "inspect":
+        return await inspect(args.file, args.json);
     }
   } catch (e) {
     if (e instanceof UsageError) {

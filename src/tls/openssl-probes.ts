@@ -7,7 +7,7 @@
 //    dlopen) — the kernel reports both.
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { dirname, basename } from "node:path";
-import { openElf, ElfError } from "../elf/elf-file.ts";
+import { openElf, ElfError } from "../elfkit/elf.ts";
 import type { UprobeLink, UprobeSpec } from "../bpf/loader.ts";
 import * as L from "../bpf/gen/layout.ts";
 

@@ -2,6 +2,7 @@
 // the truth, and a missing prerequisite is named (simulated in a private mount namespace).
 import { beforeAll, describe, expect, test } from "bun:test";
 import { TAPWIRE, requireRoot, run } from "./harness.ts";
+import { goBinary } from "../support/go-build.ts";
 
 beforeAll(requireRoot);
 
@@ -27,6 +28,9 @@ describe("usage errors", () => {
     [["--ring-buffer", "3000"], /^tapwire: --ring-buffer: 3000 must be a power of two/],
     [["frobnicate"], /^tapwire: unknown command "frobnicate"/],
     [["--comm", "a-name-longer-than-15"], /^tapwire: --comm: .* must be 1 to 15 characters/],
+    [["inspect"], /^tapwire: inspect takes one file/],
+    [["inspect", "/etc/hostname"], /^tapwire: \/etc\/hostname: not an ELF file$/],
+    [["inspect", "/nonexistent/file"], /^tapwire: \/nonexistent\/file: ENOENT/],
   ])("tapwire %p", async (args, pattern) => {
     expectOneLineError(await tapwire(args as string[]), pattern as RegExp);
   });
@@ -78,5 +82,48 @@ describe("prerequisites", () => {
     expect(r.stdout).toMatch(/^NO +BTF +\/sys\/kernel\/btf\/vmlinux is missing/m);
     expect(r.stdout).toMatch(/fix: use a kernel built with CONFIG_DEBUG_INFO_BTF=y/);
     expect(r.stdout).toMatch(/1 problem found/);
+  });
+});
+
+describe("inspect", () => {
+  test("a stripped Go binary: version, module, and the offsets a reader of the unstripped build finds", async () => {
+    const stripped = goBinary("stripped");
+    const plain = goBinary("plain");
+    const r = await tapwire(["inspect", stripped, "--json"]);
+    expect(r.exitCode).toBe(0);
+    const report = JSON.parse(r.stdout);
+    const goVersion = /go version (go\S+)/.exec(Bun.spawnSync(["go", "version"]).stdout.toString())![1];
+    expect(report.elf).toEqual({ machine: "x86-64", type: "executable", size: Bun.file(stripped).size });
+    expect(report.go).toEqual({ version: goVersion, path: "tapwire.test/gohttps", module: "tapwire.test/gohttps", moduleVersion: "(devel)" });
+    expect(report.notProbed).toBeUndefined();
+    // The same code in the unstripped build, located by readelf and objdump.
+    const text = /\.text\s+PROGBITS\s+([0-9a-f]+) ([0-9a-f]+)/.exec(Bun.spawnSync(["readelf", "-W", "-S", plain]).stdout.toString())!;
+    const toOffset = (vaddr: number) => vaddr - parseInt(text[1]!, 16) + parseInt(text[2]!, 16);
+    const symbols = Bun.spawnSync(["readelf", "-W", "-s", plain]).stdout.toString();
+    const sym = (name: string) => {
+      const m = new RegExp(`^\\s*\\d+: ([0-9a-f]+)\\s+(\\d+) FUNC .* ${name.replace(/[().*]/g, "\\$&")}$`, "m").exec(symbols)!;
+      return { vaddr: parseInt(m[1]!, 16), size: Number(m[2]) };
+    };
+    const read = sym("crypto/tls.(*Conn).Read");
+    const write = sym("crypto/tls.(*Conn).Write");
+    const dump = Bun.spawnSync(["objdump", "-d", "--no-show-raw-insn", `--start-address=0x${read.vaddr.toString(16)}`, `--stop-address=0x${(read.vaddr + read.size).toString(16)}`, plain]).stdout.toString();
+    const rets = [...dump.matchAll(/^\s*([0-9a-f]+):\s+ret/gm)].map((m) => toOffset(parseInt(m[1]!, 16)));
+    expect(rets.length).toBeGreaterThan(1);
+    expect(report.probes).toEqual([
+      { library: "go", function: "crypto/tls.(*Conn).Write", fileOffset: toOffset(write.vaddr) },
+      { library: "go", function: "crypto/tls.(*Conn).Read", fileOffset: toOffset(read.vaddr), retOffsets: rets },
+    ]);
+    const human = await tapwire(["inspect", stripped]);
+    expect(human.stdout).toContain(`Go: ${goVersion}, package tapwire.test/gohttps, module tapwire.test/gohttps (devel)`);
+    expect(human.stdout).toContain(`probe crypto/tls.(*Conn).Read at file offset 0x${toOffset(read.vaddr).toString(16)}; returns at `);
+  }, 300_000);
+
+  test("OpenSSL and neither", async () => {
+    const lib = await tapwire(["inspect", "/usr/lib/x86_64-linux-gnu/libssl.so.3"]);
+    expect(lib.exitCode).toBe(0);
+    expect(lib.stdout).toMatch(/^OpenSSL: OpenSSL 3\.\d+\.\d+$/m);
+    expect(lib.stdout).toMatch(/^probe SSL_read at file offset 0x[0-9a-f]+$/m);
+    const curl = await tapwire(["inspect", "/usr/bin/curl", "--json"]);
+    expect(JSON.parse(curl.stdout)).toMatchObject({ probes: [], notProbed: "neither OpenSSL (no exported SSL_read/SSL_write) nor Go" });
   });
 });

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { openElf, ElfError } from "../../../src/elf/elf-file.ts";
+import { openElf, ElfError } from "../../../src/elfkit/elf.ts";
 import { opensslFunctions } from "../../../src/tls/openssl-probes.ts";
 
 const LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3";

@@ -1,7 +1,10 @@
-// Just enough of ELF to find a program's or library's symbols: the header, the section
-// table, and the symbol tables (.dynsym, and .symtab when present). Reads the parts it needs
-// with positioned reads, never the whole file (node's executable is 100 MB).
-import { closeSync, openSync, readSync } from "node:fs";
+// elfkit's ELF reader: the header, the section and program header tables, the symbol tables
+// (.dynsym and .symtab), and virtual address -> file offset. 64-bit little-endian only
+// (x86-64, arm64). Reads the parts it needs with positioned reads, never the whole file
+// (node's executable is 100 MB). Every size and offset read from the file is checked against
+// the file's size before use: a corrupt file is an ElfError, never a hang or a huge read.
+// elfkit imports nothing else of tapwire.
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 export class ElfError extends Error {}
 
@@ -28,9 +31,30 @@ export interface ElfSection {
   entsize: number;
 }
 
+export interface ElfSegment {
+  type: number;
+  flags: number;
+  offset: number;
+  vaddr: number;
+  filesz: number;
+  memsz: number;
+}
+
+export type ElfMachine = "x86-64" | "arm64" | "other";
+
 export interface ElfFile {
   readonly path: string;
+  readonly size: number;
+  readonly machine: ElfMachine;
+  /** ET_EXEC, ET_DYN (PIE executables and shared libraries)... */
+  readonly type: number;
   readonly sections: ElfSection[];
+  readonly segments: ElfSegment[];
+  section(name: string): ElfSection | undefined;
+  /** The bytes of a section (empty for SHT_NOBITS). */
+  sectionBytes(section: ElfSection): Uint8Array;
+  /** File offset of a virtual address, from the loadable segments; undefined when not in the file. */
+  fileOffset(vaddr: number): number | undefined;
   /** The symbols of `table` (".dynsym" or ".symtab") whose names are in `names`. */
   symbols(names: Set<string>, table?: ".dynsym" | ".symtab"): Map<string, ElfSymbol>;
   /** `length` bytes at file offset `offset`. */
@@ -39,7 +63,11 @@ export interface ElfFile {
 }
 
 const SHT_SYMTAB = 2;
+const SHT_NOBITS = 8;
 const SHT_DYNSYM = 11;
+const PT_LOAD = 1;
+const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
 const STT_FUNC = 2;
 const SYM_SIZE = 24;
 
@@ -52,20 +80,46 @@ export function openElf(path: string): ElfFile {
     throw new ElfError(`${path}: ${(e as Error).message}`);
   }
   try {
+    const size = fstatSync(fd).size;
+    return parseElf(path, size, (out, offset) => readSync(fd, out, 0, out.length, offset), () => closeSync(fd));
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** The same over bytes in memory (`name` is used in errors). */
+export function elfFromBytes(bytes: Uint8Array, name: string): ElfFile {
+  return parseElf(name, bytes.length, (out, offset) => (out.set(bytes.subarray(offset, offset + out.length)), out.length), () => {});
+}
+
+function parseElf(path: string, size: number, readInto: (out: Uint8Array, offset: number) => number, close: () => void): ElfFile {
+  {
     const read = (offset: number, length: number): Uint8Array => {
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+        throw new ElfError(`${path}: truncated or corrupt (wanted ${length} bytes at ${offset} of ${size})`);
+      }
       const out = new Uint8Array(length);
       let got = 0;
       while (got < length) {
-        const n = readSync(fd, out, got, length - got, offset + got);
+        const n = readInto(out.subarray(got), offset + got);
         if (n <= 0) throw new ElfError(`${path}: truncated (wanted ${length} bytes at ${offset})`);
         got += n;
       }
       return out;
     };
-    const head = read(0, 64);
-    if (head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) throw new ElfError(`${path}: not an ELF file`);
+    const head = new Uint8Array(64);
+    head.set(read(0, Math.min(64, size)));
+    if (size < 4 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) throw new ElfError(`${path}: not an ELF file`);
+    if (size < 64) throw new ElfError(`${path}: truncated ELF header`);
     if (head[4] !== 2 || head[5] !== 1) throw new ElfError(`${path}: not a 64-bit little-endian ELF file`);
     const hv = new DataView(head.buffer);
+    const type = hv.getUint16(0x10, true);
+    const em = hv.getUint16(0x12, true);
+    const machine: ElfMachine = em === EM_X86_64 ? "x86-64" : em === EM_AARCH64 ? "arm64" : "other";
+    const phoff = Number(hv.getBigUint64(0x20, true));
+    const phentsize = hv.getUint16(0x36, true);
+    const phnum = hv.getUint16(0x38, true);
     const shoff = Number(hv.getBigUint64(0x28, true));
     const shentsize = hv.getUint16(0x3a, true);
     const shnum = hv.getUint16(0x3c, true);
@@ -88,11 +142,40 @@ export function openElf(path: string): ElfFile {
     });
     const names = read(raw[shstrndx]!.offset, raw[shstrndx]!.size);
     const sections: ElfSection[] = raw.map((s) => ({ ...s, name: cString(names, s.nameOff) }));
+    const segments: ElfSegment[] = [];
+    if (phoff && phnum) {
+      if (phentsize < 56) throw new ElfError(`${path}: malformed program header table`);
+      const ph = read(phoff, phentsize * phnum);
+      const pv = new DataView(ph.buffer);
+      for (let i = 0; i < phnum; i++) {
+        const o = i * phentsize;
+        segments.push({
+          type: pv.getUint32(o, true),
+          flags: pv.getUint32(o + 4, true),
+          offset: Number(pv.getBigUint64(o + 8, true)),
+          vaddr: Number(pv.getBigUint64(o + 0x10, true)),
+          filesz: Number(pv.getBigUint64(o + 0x20, true)),
+          memsz: Number(pv.getBigUint64(o + 0x28, true)),
+        });
+      }
+    }
 
     return {
       path,
+      size,
+      machine,
+      type,
       sections,
+      segments,
       read,
+      section: (name) => sections.find((s) => s.name === name),
+      sectionBytes: (sec) => (sec.type === SHT_NOBITS ? new Uint8Array(0) : read(sec.offset, sec.size)),
+      fileOffset(vaddr) {
+        for (const seg of segments) {
+          if (seg.type === PT_LOAD && vaddr >= seg.vaddr && vaddr < seg.vaddr + seg.filesz) return vaddr - seg.vaddr + seg.offset;
+        }
+        return undefined;
+      },
       symbols(wanted, tableName = ".dynsym") {
         const found = new Map<string, ElfSymbol>();
         const type = tableName === ".dynsym" ? SHT_DYNSYM : SHT_SYMTAB;
@@ -124,13 +207,8 @@ export function openElf(path: string): ElfFile {
         }
         return found;
       },
-      close() {
-        closeSync(fd);
-      },
+      close,
     };
-  } catch (e) {
-    closeSync(fd);
-    throw e;
   }
 }
 

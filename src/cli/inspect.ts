@@ -1,0 +1,62 @@
+// `tapwire inspect FILE [--json]`: what tapwire sees in a file — ELF kind, Go version and
+// module, the functions it would probe with their file offsets (and RETs), OpenSSL symbols,
+// and why it would not probe the file when it would not.
+import { openElf, ElfError } from "../elfkit/elf.ts";
+import { loadDecoder } from "../elfkit/rets.ts";
+import { goTlsTargets } from "../golang/go-tls-targets.ts";
+import { opensslFunctions, opensslVersion } from "../tls/openssl-probes.ts";
+import { SetupError } from "../bpf/libbpf.ts";
+
+const ET_NAMES: Record<number, string> = { 1: "relocatable", 2: "executable", 3: "shared object or PIE executable", 4: "core" };
+
+export async function inspect(file: string, json: boolean): Promise<number> {
+  let elf;
+  try {
+    elf = openElf(file);
+  } catch (e) {
+    if (e instanceof ElfError) throw new SetupError(e.message);
+    throw e;
+  }
+  try {
+    await loadDecoder();
+    const openssl = opensslFunctions(file);
+    const go = goTlsTargets(elf);
+    const probes = [
+      ...openssl.map((f) => ({ library: "openssl", function: f.name, fileOffset: f.offset })),
+      ...(go?.write ? [{ library: "go", function: go.write.name, fileOffset: go.write.fileOffset }] : []),
+      ...(go?.read ? [{ library: "go", function: go.read.name, fileOffset: go.read.fileOffset, retOffsets: go.read.retOffsets }] : []),
+    ];
+    const notProbed = probes.length
+      ? undefined
+      : go?.unsupported
+        ? `Go binary not supported: ${go.unsupported}`
+        : go
+          ? "Go binary without crypto/tls"
+          : "neither OpenSSL (no exported SSL_read/SSL_write) nor Go";
+    const report = {
+      file,
+      elf: { machine: elf.machine, type: ET_NAMES[elf.type] ?? `type ${elf.type}`, size: elf.size },
+      go: go
+        ? { version: go.buildInfo.version, path: go.buildInfo.path, module: go.buildInfo.mainModule, moduleVersion: go.buildInfo.mainModuleVersion }
+        : undefined,
+      openssl: openssl.length ? { version: opensslVersion(file) } : undefined,
+      probes,
+      notProbed,
+    };
+    if (json) {
+      console.log(JSON.stringify(report));
+      return 0;
+    }
+    const hex = (n: number) => `0x${n.toString(16)}`;
+    console.log(`${file}: ELF ${report.elf.machine} ${report.elf.type}, ${report.elf.size} bytes`);
+    if (report.go) console.log(`Go: ${report.go.version}, package ${report.go.path || "?"}, module ${report.go.module || "?"} ${report.go.moduleVersion}`.trimEnd());
+    if (report.openssl) console.log(`OpenSSL: ${report.openssl.version}`);
+    for (const p of probes) {
+      console.log(`probe ${p.function} at file offset ${hex(p.fileOffset)}` + ("retOffsets" in p && p.retOffsets ? `; returns at ${p.retOffsets.map(hex).join(", ")}` : ""));
+    }
+    if (notProbed) console.log(`not probed: ${notProbed}`);
+    return 0;
+  } finally {
+    elf.close();
+  }
+}

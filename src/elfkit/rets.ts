@@ -1,0 +1,67 @@
+// Every RET instruction of a function, found by decoding its instructions from its entry:
+// a uprobe on each RET is how a Go function's return is seen (a uretprobe would rewrite the
+// return address on a goroutine stack that the Go runtime may move). x86-64 is decoded by
+// Capstone (WebAssembly build, embedded in the executable; it knows the VEX and EVEX
+// encodings GOAMD64=v3 emits); arm64 instructions are 4 bytes, so RETs are read directly.
+import { Capstone, Const, loadCapstone } from "capstone-wasm";
+// The package exports no subpaths: its wasm is imported by path, so the build embeds it.
+import capstoneWasm from "../../node_modules/capstone-wasm/dist/capstone.wasm" with { type: "file" };
+import type { ElfFile } from "./elf.ts";
+
+export class DecodeError extends Error {}
+
+let x86: Capstone | undefined;
+
+/** Load the decoder (once); needed before findRets on x86-64. */
+export async function loadDecoder(): Promise<void> {
+  if (x86) return;
+  await loadCapstone({ wasmBinary: new Uint8Array(await Bun.file(capstoneWasm).arrayBuffer()) });
+  x86 = new Capstone(Const.CS_ARCH_X86, Const.CS_MODE_64);
+}
+
+export interface FunctionRets {
+  /** Virtual addresses of the RET instructions. */
+  rets: number[];
+  /** Where decoding failed (data inside the code, as some assembly functions hold): a
+   * function with any is not safe to probe on its returns. */
+  undecodable: number[];
+}
+
+/** The RETs of the code at [entry, end) (virtual addresses). */
+export function findRets(elf: ElfFile, entry: number, end: number): FunctionRets {
+  const offset = elf.fileOffset(entry);
+  if (offset === undefined || end <= entry || elf.fileOffset(end - 1) === undefined) throw new DecodeError(`${elf.path}: function at 0x${entry.toString(16)} is not in the file`);
+  const code = elf.read(offset, end - entry);
+  if (elf.machine === "arm64") return { rets: arm64Rets(code, entry), undecodable: [] };
+  if (elf.machine !== "x86-64") throw new DecodeError(`${elf.path}: only x86-64 and arm64 code can be decoded`);
+  return x86Rets(code, entry);
+}
+
+/** RET and RET imm16 (0xc3, 0xc2, with or without prefixes); far returns are not Go's. */
+function x86Rets(code: Uint8Array, address: number): FunctionRets {
+  if (!x86) throw new DecodeError("the x86-64 decoder is not loaded (loadDecoder)");
+  const rets: number[] = [];
+  const undecodable: number[] = [];
+  let at = 0;
+  while (at < code.length) {
+    // Capstone stops at a byte it cannot decode: note it, step over it, go on.
+    const insns = x86.disasm(code.subarray(at), { address: address + at });
+    for (const insn of insns) {
+      if (insn.mnemonic === "ret" || insn.mnemonic === "retq") rets.push(Number(insn.address));
+      at += insn.size;
+    }
+    if (at < code.length) {
+      undecodable.push(address + at);
+      at++;
+    }
+  }
+  return { rets, undecodable };
+}
+
+/** RET {Xn}: 0xd65f0000 | n << 5. */
+function arm64Rets(code: Uint8Array, address: number): number[] {
+  const rets: number[] = [];
+  const dv = new DataView(code.buffer, code.byteOffset, code.byteLength);
+  for (let at = 0; at + 4 <= code.length; at += 4) if ((dv.getUint32(at, true) & 0xfffffc1f) === 0xd65f0000) rets.push(address + at);
+  return rets;
+}

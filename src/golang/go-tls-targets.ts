@@ -1,0 +1,55 @@
+// Where in a Go executable crypto/tls's plaintext can be seen: the entry of
+// crypto/tls.(*Conn).Write, and the entry and every RET of crypto/tls.(*Conn).Read, as file
+// offsets (what uprobes are placed by). Found through elfkit: build info for the Go version,
+// the function table (stripped binaries too), decoded instructions for the RETs.
+import type { ElfFile } from "../elfkit/elf.ts";
+import { readGoBuildInfo, type GoBuildInfo } from "../elfkit/go-buildinfo.ts";
+import { readGoFunctions } from "../elfkit/gopclntab.ts";
+import { findRets } from "../elfkit/rets.ts";
+
+export const GO_TLS_READ = "crypto/tls.(*Conn).Read";
+export const GO_TLS_WRITE = "crypto/tls.(*Conn).Write";
+
+export interface GoTlsFunction {
+  name: string;
+  vaddr: number;
+  fileOffset: number;
+  /** File offsets of its RET instructions (Read only). */
+  retOffsets: number[];
+}
+
+export interface GoTlsTargets {
+  buildInfo: GoBuildInfo;
+  /** Set when tapwire would not probe this binary, saying why. */
+  unsupported?: string;
+  read?: GoTlsFunction;
+  write?: GoTlsFunction;
+}
+
+/** undefined for a file that is not a Go executable. Needs rets.loadDecoder() first on x86-64. */
+export function goTlsTargets(elf: ElfFile): GoTlsTargets | undefined {
+  const buildInfo = readGoBuildInfo(elf);
+  if (!buildInfo) return undefined;
+  const [major, minor] = buildInfo.release;
+  if (major === 1 && minor < 17) return { buildInfo, unsupported: `${buildInfo.version} passes arguments on the stack (Go 1.17+ register ABI needed)` };
+  if (elf.machine === "other") return { buildInfo, unsupported: "only x86-64 and arm64 Go binaries are supported" };
+  const table = readGoFunctions(elf);
+  if (!table) return { buildInfo, unsupported: "no Go function table (.gopclntab)" };
+  const found = table.find([GO_TLS_READ, GO_TLS_WRITE]);
+  const read = found.get(GO_TLS_READ);
+  const write = found.get(GO_TLS_WRITE);
+  if (!read || !write) return { buildInfo, unsupported: "it does not use crypto/tls" };
+  const offset = (vaddr: number) => {
+    const off = elf.fileOffset(vaddr);
+    if (off === undefined) throw new Error(`${elf.path}: 0x${vaddr.toString(16)} is not in the file`);
+    return off;
+  };
+  const rets = findRets(elf, read.entry, read.end);
+  if (rets.undecodable.length) return { buildInfo, unsupported: `${GO_TLS_READ} does not decode at 0x${rets.undecodable[0]!.toString(16)}` };
+  if (!rets.rets.length) return { buildInfo, unsupported: `${GO_TLS_READ} has no RET` };
+  return {
+    buildInfo,
+    read: { name: GO_TLS_READ, vaddr: read.entry, fileOffset: offset(read.entry), retOffsets: rets.rets.map(offset) },
+    write: { name: GO_TLS_WRITE, vaddr: write.entry, fileOffset: offset(write.entry), retOffsets: [] },
+  };
+}

@@ -1,0 +1,3 @@
+module tapwire.test/gohttps
+
+go 1.19
