@@ -97,6 +97,37 @@ struct {
 	__type(value, struct tw_conn);
 } ssl_conns SEC(".maps");
 
+/* Go binaries being probed, by library id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct tw_go_config);
+} go_bins SEC(".maps");
+
+/* A crypto/tls.(*Conn).Read in progress, by goroutine: a goroutine can move between
+ * threads while it waits, so its entry and its return are matched by g (r14), not thread. */
+struct tw_go_key {
+	__u32 tgid;
+	__u32 reserved;
+	__u64 g;
+};
+
+struct tw_go_call {
+	__u64 conn; /* *tls.Conn */
+	__u64 buf;
+	__s32 fd;
+	__u16 lib;
+	__u16 reserved;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_go_key);
+	__type(value, struct tw_go_call);
+} go_calls SEC(".maps");
+
 /* What a data syscall was called with, read back at its sys_exit from the registers the
  * kernel saved at entry: one program per syscall, no map, and a read that was already
  * blocked when tapwire attached is still seen when it returns. */
@@ -192,6 +223,7 @@ struct tw_btf_anchor {
 	struct tw_proc_exec_event proc_exec;
 	struct tw_proc_exit_event proc_exit;
 	struct tw_lib_open_event lib_open;
+	struct tw_go_config go_config;
 	struct tw_settings settings;
 	struct tw_conn_key conn_key;
 	struct tw_config config;
@@ -835,6 +867,41 @@ static __always_inline struct tw_conn *ssl_conn_without_socket(struct tw_ssl_key
 	return c;
 }
 
+/* Plaintext of a TLS connection: `n` bytes at `buf`, on the socket `fd` when known, else on
+ * the connection kept for the TLS object `key` (SSL* or *tls.Conn) without endpoints. */
+static __always_inline void tls_plaintext(__u64 pid_tgid, struct tw_ssl_key *key, __s32 fd, __u16 lib, __u8 dir,
+					  __u64 buf, __u64 n, __u8 source)
+{
+	__u32 tgid = pid_tgid >> 32;
+	struct tw_conn *c;
+	if (fd >= 0) {
+		c = conn_of_fd(tgid, fd);
+		if (!c) {
+			count(TW_CNT_SSL_NOT_TCP_BYTES, n);
+			return;
+		}
+		if (c->class == TW_CLASS_IGNORED)
+			return;
+		/* Plaintext from a TLS library proves TLS, also on a connection joined late. */
+		c->class = TW_CLASS_TLS;
+		if (!c->announced) {
+			c->tls_lib = lib;
+			if (!announce(c, fd, pid_tgid)) {
+				c->class = TW_CLASS_IGNORED;
+				return;
+			}
+		}
+	} else {
+		count(TW_CNT_SSL_NO_SOCKET_CALLS, 1);
+		c = ssl_conn_without_socket(key, lib, pid_tgid);
+		if (!c)
+			return;
+	}
+	__u64 pos = __sync_fetch_and_add(&c->tls_pos[dir & 1], n);
+	struct tw_syscall_args a = { .buf = buf, .fd = fd, .direction = dir };
+	emit_data(&a, c->id, pos, n, pid_tgid, source);
+}
+
 /* Return: the plaintext is in the buffer now (read) or was taken (write). */
 SEC("uretprobe")
 int BPF_KRETPROBE(tw_ssl_exit, long rax)
@@ -884,33 +951,79 @@ int BPF_KRETPROBE(tw_ssl_exit, long rax)
 	else if (call.fd >= 0 && (!known || *known != call.fd))
 		bpf_map_update_elem(&ssl_fds, &key, &call.fd, BPF_ANY);
 
-	struct tw_conn *c;
-	if (call.fd >= 0) {
-		c = conn_of_fd(tgid, call.fd);
-		if (!c) {
-			count(TW_CNT_SSL_NOT_TCP_BYTES, n);
-			return 0;
-		}
-		if (c->class == TW_CLASS_IGNORED)
-			return 0;
-		/* SSL data proves TLS, also on a connection joined after its handshake. */
-		c->class = TW_CLASS_TLS;
-		if (!c->announced) {
-			c->tls_lib = call.lib;
-			if (!announce(c, call.fd, pid_tgid)) {
-				c->class = TW_CLASS_IGNORED;
-				return 0;
-			}
-		}
-	} else {
-		count(TW_CNT_SSL_NO_SOCKET_CALLS, 1);
-		c = ssl_conn_without_socket(&key, call.lib, pid_tgid);
-		if (!c)
-			return 0;
+	tls_plaintext(pid_tgid, &key, call.fd, call.lib, dir, call.buf, n, TW_SOURCE_OPENSSL);
+	return 0;
+}
+
+/* ---- Go: crypto/tls.(*Conn).Write at entry, (*Conn).Read at entry and at every RET ---- */
+
+/* The socket fd behind a *tls.Conn: its net.Conn field, if that holds a *net.TCPConn (the
+ * itab says so), -> netFD -> poll.FD.Sysfd. -1 when it cannot be known. `bias` is where
+ * the binary was loaded (PIE) relative to its link-time addresses. */
+static __always_inline __s32 go_conn_fd(__u64 conn, struct tw_go_config *cfg, __u64 bias)
+{
+	if (!cfg->tcp_conn_itab)
+		return -1;
+	__u64 iface[2] = {};
+	if (bpf_probe_read_user(iface, sizeof(iface), (void *)(conn + cfg->tls_conn_conn)))
+		return -1;
+	if (iface[0] != cfg->tcp_conn_itab + bias || !iface[1])
+		return -1;
+	__u64 netfd = 0;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)(iface[1] + cfg->tcp_conn_fd)) || !netfd)
+		return -1;
+	__s64 sysfd = -1;
+	if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + cfg->netfd_sysfd)))
+		return -1;
+	return sysfd >= 0 && sysfd < (1 << 24) ? (__s32)sysfd : -1;
+}
+
+/* Entries of Write and Read. Go's register ABI: rax = *tls.Conn, rbx = buffer, rcx = len. */
+SEC("uprobe")
+int tw_go_enter(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if (!process_wanted(tgid))
+		return 0;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 lib = cookie & 0xffff;
+	__u8 fn = (cookie >> 16) & 0xff;
+	struct tw_go_config *cfg = bpf_map_lookup_elem(&go_bins, &lib);
+	if (!cfg)
+		return 0;
+	__u64 conn = ctx->ax;
+	__u64 bias = bpf_get_func_ip(ctx) - (fn == TW_GO_WRITE ? cfg->write_vaddr : cfg->read_vaddr);
+	__s32 fd = go_conn_fd(conn, cfg, bias);
+	if (fn == TW_GO_WRITE) {
+		struct tw_ssl_key key = { .tgid = tgid, .ssl = conn };
+		__u64 n = ctx->cx;
+		if (n > 0 && n < (1ULL << 32))
+			tls_plaintext(pid_tgid, &key, fd, lib, TW_DIR_EGRESS, ctx->bx, n, TW_SOURCE_GO);
+		return 0;
 	}
-	__u64 pos = __sync_fetch_and_add(&c->tls_pos[dir], n);
-	struct tw_syscall_args a = { .buf = call.buf, .fd = call.fd, .direction = dir };
-	emit_data(&a, c->id, pos, n, pid_tgid, TW_SOURCE_OPENSSL);
+	struct tw_go_key gk = { .tgid = tgid, .g = ctx->r14 };
+	struct tw_go_call call = { .conn = conn, .buf = ctx->bx, .fd = fd, .lib = lib };
+	bpf_map_update_elem(&go_calls, &gk, &call, BPF_ANY);
+	return 0;
+}
+
+/* A RET of Read: rax = n, and r14 still holds the goroutine. */
+SEC("uprobe")
+int tw_go_read_ret(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tw_go_key gk = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
+	struct tw_go_call *p = bpf_map_lookup_elem(&go_calls, &gk);
+	if (!p)
+		return 0;
+	struct tw_go_call call = *p;
+	bpf_map_delete_elem(&go_calls, &gk);
+	__s64 n = ctx->ax;
+	if (n <= 0 || n >= (1LL << 32))
+		return 0;
+	struct tw_ssl_key key = { .tgid = gk.tgid, .ssl = call.conn };
+	tls_plaintext(pid_tgid, &key, call.fd, call.lib, TW_DIR_INGRESS, call.buf, n, TW_SOURCE_GO);
 	return 0;
 }
 

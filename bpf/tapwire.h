@@ -60,6 +60,7 @@ enum tw_class {
 enum tw_source {
 	TW_SOURCE_SYSCALL = 0,
 	TW_SOURCE_OPENSSL = 1, /* plaintext at SSL_read/SSL_write(_ex) */
+	TW_SOURCE_GO = 2,      /* plaintext at Go's crypto/tls.(*Conn).Read/Write */
 };
 
 /* The OpenSSL function a uprobe is on: bits 16..23 of its attach cookie. The low 16 bits
@@ -72,6 +73,21 @@ enum tw_ssl_fn {
 	TW_SSL_HANDSHAKE = 4, /* SSL_do_handshake, SSL_connect, SSL_accept: only to learn the socket */
 	TW_SSL_FREE = 5,      /* SSL_free: the SSL object (and its address) is done with */
 	TW_SSL_NEW = 6,	      /* SSL_new: an SSL object whose every byte will be seen */
+	TW_GO_WRITE = 7,      /* entry of crypto/tls.(*Conn).Write */
+	TW_GO_READ = 8,	      /* entry of crypto/tls.(*Conn).Read */
+	TW_GO_READ_RET = 9,   /* a RET of crypto/tls.(*Conn).Read */
+};
+
+/* What the Go probes need of one Go binary (the `go_bins` map, keyed by its library id):
+ * link-time addresses, and the struct offsets from a *tls.Conn to its socket's fd. */
+struct tw_go_config {
+	__u64 tcp_conn_itab; /* itab of (net.Conn, *net.TCPConn); 0: unknown, fd never read */
+	__u64 read_vaddr;    /* crypto/tls.(*Conn).Read */
+	__u64 write_vaddr;   /* crypto/tls.(*Conn).Write */
+	__u32 tls_conn_conn; /* tls.Conn.conn */
+	__u32 tcp_conn_fd;   /* net.TCPConn.conn.fd */
+	__u32 netfd_sysfd;   /* netFD.pfd.Sysfd */
+	__u32 reserved;
 };
 
 /* Data event flags. */

@@ -39,6 +39,10 @@ export interface LoadedProbes {
   setFilters(filters: Filters): void;
   /** Forget a connection in the kernel's table (its process exited without closing it). */
   forgetConnection(pid: number, fd: number): void;
+  /** Tell the Go probes about a Go binary (map go_bins), before attaching them to it. */
+  setGoBinary(id: number, config: GoBinaryConfig): void;
+  /** Whether uprobes are attached with multi-uprobe links (needed by the Go probes). */
+  readonly uprobeMulti: boolean;
   /** Attach a uprobe program (SEC("uprobe"/"uretprobe")) to places in the file at `path`. */
   attachUprobe(u: UprobeSpec): UprobeLink;
   /** Detach everything (in parallel: see link-closer.ts) and free the object. */
@@ -51,6 +55,16 @@ export interface UprobeSpec {
   /** File offsets of the functions, each with the cookie the program reads (bpf_get_attach_cookie). */
   targets: { offset: number; cookie: number }[];
   retprobe: boolean;
+}
+
+/** struct tw_go_config. */
+export interface GoBinaryConfig {
+  tcpConnItab: number;
+  readVaddr: number;
+  writeVaddr: number;
+  tlsConnConn: number;
+  tcpConnFd: number;
+  netFdSysfd: number;
 }
 
 export interface UprobeLink {
@@ -161,6 +175,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
     const commsFd = fd("filter_comms");
     const portsFd = fd("filter_ports");
     const connsFd = fd("conns");
+    const goBinsFd = fd("go_bins");
     ring = createRingReader(fd("events"), opts.ringBytes);
 
     const zeroKey = new Uint32Array(1);
@@ -241,6 +256,20 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
       forgetConnection(pid, fdNum) {
         const key = new Uint32Array([pid, fdNum]);
         lb.bpf_map_delete_elem(connsFd, ptr(key));
+      },
+      uprobeMulti: multi,
+      setGoBinary(id, cfg) {
+        const G = L.tw_go_config;
+        const v = new DataView(new ArrayBuffer(G.size));
+        v.setBigUint64(G.tcp_conn_itab, BigInt(cfg.tcpConnItab), true);
+        v.setBigUint64(G.read_vaddr, BigInt(cfg.readVaddr), true);
+        v.setBigUint64(G.write_vaddr, BigInt(cfg.writeVaddr), true);
+        v.setUint32(G.tls_conn_conn, cfg.tlsConnConn, true);
+        v.setUint32(G.tcp_conn_fd, cfg.tcpConnFd, true);
+        v.setUint32(G.netfd_sysfd, cfg.netFdSysfd, true);
+        const key = new Uint32Array([id]);
+        const e = lb.bpf_map_update_elem(goBinsFd, ptr(key), ptr(new Uint8Array(v.buffer)), 0);
+        if (e) fail("cannot write the go_bins map", -e);
       },
       attachUprobe(u) {
         const prog = uprobePrograms.get(u.program);

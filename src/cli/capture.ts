@@ -6,7 +6,8 @@ import { createPipeline } from "../flows/pipeline.ts";
 import { createJsonLinesSink } from "../sinks/json-lines.ts";
 import { createTerminalSink } from "../sinks/terminal.ts";
 import { createOutputWriter } from "../sinks/sink.ts";
-import { createOpensslProbes, type OpensslProbes } from "../tls/openssl-probes.ts";
+import { createTlsProbes, type TlsProbes } from "../tls/tls-probes.ts";
+import { loadDecoder } from "../elfkit/rets.ts";
 import type { CaptureArgs } from "./args.ts";
 
 /** Records handled per turn of the event loop before output gets its turn. */
@@ -24,9 +25,15 @@ export async function capture(args: CaptureArgs): Promise<number> {
   });
 
   const log = (line: string) => process.stderr.write(line + "\n");
-  let tls: OpensslProbes | undefined;
+  let tls: TlsProbes | undefined;
   if (args.tls) {
-    tls = createOpensslProbes({ attach: (u) => probes.attachUprobe(u), log: args.verbose ? log : () => {} });
+    await loadDecoder(); // Go binaries' RETs are found by decoding their code
+    tls = createTlsProbes({
+      attach: (u) => probes.attachUprobe(u),
+      setGoBinary: (id, config) => probes.setGoBinary(id, config),
+      goSupported: probes.uprobeMulti,
+      log: args.verbose ? log : () => {},
+    });
     tls.scanRunning();
   }
 
@@ -47,7 +54,7 @@ export async function capture(args: CaptureArgs): Promise<number> {
 
   process.stderr.write(
     `ready: ${probes.attached.length} probes attached` +
-      (tls ? `; OpenSSL probed in ${tls.libraries.length} files` : "; TLS off") +
+      (tls ? `; TLS probed in ${tls.libraries.length} files` : "; TLS off") +
       `; ring buffer ${args.ringBytes >> 20} MiB` +
       (args.pids.length ? `; pids ${args.pids.join(",")}` : "") +
       (args.comms.length ? `; processes ${args.comms.join(",")}` : "") +

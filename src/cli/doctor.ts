@@ -3,7 +3,8 @@
 import { runChecks } from "../bpf/system.ts";
 import { loadProbes } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
-import { createOpensslProbes } from "../tls/openssl-probes.ts";
+import { createTlsProbes } from "../tls/tls-probes.ts";
+import { loadDecoder } from "../elfkit/rets.ts";
 
 export async function doctor(color: boolean): Promise<number> {
   const mark = (ok: boolean) => (ok ? (color ? "\x1b[32m✓\x1b[0m" : "ok ") : color ? "\x1b[31m✗\x1b[0m" : "NO ");
@@ -27,10 +28,11 @@ export async function doctor(color: boolean): Promise<number> {
     }
   }
   // Not a requirement: what TLS capture would probe, so a user sees why a program's HTTPS shows or not.
-  const openssl = createOpensslProbes({ log: () => {} });
-  openssl.scanRunning();
-  if (openssl.libraries.length === 0) console.log(`-- ${"openssl".padEnd(12)} no OpenSSL in use now; libraries loaded later are found as they load`);
-  for (const lib of openssl.libraries) console.log(`-- ${"openssl".padEnd(12)} ${lib.version}: ${lib.path} (${lib.functions.join(", ")})`);
+  await loadDecoder();
+  const found = createTlsProbes({ log: () => {} });
+  found.scanRunning();
+  if (found.libraries.length === 0) console.log(`-- ${"tls".padEnd(12)} no TLS library in use now; libraries loaded later are found as they load`);
+  for (const lib of found.libraries) console.log(`-- ${lib.version.startsWith("Go") ? "go".padEnd(12) : "openssl".padEnd(12)} ${lib.version}: ${lib.path} (${lib.functions.join(", ")})`);
   console.log(failed ? `${failed} problem${failed > 1 ? "s" : ""} found` : "tapwire can run here");
   return failed ? 1 : 0;
 }

@@ -4,7 +4,8 @@
 import { openElf, ElfError } from "../elfkit/elf.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
 import { goTlsTargets } from "../golang/go-tls-targets.ts";
-import { opensslFunctions, opensslVersion } from "../tls/openssl-probes.ts";
+import { goRuntimeLayout, GoLayoutError, type GoRuntimeLayout } from "../golang/go-runtime-layout.ts";
+import { opensslFunctions, opensslVersion } from "../tls/openssl.ts";
 import { SetupError } from "../bpf/libbpf.ts";
 
 const ET_NAMES: Record<number, string> = { 1: "relocatable", 2: "executable", 3: "shared object or PIE executable", 4: "core" };
@@ -21,12 +22,25 @@ export async function inspect(file: string, json: boolean): Promise<number> {
     await loadDecoder();
     const openssl = opensslFunctions(file);
     const go = goTlsTargets(elf);
+    let layout: GoRuntimeLayout | undefined;
+    let layoutError: string | undefined;
+    if (go?.read) {
+      try {
+        const pclntab = (elf.section(".gopclntab") ?? elf.section(".data.rel.ro.gopclntab"))!;
+        layout = goRuntimeLayout(elf, go.buildInfo.release, pclntab.addr);
+      } catch (e) {
+        if (!(e instanceof GoLayoutError)) throw e;
+        layoutError = e.message;
+      }
+    }
     const probes = [
       ...openssl.map((f) => ({ library: "openssl", function: f.name, fileOffset: f.offset })),
       ...(go?.write ? [{ library: "go", function: go.write.name, fileOffset: go.write.fileOffset }] : []),
       ...(go?.read ? [{ library: "go", function: go.read.name, fileOffset: go.read.fileOffset, retOffsets: go.read.retOffsets }] : []),
     ];
-    const notProbed = probes.length
+    const notProbed = layoutError
+      ? `Go binary not supported: ${layoutError}`
+      : probes.length
       ? undefined
       : go?.unsupported
         ? `Go binary not supported: ${go.unsupported}`
@@ -37,7 +51,14 @@ export async function inspect(file: string, json: boolean): Promise<number> {
       file,
       elf: { machine: elf.machine, type: ET_NAMES[elf.type] ?? `type ${elf.type}`, size: elf.size },
       go: go
-        ? { version: go.buildInfo.version, path: go.buildInfo.path, module: go.buildInfo.mainModule, moduleVersion: go.buildInfo.mainModuleVersion }
+        ? {
+            version: go.buildInfo.version,
+            path: go.buildInfo.path,
+            module: go.buildInfo.mainModule,
+            moduleVersion: go.buildInfo.mainModuleVersion,
+            // How the probes find a connection's socket: tls.Conn -> *net.TCPConn -> fd.
+            layout: layout && { source: layout.source, tcpConnItab: layout.tcpConnItab, ...layout.conn },
+          }
         : undefined,
       openssl: openssl.length ? { version: opensslVersion(file) } : undefined,
       probes,
@@ -50,6 +71,13 @@ export async function inspect(file: string, json: boolean): Promise<number> {
     const hex = (n: number) => `0x${n.toString(16)}`;
     console.log(`${file}: ELF ${report.elf.machine} ${report.elf.type}, ${report.elf.size} bytes`);
     if (report.go) console.log(`Go: ${report.go.version}, package ${report.go.path || "?"}, module ${report.go.module || "?"} ${report.go.moduleVersion}`.trimEnd());
+    if (layout) {
+      const c = layout.conn;
+      console.log(
+        `Go socket path (offsets from ${layout.source}): tls.Conn.conn +${c.tlsConnConn}, itab (net.Conn, *net.TCPConn) ` +
+          `${layout.tcpConnItab === undefined ? "absent" : hex(layout.tcpConnItab)}, TCPConn.fd +${c.tcpConnFd}, netFD.Sysfd +${c.netFdSysfd}`,
+      );
+    }
     if (report.openssl) console.log(`OpenSSL: ${report.openssl.version}`);
     for (const p of probes) {
       console.log(`probe ${p.function} at file offset ${hex(p.fileOffset)}` + ("retOffsets" in p && p.retOffsets ? `; returns at ${p.retOffsets.map(hex).join(", ")}` : ""));

@@ -24,6 +24,8 @@ export interface ElfSymbol {
 export interface ElfSection {
   name: string;
   type: number;
+  /** SHF_* (SHF_COMPRESSED = 0x800: the bytes start with an Elf64_Chdr). */
+  flags: number;
   addr: number;
   offset: number;
   size: number;
@@ -133,6 +135,7 @@ function parseElf(path: string, size: number, readInto: (out: Uint8Array, offset
       return {
         nameOff: tv.getUint32(o, true),
         type: tv.getUint32(o + 4, true),
+        flags: Number(tv.getBigUint64(o + 8, true)),
         addr: Number(tv.getBigUint64(o + 0x10, true)),
         offset: Number(tv.getBigUint64(o + 0x18, true)),
         size: Number(tv.getBigUint64(o + 0x20, true)),

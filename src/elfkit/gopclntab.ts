@@ -23,8 +23,9 @@ export interface GoFunctionTable {
   layout: "1.16" | "1.18" | "1.20";
   /** 1 on x86-64, 4 on arm64. */
   quantum: number;
-  functions: GoFunction[];
-  /** The functions with these names. */
+  /** Every function (decoded on first use). */
+  readonly functions: GoFunction[];
+  /** The functions with these names (found without decoding every name). */
   find(names: Iterable<string>): Map<string, GoFunction>;
 }
 
@@ -78,22 +79,41 @@ export function readGoFunctions(elf: ElfFile): GoFunctionTable | undefined {
     modern ? textStart + u32(pclnOffset + i * 8) : Number(dv.getBigUint64(pclnOffset + i * 16, true));
   const funcOffOf = (i: number) => (modern ? u32(pclnOffset + i * 8 + 4) : Number(dv.getBigUint64(pclnOffset + i * 16 + 8, true)));
 
-  const functions: GoFunction[] = new Array(nfunc);
-  for (let i = 0; i < nfunc; i++) {
+  const recordOf = (i: number): { nameOff: number } => {
     const funcAt = pclnOffset + funcOffOf(i);
     if (funcAt + 12 > tab.length) fail("has a function record outside itself");
-    const nameOff = dv.getInt32(funcAt + (modern ? 4 : 8), true);
-    functions[i] = { name: nameAt(nameOff), entry: entryOf(i), end: entryOf(i + 1) };
-    if (functions[i]!.end < functions[i]!.entry) fail(`is not sorted at ${functions[i]!.name}`);
-  }
+    return { nameOff: dv.getInt32(funcAt + (modern ? 4 : 8), true) };
+  };
+  const functionAt = (i: number, name = nameAt(recordOf(i).nameOff)): GoFunction => {
+    const f = { name, entry: entryOf(i), end: entryOf(i + 1) };
+    if (f.end < f.entry) fail(`is not sorted at ${f.name}`);
+    return f;
+  };
+  let all: GoFunction[] | undefined;
   return {
     layout,
     quantum,
-    functions,
+    get functions() {
+      if (!all) {
+        all = new Array(nfunc);
+        for (let i = 0; i < nfunc; i++) all[i] = functionAt(i);
+      }
+      return all;
+    },
     find(names) {
-      const wanted = new Set(names);
+      // Names are compared as bytes in place: decoding every name costs more than the search.
+      const wanted = [...new Set(names)].map((name) => ({ name, bytes: new TextEncoder().encode(name + "\0") }));
       const out = new Map<string, GoFunction>();
-      for (const f of functions) if (wanted.has(f.name)) out.set(f.name, f);
+      for (let i = 0; i < nfunc && out.size < wanted.length; i++) {
+        const start = funcnameOffset + recordOf(i).nameOff;
+        if (start < 0 || start >= tab.length) fail("has a name outside itself");
+        for (const w of wanted) {
+          if (start + w.bytes.length > tab.length || tab[start] !== w.bytes[0]) continue;
+          let k = 1;
+          while (k < w.bytes.length && tab[start + k] === w.bytes[k]) k++;
+          if (k === w.bytes.length) out.set(w.name, functionAt(i, w.name));
+        }
+      }
       return out;
     },
   };

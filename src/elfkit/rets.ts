@@ -17,7 +17,16 @@ export async function loadDecoder(): Promise<void> {
   if (x86) return;
   await loadCapstone({ wasmBinary: new Uint8Array(await Bun.file(capstoneWasm).arrayBuffer()) });
   x86 = new Capstone(Const.CS_ARCH_X86, Const.CS_MODE_64);
+  // The first decode is slow (the engine compiles on first use): pay it now, not when a
+  // program that has just started is waiting to be probed.
+  x86.disasm(WARM_UP, { address: 0 });
 }
+
+// push rbp; mov rbp,rsp; sub rsp,0x20; mov rax,[rsp+8]; vmovdqu ymm0,[rax]; call +0; cmp rax,rbx; jne +0; add rsp,0x20; pop rbp; ret
+const WARM_UP = new Uint8Array([
+  0x55, 0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x20, 0x48, 0x8b, 0x44, 0x24, 0x08, 0xc5, 0xfe, 0x6f, 0x00, 0xe8, 0x00, 0x00, 0x00, 0x00,
+  0x48, 0x39, 0xd8, 0x75, 0x00, 0x48, 0x83, 0xc4, 0x20, 0x5d, 0xc3,
+]);
 
 export interface FunctionRets {
   /** Virtual addresses of the RET instructions. */

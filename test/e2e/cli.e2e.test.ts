@@ -94,16 +94,24 @@ describe("inspect", () => {
     const report = JSON.parse(r.stdout);
     const goVersion = /go version (go\S+)/.exec(Bun.spawnSync(["go", "version"]).stdout.toString())![1];
     expect(report.elf).toEqual({ machine: "x86-64", type: "executable", size: Bun.file(stripped).size });
-    expect(report.go).toEqual({ version: goVersion, path: "tapwire.test/gohttps", module: "tapwire.test/gohttps", moduleVersion: "(devel)" });
     expect(report.notProbed).toBeUndefined();
     // The same code in the unstripped build, located by readelf and objdump.
     const text = /\.text\s+PROGBITS\s+([0-9a-f]+) ([0-9a-f]+)/.exec(Bun.spawnSync(["readelf", "-W", "-S", plain]).stdout.toString())!;
     const toOffset = (vaddr: number) => vaddr - parseInt(text[1]!, 16) + parseInt(text[2]!, 16);
     const symbols = Bun.spawnSync(["readelf", "-W", "-s", plain]).stdout.toString();
-    const sym = (name: string) => {
-      const m = new RegExp(`^\\s*\\d+: ([0-9a-f]+)\\s+(\\d+) FUNC .* ${name.replace(/[().*]/g, "\\$&")}$`, "m").exec(symbols)!;
+    const sym = (name: string, type = "FUNC") => {
+      const m = new RegExp(`^\\s*\\d+: ([0-9a-f]+)\\s+(\\d+) ${type} .* ${name.replace(/[().*]/g, "\\$&")}$`, "m").exec(symbols)!;
       return { vaddr: parseInt(m[1]!, 16), size: Number(m[2]) };
     };
+    // The socket path: the itab the linker named, and the offsets the compiler used (reflect).
+    const compiler = JSON.parse(Bun.spawnSync([plain, "layout"]).stdout.toString());
+    expect(report.go).toEqual({
+      version: goVersion,
+      path: "tapwire.test/gohttps",
+      module: "tapwire.test/gohttps",
+      moduleVersion: "(devel)",
+      layout: { source: "table (Go 1.19)", tcpConnItab: sym("go.itab.*net.TCPConn,net.Conn", "OBJECT").vaddr, ...compiler },
+    });
     const read = sym("crypto/tls.(*Conn).Read");
     const write = sym("crypto/tls.(*Conn).Write");
     const dump = Bun.spawnSync(["objdump", "-d", "--no-show-raw-insn", `--start-address=0x${read.vaddr.toString(16)}`, `--stop-address=0x${(read.vaddr + read.size).toString(16)}`, plain]).stdout.toString();
@@ -116,6 +124,9 @@ describe("inspect", () => {
     const human = await tapwire(["inspect", stripped]);
     expect(human.stdout).toContain(`Go: ${goVersion}, package tapwire.test/gohttps, module tapwire.test/gohttps (devel)`);
     expect(human.stdout).toContain(`probe crypto/tls.(*Conn).Read at file offset 0x${toOffset(read.vaddr).toString(16)}; returns at `);
+    expect(human.stdout).toContain(`Go socket path (offsets from table (Go 1.19)): tls.Conn.conn +${compiler.tlsConnConn}, itab (net.Conn, *net.TCPConn) 0x`);
+    const unstripped = JSON.parse((await tapwire(["inspect", plain, "--json"])).stdout);
+    expect(unstripped.go.layout).toEqual({ ...report.go.layout, source: "DWARF" });
   }, 300_000);
 
   test("OpenSSL and neither", async () => {

@@ -1,0 +1,70 @@
+// OpenSSL in a file: the functions tapwire probes (exported, with their file offsets) and
+// the version string.
+import { dirname, basename } from "node:path";
+import { openElf, ElfError } from "../elfkit/elf.ts";
+import * as L from "../bpf/gen/layout.ts";
+
+/** Each probed function and its code (enum tw_ssl_fn) in the uprobe cookie. */
+export const OPENSSL_FUNCTIONS: [string, number][] = [
+  ["SSL_read", L.TW_SSL_READ],
+  ["SSL_write", L.TW_SSL_WRITE],
+  ["SSL_read_ex", L.TW_SSL_READ_EX],
+  ["SSL_write_ex", L.TW_SSL_WRITE_EX],
+  // No data: their socket I/O tells which socket an SSL object uses before its first read.
+  ["SSL_do_handshake", L.TW_SSL_HANDSHAKE],
+  ["SSL_connect", L.TW_SSL_HANDSHAKE],
+  ["SSL_accept", L.TW_SSL_HANDSHAKE],
+  ["SSL_free", L.TW_SSL_FREE],
+  ["SSL_new", L.TW_SSL_NEW],
+];
+const WANTED = new Set(OPENSSL_FUNCTIONS.map(([name]) => name));
+
+/** The OpenSSL functions a file exports, with their file offsets; none when it is not an OpenSSL. */
+export function opensslFunctions(path: string): { name: string; offset: number }[] {
+  let elf;
+  try {
+    elf = openElf(path);
+  } catch (e) {
+    if (e instanceof ElfError) return [];
+    throw e;
+  }
+  try {
+    const syms = elf.symbols(WANTED);
+    const has = (n: string) => !!syms.get(n)?.defined && syms.get(n)!.isFunction && Number.isFinite(syms.get(n)!.fileOffset);
+    // SSL_read and SSL_write are the must; the _ex pair came with OpenSSL 1.1.1.
+    if (!has("SSL_read") || !has("SSL_write")) return [];
+    return OPENSSL_FUNCTIONS.map(([n]) => n)
+      .filter(has)
+      .map((name) => ({ name, offset: syms.get(name)!.fileOffset }));
+  } finally {
+    elf.close();
+  }
+}
+
+const VERSION = /OpenSSL (\d+\.\d+\.\d+[a-z]*)/;
+
+/** "OpenSSL x.y.z" from the file, or from the libcrypto beside a libssl. */
+export function opensslVersion(path: string): string {
+  const candidates = [path];
+  const m = /libssl(\.so.*)$/.exec(basename(path));
+  if (m) candidates.push(`${dirname(path)}/libcrypto${m[1]}`);
+  for (const file of candidates) {
+    let elf;
+    try {
+      elf = openElf(file);
+    } catch {
+      continue; // not there, or not ELF: try the next
+    }
+    try {
+      // The version string sits in read-only data: only that section is read.
+      const rodata = elf.sections.find((s) => s.name === ".rodata");
+      if (!rodata) continue;
+      const v = VERSION.exec(Buffer.from(elf.read(rodata.offset, rodata.size)).toString("latin1"));
+      if (v) return `OpenSSL ${v[1]}`;
+    } finally {
+      elf.close();
+    }
+  }
+  return "OpenSSL";
+}
+
