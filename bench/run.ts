@@ -4,6 +4,7 @@ const benches = [
   ["bench/replay.ts", "--json"],
   ["bench/overhead.ts"],
   ["bench/overhead.ts", "--tls"],
+  ["bench/go-analysis.ts"],
 ];
 for (const [file, ...args] of benches) {
   console.log(`\n== ${file} ${args.join(" ")}`);
