@@ -4,6 +4,8 @@ const benches = [
   ["bench/replay.ts", "--json"],
   ["bench/overhead.ts"],
   ["bench/overhead.ts", "--tls"],
+  ["bench/hpack.ts"],
+  ["bench/http2-replay.ts"],
   ["bench/go-analysis.ts"],
 ];
 for (const [file, ...args] of benches) {

@@ -116,9 +116,11 @@ struct tw_go_key {
 struct tw_go_call {
 	__u64 conn; /* *tls.Conn */
 	__u64 buf;
+	__u64 len;
 	__s32 fd;
 	__u16 lib;
-	__u16 reserved;
+	__u8 dir; /* TW_DIR_EGRESS: Write; TW_DIR_INGRESS: Read */
+	__u8 reserved;
 };
 
 struct {
@@ -354,6 +356,26 @@ static __always_inline __u8 classify(const char *b, __u32 n)
 	return TW_CLASS_UNKNOWN;
 }
 
+/* A connection joined in the middle: does this syscall start with an HTTP/2 frame? A frame
+ * header of a known type, reserved bit clear, stream id fitting the type, and a length that
+ * fits in what the syscall moved (peers write whole frames). User space checks further. */
+static __always_inline bool h2_frame_like(const char *b, __u32 n, __u64 total)
+{
+	if (n < 9)
+		return false;
+	__u32 len = ((__u32)(__u8)b[0] << 16) | ((__u32)(__u8)b[1] << 8) | (__u8)b[2];
+	__u8 type = b[3];
+	__u32 stream = (((__u32)(__u8)b[5] & 0x7f) << 24) | ((__u32)(__u8)b[6] << 16) |
+		       ((__u32)(__u8)b[7] << 8) | (__u8)b[8];
+	if (type > 9 || ((__u8)b[5] & 0x80) || 9 + (__u64)len > total)
+		return false;
+	if (type == 4 /* SETTINGS */ || type == 6 /* PING */ || type == 7 /* GOAWAY */)
+		return stream == 0 && (type != 6 || len == 8) && (type != 4 || len % 6 == 0);
+	if (type == 8 /* WINDOW_UPDATE */)
+		return len == 4;
+	return stream != 0;
+}
+
 /* The first bytes a syscall moved: from the buffer, or from the first non-empty iovec. */
 static __always_inline __u32 read_prefix(char *out, __u32 cap, __u64 buf, __u64 iovcnt, __u64 total)
 {
@@ -452,6 +474,11 @@ static __always_inline bool decide(struct tw_conn *c, struct tw_syscall_args *a,
 	char prefix[32] = {};
 	__u32 n = read_prefix(prefix, 16, a->buf, a->iovcnt, total);
 	__u8 class = classify(prefix, n);
+	/* A connection joined in the middle may be at any frame; one seen from its start may
+	 * begin with the server's SETTINGS (servers need not wait for the client preface). */
+	if (class == TW_CLASS_UNKNOWN && h2_frame_like(prefix, n, total) &&
+	    (c->origin == TW_ORIGIN_FOUND || (prefix[3] == 4 && prefix[4] == 0)))
+		class = TW_CLASS_HTTP2;
 	if (class == TW_CLASS_UNKNOWN) {
 		/* From its first byte a stream that is not HTTP or TLS is something else; a stream
 		 * joined in the middle gets more chances to reach a message start. */
@@ -955,7 +982,7 @@ int BPF_KRETPROBE(tw_ssl_exit, long rax)
 	return 0;
 }
 
-/* ---- Go: crypto/tls.(*Conn).Write at entry, (*Conn).Read at entry and at every RET ---- */
+/* ---- Go: crypto/tls.(*Conn).Write and Read, at entry and at every RET ---- */
 
 /* The socket fd behind a *tls.Conn: its net.Conn field, if that holds a *net.TCPConn (the
  * itab says so), -> netFD -> poll.FD.Sysfd. -1 when it cannot be known. `bias` is where
@@ -978,7 +1005,12 @@ static __always_inline __s32 go_conn_fd(__u64 conn, struct tw_go_config *cfg, __
 	return sysfd >= 0 && sysfd < (1 << 24) ? (__s32)sysfd : -1;
 }
 
-/* Entries of Write and Read. Go's register ABI: rax = *tls.Conn, rbx = buffer, rcx = len. */
+/* Entries of Write and Read. Go's register ABI: rax = *tls.Conn, rbx = buffer, rcx = len.
+ * Write's bytes are sent at entry, before they can reach the peer: sent at return, a reply
+ * read by another goroutine could be seen first. A function whose stack must grow runs its
+ * entry twice (the runtime grows the stack and starts it again): the call is kept by
+ * goroutine (r14) until it returns, and a second entry with the same arguments is that
+ * restart, not a new call. Read's bytes are sent at return, with the count it returned. */
 SEC("uprobe")
 int tw_go_enter(struct pt_regs *ctx)
 {
@@ -993,24 +1025,33 @@ int tw_go_enter(struct pt_regs *ctx)
 	if (!cfg)
 		return 0;
 	__u64 conn = ctx->ax;
-	__u64 bias = bpf_get_func_ip(ctx) - (fn == TW_GO_WRITE ? cfg->write_vaddr : cfg->read_vaddr);
-	__s32 fd = go_conn_fd(conn, cfg, bias);
-	if (fn == TW_GO_WRITE) {
-		struct tw_ssl_key key = { .tgid = tgid, .ssl = conn };
-		__u64 n = ctx->cx;
-		if (n > 0 && n < (1ULL << 32))
-			tls_plaintext(pid_tgid, &key, fd, lib, TW_DIR_EGRESS, ctx->bx, n, TW_SOURCE_GO);
-		return 0;
-	}
 	struct tw_go_key gk = { .tgid = tgid, .g = ctx->r14 };
-	struct tw_go_call call = { .conn = conn, .buf = ctx->bx, .fd = fd, .lib = lib };
+	bool write = fn == TW_GO_WRITE;
+	if (write) {
+		struct tw_go_call *prev = bpf_map_lookup_elem(&go_calls, &gk);
+		if (prev && prev->dir == TW_DIR_EGRESS && prev->conn == conn && prev->buf == ctx->bx && prev->len == ctx->cx)
+			return 0;
+	}
+	__u64 bias = bpf_get_func_ip(ctx) - (write ? cfg->write_vaddr : cfg->read_vaddr);
+	struct tw_go_call call = {
+		.conn = conn,
+		.buf = ctx->bx,
+		.len = ctx->cx,
+		.fd = go_conn_fd(conn, cfg, bias),
+		.lib = lib,
+		.dir = write ? TW_DIR_EGRESS : TW_DIR_INGRESS,
+	};
 	bpf_map_update_elem(&go_calls, &gk, &call, BPF_ANY);
+	if (write && call.len > 0 && call.len < (1ULL << 32)) {
+		struct tw_ssl_key key = { .tgid = tgid, .ssl = conn };
+		tls_plaintext(pid_tgid, &key, call.fd, lib, TW_DIR_EGRESS, call.buf, call.len, TW_SOURCE_GO);
+	}
 	return 0;
 }
 
-/* A RET of Read: rax = n, and r14 still holds the goroutine. */
+/* A RET of Read or Write: rax = n, and r14 still holds the goroutine. */
 SEC("uprobe")
-int tw_go_read_ret(struct pt_regs *ctx)
+int tw_go_ret(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tw_go_key gk = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
@@ -1020,7 +1061,7 @@ int tw_go_read_ret(struct pt_regs *ctx)
 	struct tw_go_call call = *p;
 	bpf_map_delete_elem(&go_calls, &gk);
 	__s64 n = ctx->ax;
-	if (n <= 0 || n >= (1LL << 32))
+	if (call.dir != TW_DIR_INGRESS || n <= 0 || n >= (1LL << 32))
 		return 0;
 	struct tw_ssl_key key = { .tgid = gk.tgid, .ssl = call.conn };
 	tls_plaintext(pid_tgid, &key, call.fd, call.lib, TW_DIR_INGRESS, call.buf, n, TW_SOURCE_GO);

@@ -75,7 +75,7 @@ enum tw_ssl_fn {
 	TW_SSL_NEW = 6,	      /* SSL_new: an SSL object whose every byte will be seen */
 	TW_GO_WRITE = 7,      /* entry of crypto/tls.(*Conn).Write */
 	TW_GO_READ = 8,	      /* entry of crypto/tls.(*Conn).Read */
-	TW_GO_READ_RET = 9,   /* a RET of crypto/tls.(*Conn).Read */
+	TW_GO_RET = 9,	      /* a RET of crypto/tls.(*Conn).Read or Write */
 };
 
 /* What the Go probes need of one Go binary (the `go_bins` map, keyed by its library id):

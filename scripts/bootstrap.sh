@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 BUN_VERSION=1.4.5
 build_pkgs=(clang llvm bpftool libbpf-dev libbpf1)
 # binutils: readelf checks tapwire's ELF reader; ruby, openssl: TLS peers and certificates;
-# bpftrace: the peer of the TLS overhead benchmark; golang-go: Go test programs.
-test_pkgs=(curl python3 nginx wrk iproute2 procps binutils ruby openssl bpftrace golang-go)
+# bpftrace: the peer of the TLS overhead benchmark; golang-go: Go test programs;
+# nghttp2-server, nghttp2-client, nghttp2-proxy: HTTP/2 peers (nghttpd, h2load, nghttpx).
+test_pkgs=(curl python3 nginx wrk iproute2 procps binutils ruby openssl bpftrace golang-go nghttp2-server nghttp2-client nghttp2-proxy)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

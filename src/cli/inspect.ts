@@ -35,7 +35,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
     }
     const probes = [
       ...openssl.map((f) => ({ library: "openssl", function: f.name, fileOffset: f.offset })),
-      ...(go?.write ? [{ library: "go", function: go.write.name, fileOffset: go.write.fileOffset }] : []),
+      ...(go?.write ? [{ library: "go", function: go.write.name, fileOffset: go.write.fileOffset, retOffsets: go.write.retOffsets }] : []),
       ...(go?.read ? [{ library: "go", function: go.read.name, fileOffset: go.read.fileOffset, retOffsets: go.read.retOffsets }] : []),
     ];
     const notProbed = layoutError

@@ -13,6 +13,7 @@ import type { HeaderField, Http1Parser, Http1Request, Http1Response } from "../p
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
+import { createHttp2Stream } from "./http2-flows.ts";
 
 /** One request on its way to becoming a flow; its response may complete before it does. */
 interface Exchange {
@@ -41,6 +42,8 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   const joinedMidStream = info.origin === ConnOrigin.Found;
   // The same for every flow of the connection once the role is known.
   let connection: Connection | undefined;
+  // After "101 Switching Protocols" to h2c, the rest of the connection is HTTP/2.
+  let h2: StreamSink | undefined;
 
   function start(firstDir: Direction, first: Uint8Array) {
     if (processIsClient === undefined) {
@@ -50,13 +53,18 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       processIsClient = firstDir === Direction.Egress ? isRequest : !isRequest;
     }
     requestDir = processIsClient ? Direction.Egress : Direction.Ingress;
+    const responseDirection = requestDir === Direction.Egress ? Direction.Ingress : Direction.Egress;
     responses = createHttp1Parser("response", {
       maxBody: ctx.maxBody,
       onMessage: (m) => onResponse(m as Http1Response),
+      onUpgradedBytes: (data, ts) => h2?.data(responseDirection, data, ts),
+      onUpgradedGap: (lost, ts) => h2?.gap(responseDirection, lost, ts),
     });
     requests = createHttp1Parser("request", {
       maxBody: ctx.maxBody,
       onMessage: (m) => onRequest(m as Http1Request),
+      onUpgradedBytes: (data, ts) => h2?.data(requestDir!, data, ts),
+      onUpgradedGap: (lost, ts) => h2?.gap(requestDir!, lost, ts),
       onRequestHead: (method) => {
         queue.push({ requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 });
         responses!.expectResponseTo(method);
@@ -86,6 +94,13 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     }
     ex.response = m;
     ex.unseenResponseBytes = takeUnseen(responseDir(), m.lostBytes);
+    if (m.status === 101 && ex.request && /^\s*h2c\s*$/i.test(headerValue(m.headers, "upgrade"))) {
+      // The request becomes stream 1 of the HTTP/2 connection; its response comes in frames.
+      h2 = createHttp2Stream(info, ctx, { joined: false, upgrade: { request: ex.request, processIsClient: processIsClient! } });
+      queue.splice(queue.indexOf(ex), 1);
+      requests!.handOver();
+      return;
+    }
     const method = ex.request?.method;
     if (m.status === 101 || (method === "CONNECT" && m.status >= 200 && m.status < 300)) requests!.handOver();
     flushReady();
@@ -152,6 +167,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
           }
         : undefined,
       missing,
+      http2: undefined,
     };
     ctx.emit(flow);
   }
@@ -174,6 +190,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       if (!requests) return;
       requests.end(tsNs);
       responses!.end(tsNs);
+      h2?.close(tsNs);
       // Whatever is left never got its response (or its request never ended).
       while (queue.length) {
         const ex = queue.shift()!;
@@ -186,7 +203,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
 function toHeaders(fields: HeaderField[]): Header[] {
   // Plain message objects: create() per header field costs more than the parsing did.
   const out: Header[] = new Array(fields.length);
-  for (let i = 0; i < fields.length; i++) out[i] = { $typeName: "tapwire.v1.Header", name: fields[i].name, value: fields[i].value };
+  for (let i = 0; i < fields.length; i++) out[i] = { $typeName: "tapwire.v1.Header", name: fields[i].name, value: fields[i].value, nameUnknown: false, valueUnknown: false };
   return out;
 }
 

@@ -7,6 +7,8 @@ import { createConnectionTable, type ConnectionTable, type StreamSink } from "..
 import { createProcessRegistry, type ProcessRegistry } from "../procs/process-registry.ts";
 import { createFlowContext } from "./flow-context.ts";
 import { createHttp1Stream } from "./http1-flows.ts";
+import { createHttp2Stream } from "./http2-flows.ts";
+import { ConnOrigin } from "../bpf/events.ts";
 
 export interface PipelineOptions {
   onFlow(flow: Flow): void;
@@ -58,8 +60,14 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     // PROTOCOL_LIST: a protocol parsed in user space gets its stream here.
     openStream(info) {
       if (info.connClass === ConnClass.Http1) return createHttp1Stream(info, ctx);
-      // TLS plaintext: HTTP/1 unless it opens with the HTTP/2 preface.
-      if (info.connClass === ConnClass.Tls) return sniffPlaintext(() => createHttp1Stream(info, ctx), () => stats.unparsedConnections++);
+      if (info.connClass === ConnClass.Http2) return createHttp2Stream(info, ctx, { joined: false });
+      // TLS plaintext: HTTP/2 when it opens with the preface (or, joined mid-stream, with
+      // a frame), else HTTP/1.
+      if (info.connClass === ConnClass.Tls) {
+        return sniffPlaintext(info.origin === ConnOrigin.Found, (kind) =>
+          kind === "h2" ? createHttp2Stream(info, ctx, { joined: false }) : kind === "h2-joined" ? createHttp2Stream(info, ctx, { joined: true }) : createHttp1Stream(info, ctx),
+        );
+      }
       stats.unparsedConnections++;
       return null;
     },
@@ -90,23 +98,28 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 }
 
 const H2_PREFACE = "PRI * HTTP/2.0";
+const HTTP1_START = /^(?:[A-Z]+ |HTTP\/1\.)/;
 
-/** A stream that decides from its first bytes: HTTP/1 goes to `http1`, HTTP/2 is not parsed yet. */
-function sniffPlaintext(http1: () => StreamSink, unparsed: () => void): StreamSink {
-  let inner: StreamSink | null | undefined;
+/** A stream that decides from its first bytes which protocol reads it. */
+function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined") => StreamSink): StreamSink {
+  let inner: StreamSink | undefined;
   return {
     data(dir, bytes, tsNs) {
-      if (inner === undefined) {
+      if (!inner) {
         const head = new TextDecoder("latin1").decode(bytes.subarray(0, H2_PREFACE.length));
-        if (head === H2_PREFACE) {
-          inner = null;
-          unparsed();
-        } else inner = http1();
+        // A server may send its SETTINGS before the client's preface arrives.
+        const kind = head === H2_PREFACE ? "h2" : !HTTP1_START.test(head) && looksLikeH2Frame(bytes) ? (found ? "h2-joined" : "h2") : "h1";
+        inner = open(kind);
       }
-      inner?.data(dir, bytes, tsNs);
+      inner.data(dir, bytes, tsNs);
     },
     gap: (dir, lost, tsNs) => inner?.gap(dir, lost, tsNs),
     unseen: (dir, count, tsNs) => inner?.unseen(dir, count, tsNs),
     close: (tsNs) => inner?.close(tsNs),
   };
+}
+
+/** An HTTP/2 frame header of a known type whose reserved bit is clear. */
+function looksLikeH2Frame(b: Uint8Array): boolean {
+  return b.length >= 9 && b[3]! <= 9 && (b[5]! & 0x80) === 0;
 }

@@ -1,6 +1,6 @@
-// Where in a Go executable crypto/tls's plaintext can be seen: the entry of
-// crypto/tls.(*Conn).Write, and the entry and every RET of crypto/tls.(*Conn).Read, as file
-// offsets (what uprobes are placed by). Found through elfkit: build info for the Go version,
+// Where in a Go executable crypto/tls's plaintext can be seen: the entry and every RET of
+// crypto/tls.(*Conn).Write and of crypto/tls.(*Conn).Read, as file offsets (what uprobes are
+// placed by). Found through elfkit: build info for the Go version,
 // the function table (stripped binaries too), decoded instructions for the RETs.
 import type { ElfFile } from "../elfkit/elf.ts";
 import { readGoBuildInfo, type GoBuildInfo } from "../elfkit/go-buildinfo.ts";
@@ -14,7 +14,7 @@ export interface GoTlsFunction {
   name: string;
   vaddr: number;
   fileOffset: number;
-  /** File offsets of its RET instructions (Read only). */
+  /** File offsets of its RET instructions. */
   retOffsets: number[];
 }
 
@@ -44,12 +44,12 @@ export function goTlsTargets(elf: ElfFile): GoTlsTargets | undefined {
     if (off === undefined) throw new Error(`${elf.path}: 0x${vaddr.toString(16)} is not in the file`);
     return off;
   };
-  const rets = findRets(elf, read.entry, read.end);
-  if (rets.undecodable.length) return { buildInfo, unsupported: `${GO_TLS_READ} does not decode at 0x${rets.undecodable[0]!.toString(16)}` };
-  if (!rets.rets.length) return { buildInfo, unsupported: `${GO_TLS_READ} has no RET` };
-  return {
-    buildInfo,
-    read: { name: GO_TLS_READ, vaddr: read.entry, fileOffset: offset(read.entry), retOffsets: rets.rets.map(offset) },
-    write: { name: GO_TLS_WRITE, vaddr: write.entry, fileOffset: offset(write.entry), retOffsets: [] },
-  };
+  const functions: GoTlsFunction[] = [];
+  for (const [name, f] of [[GO_TLS_WRITE, write], [GO_TLS_READ, read]] as const) {
+    const rets = findRets(elf, f.entry, f.end);
+    if (rets.undecodable.length) return { buildInfo, unsupported: `${name} does not decode at 0x${rets.undecodable[0]!.toString(16)}` };
+    if (!rets.rets.length) return { buildInfo, unsupported: `${name} has no RET` };
+    functions.push({ name, vaddr: f.entry, fileOffset: offset(f.entry), retOffsets: rets.rets.map(offset) });
+  }
+  return { buildInfo, write: functions[0], read: functions[1] };
 }

@@ -61,7 +61,8 @@ export function formatFlowLine(f: Flow, color: boolean): string {
   const who = c?.process ? `${c.process.comm}[${c.process.pid}]` : "";
   const role = c?.role === Role.SERVER ? "server" : "client";
   const missing = f.missing?.reason ? paint(color, "2", ` (${f.missing.reason})`) : "";
-  return `${paint(color, "2", clock(f))} ${paint(color, "1", method)} ${flowUrl(f)} ${status} ${size} ${latency} ${paint(color, "35", who)} ${role}${missing}`;
+  const stream = f.http2 ? ` h2#${f.http2.streamId}` : "";
+  return `${paint(color, "2", clock(f))} ${paint(color, "1", method)} ${flowUrl(f)} ${status} ${size} ${latency} ${paint(color, "35", who)} ${role}${stream}${missing}`;
 }
 
 function printableBody(body: Uint8Array, max: number): string {
@@ -77,7 +78,8 @@ function printableBody(body: Uint8Array, max: number): string {
 }
 
 function formatHeaders(headers: Header[], prefix: string): string {
-  return headers.map((h) => `${prefix}${h.name}: ${h.value}`).join("\n");
+  // A field whose name or value was in compression state tapwire never saw shows "?".
+  return headers.map((h) => `${prefix}${h.nameUnknown ? "?" : h.name}: ${h.valueUnknown ? "?" : h.value}`).join("\n");
 }
 
 export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): string {
@@ -92,7 +94,7 @@ export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): str
   }
   const s = f.response;
   if (s) {
-    parts.push(paint(color, "1", `< ${s.version} ${s.status} ${s.reason}`));
+    parts.push(paint(color, "1", `< ${s.version} ${s.status} ${s.reason}`.trimEnd()));
     if (s.headers.length) parts.push(formatHeaders(s.headers, "< "));
     if (s.body.length) parts.push(printableBody(s.body, maxBody));
     if (s.bodyTruncated) parts.push(paint(color, "2", `[body: ${s.body.length} of ${s.bodySize} bytes kept]`));

@@ -1,7 +1,7 @@
 // Finds every TLS library in use on the host and puts tapwire's uprobes on it, once per
 // file (device + inode): each OpenSSL (SSL_read, SSL_write, their _ex forms and the calls
 // that tell which socket an SSL object uses) and each Go executable that uses crypto/tls
-// ((*Conn).Write at entry, (*Conn).Read at entry and at every RET).
+// ((*Conn).Write and (*Conn).Read at entry and at every RET).
 //  - at start: the system's libssl from the loader cache, every libssl.so* mapped by a
 //    running process, and every running executable (node carries OpenSSL; Go programs);
 //  - then event-driven: a process that execs (its executable), and a process that opens a
@@ -148,13 +148,13 @@ export function createTlsProbes(opts: {
         );
         links.push(
           opts.attach({
-            program: "tw_go_read_ret",
+            program: "tw_go_ret",
             path,
-            targets: go.read.retOffsets.map((offset) => ({ offset, cookie: lib.id | (L.TW_GO_READ_RET << 16) })),
+            targets: [...go.write.retOffsets, ...go.read.retOffsets].map((offset) => ({ offset, cookie: lib.id | (L.TW_GO_RET << 16) })),
             retprobe: false,
           }),
         );
-        opts.log(`tls: probing ${lib.version} in ${shown} (Write at entry, Read at entry and ${go.read.retOffsets.length} RETs; offsets from ${layout.source}; ${Math.round(performance.now() - started)} ms)`);
+        opts.log(`tls: probing ${lib.version} in ${shown} (Write and Read at entry and at ${go.write.retOffsets.length} and ${go.read.retOffsets.length} RETs; offsets from ${layout.source}; ${Math.round(performance.now() - started)} ms)`);
       }
       byFile.set(key, lib);
       libraries.push(lib);

@@ -114,11 +114,15 @@ describe("inspect", () => {
     });
     const read = sym("crypto/tls.(*Conn).Read");
     const write = sym("crypto/tls.(*Conn).Write");
-    const dump = Bun.spawnSync(["objdump", "-d", "--no-show-raw-insn", `--start-address=0x${read.vaddr.toString(16)}`, `--stop-address=0x${(read.vaddr + read.size).toString(16)}`, plain]).stdout.toString();
-    const rets = [...dump.matchAll(/^\s*([0-9a-f]+):\s+ret/gm)].map((m) => toOffset(parseInt(m[1]!, 16)));
+    const retsOf = (f: { vaddr: number; size: number }) => {
+      const dump = Bun.spawnSync(["objdump", "-d", "--no-show-raw-insn", `--start-address=0x${f.vaddr.toString(16)}`, `--stop-address=0x${(f.vaddr + f.size).toString(16)}`, plain]).stdout.toString();
+      return [...dump.matchAll(/^\s*([0-9a-f]+):\s+ret/gm)].map((m) => toOffset(parseInt(m[1]!, 16)));
+    };
+    const rets = retsOf(read);
     expect(rets.length).toBeGreaterThan(1);
+    expect(retsOf(write).length).toBeGreaterThan(0);
     expect(report.probes).toEqual([
-      { library: "go", function: "crypto/tls.(*Conn).Write", fileOffset: toOffset(write.vaddr) },
+      { library: "go", function: "crypto/tls.(*Conn).Write", fileOffset: toOffset(write.vaddr), retOffsets: retsOf(write) },
       { library: "go", function: "crypto/tls.(*Conn).Read", fileOffset: toOffset(read.vaddr), retOffsets: rets },
     ]);
     const human = await tapwire(["inspect", stripped]);

@@ -108,7 +108,44 @@ describe("Go with other peers", () => {
     }
   }, 120_000);
 
-  test.skip("HTTP/2 over TLS: needs the HTTP/2 parser (issue 5), not yet in tapwire", () => {});
+  test("HTTP/2 over crypto/tls (ALPN h2): Go client and Go server, both sides, one connection", async () => {
+    const bin = bins.plain;
+    const port = await freePort();
+    const tapwire = await startTapwire(["--port", String(port), "-v"]);
+    const server = await startGoServer(tapwire, bin, port);
+    try {
+      const r = await run([bin, "client", `https://127.0.0.1:${port}/text?h2=1`, cert.cert, "3", "h2"]);
+      expect(new TextDecoder().decode(r.stdout)).toBe("200 14\n200 14\n200 14\n");
+      const flows = await tapwire.waitForFlows(() => true, 6);
+      const library = `Go ${goVersion} crypto/tls`;
+      for (const [pick, pid] of [[isClient, r.pid], [isServer, server.proc.pid]] as const) {
+        const mine = flows.filter(pick).sort((a, b) => a.http2.streamId - b.http2.streamId);
+        expect(mine.map((f) => f.http2.streamId)).toEqual([1, 3, 5]);
+        const clientPort = mine[0].connection.source.port;
+        for (const f of mine) {
+          expect(f.protocol).toBe("PROTOCOL_HTTP2");
+          expect(f.connection.process).toEqual({ pid, comm: comm(bin), exe: bin });
+          expect(f.connection.tls).toBe(true);
+          expect(f.connection.tlsLibrary).toBe(library);
+          expect(f.connection.source).toEqual({ ip: "127.0.0.1", port: clientPort });
+          expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
+          expect(f.request.method).toBe("GET");
+          expect(f.request.path).toBe("/text?h2=1");
+          expect(f.request.authority).toBe(`127.0.0.1:${port}`);
+          expect(f.request.version).toBe("HTTP/2");
+          expect(f.request.headers.find((h: JsonFlow) => h.name === "user-agent").value).toBe("Go-http-client/2.0");
+          expect(f.response.status).toBe(200);
+          expect(f.response.version).toBe("HTTP/2");
+          expect(f.response.headers.find((h: JsonFlow) => h.name === "content-type").value).toBe("text/plain");
+          expect(fromB64(f.response.body).toString()).toBe("hello from go\n");
+          expect(f.missing).toBeUndefined();
+        }
+      }
+    } finally {
+      await tapwire.stop();
+      await server.stop();
+    }
+  }, 120_000);
 });
 
 describe("Go under load", () => {
@@ -135,6 +172,10 @@ describe("Go under load", () => {
       }
       const summary = await tapwire.stop();
       expect(summary).toMatch(/no drops$/);
+      // Exactly one flow per request and side: a Write whose entry ran twice (the stack grew)
+      // must not send its bytes twice.
+      expect(tapwire.matching(isClient).length).toBe(n);
+      expect(tapwire.matching(isServer).length).toBe(n);
     } finally {
       if (tapwire.proc.exitCode === null) await tapwire.stop();
       await server.stop();

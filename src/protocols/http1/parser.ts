@@ -401,6 +401,8 @@ class Parser implements Http1Parser {
   private readonly maxBody: number;
   private readonly onMessage: (message: Http1Message) => void;
   private readonly onRequestHead: ((method: string) => void) | undefined;
+  private readonly onUpgradedBytes: ((data: Uint8Array, ts: number) => void) | undefined;
+  private readonly onUpgradedGap: ((lost: number, ts: number) => void) | undefined;
   /** Methods of requests whose responses have not begun (response parsers). */
   private readonly methods: string[] = [];
 
@@ -449,6 +451,8 @@ class Parser implements Http1Parser {
     this.maxBody = max === undefined || Number.isNaN(max) ? DEFAULT_MAX_BODY : Math.max(0, Math.floor(max));
     this.onMessage = options.onMessage;
     this.onRequestHead = options.onRequestHead;
+    this.onUpgradedBytes = options.onUpgradedBytes;
+    this.onUpgradedGap = options.onUpgradedGap;
   }
 
   get upgraded(): boolean {
@@ -470,6 +474,7 @@ class Parser implements Http1Parser {
     const n = data.length;
     if (this.state === State.Upgraded) {
       this.upgradedCount += n;
+      this.onUpgradedBytes?.(data, ts);
       return;
     }
     let off = 0;
@@ -496,6 +501,7 @@ class Parser implements Http1Parser {
     const state = this.state;
     if (state === State.Upgraded) {
       this.upgradedCount += lost;
+      this.onUpgradedGap?.(lost, ts);
       return;
     }
     const m = this.msg;
@@ -583,7 +589,10 @@ class Parser implements Http1Parser {
     const startTs = startLine >= 0 ? this.pendTsAt(startLine) : this.headStartTs;
     this.clearPend();
     this.state = next;
-    if (next === State.Upgraded && state === State.Start) this.upgradedCount += pending.length;
+    if (next === State.Upgraded && state === State.Start) {
+      this.upgradedCount += pending.length;
+      if (pending.length) this.onUpgradedBytes?.(pending.slice(), ts);
+    }
     switch (state) {
       case State.Start:
         if (startLine >= 0) this.emitCutHead(pending, startLine, startTs, ts, "truncated", 0);
@@ -784,6 +793,7 @@ class Parser implements Http1Parser {
           break;
         default:
           this.upgradedCount += len - pos;
+          if (len > pos) this.onUpgradedBytes?.(buf.subarray(pos, len), ts);
           next = len;
           break;
       }

@@ -69,6 +69,10 @@ export interface Http1ParserOptions {
   /** Request parsers only: called when a request's head is parsed (before its body), so the
    * peer's response parser can learn the method with expectResponseTo(). */
   onRequestHead?(method: string): void;
+  /** After a hand-over (101, CONNECT): the bytes that now belong to the other protocol, in
+   * order (borrowed: valid during the call), and the bytes lost among them. */
+  onUpgradedBytes?(data: Uint8Array, ts: number): void;
+  onUpgradedGap?(lost: number, ts: number): void;
 }
 
 export interface Http1Parser {

@@ -232,14 +232,6 @@ describe("TLS connections", () => {
     expect(json()[0].missing).toEqual({ joinedMidStream: true, reason: "joined the connection mid-stream" });
   });
 
-  test("HTTP/2 inside TLS is not taken for HTTP/1 (not parsed yet)", () => {
-    const { pipeline, flows } = setup();
-    const c = connectionWriter({ connId: 12, pid: 45, comm: "curl", origin: 2, connClass: 3, tlsLib: 2 });
-    feed(pipeline, [c.open(), c.data(0, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), c.data(1, "\0\0\0\x04\0\0\0\0\0"), c.close()]);
-    expect(flows).toHaveLength(0);
-    expect(pipeline.stats.unparsedConnections).toBe(1);
-  });
-
   test("lib-open and exec records reach the TLS library finder", () => {
     const { pipeline, libOpens, execs } = setup();
     feed(pipeline, [libOpenRecord(50, 3, "/opt/ssl/libssl.so.3", 1)]);
