@@ -15,6 +15,9 @@ export interface CaptureArgs {
   ringBytes: number;
   /** Capture TLS plaintext (OpenSSL uprobes); --no-tls leaves them out. */
   tls: boolean;
+  /** gRPC message schemas: directories of .proto files, and descriptor set files. */
+  protoPaths: string[];
+  protoSets: string[];
 }
 
 export type Args =
@@ -41,7 +44,10 @@ capture options:
   --port N            only connections with this local or remote port (repeatable)
   --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes)
   --ring-buffer SIZE  kernel ring buffer size, a power of two (default 16m)
-  --no-tls            no TLS plaintext: leave the OpenSSL uprobes out
+  --no-tls            no TLS plaintext: leave the TLS uprobes out
+  --proto-path DIR    read gRPC messages with the .proto files under DIR (repeatable)
+  --proto-set FILE    ... or with a binary FileDescriptorSet (buf build -o, protoc
+                      --include_imports --descriptor_set_out; repeatable)
   --no-color          no colours, even on a terminal
 
 Diagnostics go to stderr; a line starting with "ready" says every probe is attached.
@@ -99,6 +105,8 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
         "ring-buffer": { type: "string", default: "16m" },
         "no-color": { type: "boolean", default: false },
         "no-tls": { type: "boolean", default: false },
+        "proto-path": { type: "string", multiple: true, default: [] },
+        "proto-set": { type: "string", multiple: true, default: [] },
       },
     }));
   } catch (e) {
@@ -123,5 +131,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     maxBody: parseSize("--max-body", values["max-body"]!),
     ringBytes,
     tls: !values["no-tls"],
+    protoPaths: values["proto-path"]!,
+    protoSets: values["proto-set"]!,
   };
 }

@@ -8,7 +8,8 @@ import { createTerminalSink } from "../sinks/terminal.ts";
 import { createOutputWriter } from "../sinks/sink.ts";
 import { createTlsProbes, type TlsProbes } from "../tls/tls-probes.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
-import type { CaptureArgs } from "./args.ts";
+import { UsageError, type CaptureArgs } from "./args.ts";
+import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";
 
 /** Records handled per turn of the event loop before output gets its turn. */
 const DRAIN_BATCH = 8192;
@@ -16,6 +17,14 @@ const DRAIN_BATCH = 8192;
 const IDLE_POLL_MS = 5;
 
 export async function capture(args: CaptureArgs): Promise<number> {
+  // Schemas first: a mistake in them is a usage error, before anything is loaded.
+  let grpcDecoder;
+  try {
+    grpcDecoder = loadGrpcSchemas({ protoPaths: args.protoPaths, protoSets: args.protoSets });
+  } catch (e) {
+    if (e instanceof SchemaError) throw new UsageError(e.message);
+    throw e;
+  }
   const object = await readBpfObject();
   const probes: LoadedProbes = loadProbes({
     object,
@@ -47,6 +56,7 @@ export async function capture(args: CaptureArgs): Promise<number> {
     maxBody: args.maxBody,
     forget: (pid, fd) => probes.forgetConnection(pid, fd),
     tlsLibrary: (id) => tls?.library(id)?.version ?? "OpenSSL",
+    grpcDecoder,
     onExec: tls ? (pid) => tls.onExec(pid) : undefined,
     onLibOpen: tls ? (pid, path, fd) => tls.onLibOpen(pid, path, fd) : undefined,
   });

@@ -5,6 +5,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { Role, type Connection, type Endpoint, type Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import type { ConnectionInfo } from "../conn/connection-table.ts";
 import { ConnOrigin } from "../bpf/events.ts";
+import type { MessageDecoder } from "./grpc-call.ts";
 
 export interface FlowContext {
   /** Called with each finished flow. */
@@ -16,6 +17,8 @@ export interface FlowContext {
   maxBody: number;
   /** The name and version of a TLS library, from its id on a connection. */
   tlsLibrary(id: number): string;
+  /** Reads gRPC messages with their schema, when the user gave one (--proto-path). */
+  grpcDecoder?: MessageDecoder;
 }
 
 export function createFlowContext(opts: {
@@ -24,6 +27,7 @@ export function createFlowContext(opts: {
   maxBody: number;
   runId?: string;
   tlsLibrary?(id: number): string;
+  grpcDecoder?: MessageDecoder;
 }): FlowContext {
   // The offset split in whole seconds and the rest keeps nanosecond precision: wall-clock
   // nanoseconds do not fit a double exactly.
@@ -35,6 +39,7 @@ export function createFlowContext(opts: {
     emit: opts.emit,
     maxBody: opts.maxBody,
     tlsLibrary: opts.tlsLibrary ?? (() => "OpenSSL"),
+    grpcDecoder: opts.grpcDecoder,
     timestamp(mono) {
       let seconds = Math.floor(mono / 1e9) + offSec;
       let nanos = Math.round(mono % 1e9) + offNs;

@@ -1,4 +1,4 @@
-// HTTP/2 connections to flows: a frame reader and an HPACK decoder per direction, and one
+// HTTP/2 connections to flows (gRPC calls among them): a frame reader and an HPACK decoder per direction, and one
 // flow per stream — its request (HEADERS, DATA, trailers) and its response (informational
 // HEADERS, HEADERS, DATA, trailers) — emitted when both sides have ended the stream, when it
 // is reset (RST_STREAM, or a GOAWAY that left it unprocessed), or when the connection ends.
@@ -12,6 +12,7 @@ import type { Http1Request } from "../protocols/http1/types.ts";
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
+import { grpcCall, isGrpc, type GrpcSide } from "./grpc-call.ts";
 
 /** One side of a stream: the request, or the response. */
 interface Message {
@@ -287,17 +288,21 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
     const res = ex.response;
     const startTs = req.seen ? req.startTs : res.startTs;
     const endTs = Math.max(req.endTs, res.endTs);
+    const grpc = req.seen && !req.h1 && isGrpc(req.fields)
+      ? grpcCall(pseudo(req.fields, ":path"), grpcSide(req), res.seen ? grpcSide(res) : undefined, ctx.maxBody, ctx.grpcDecoder)
+      : undefined;
     const flow: Flow = {
       $typeName: "tapwire.v1.Flow",
       id: ctx.nextFlowId(),
       startTime: ctx.timestamp(startTs),
       endTime: ctx.timestamp(endTs),
-      protocol: Protocol.HTTP2,
+      protocol: grpc ? Protocol.GRPC : Protocol.HTTP2,
       connection: (connection ??= describeConnection(info, processIsClient ?? false, ctx)),
       request: req.seen ? toRequest(req, ctx) : undefined,
       response: res.seen ? toResponse(res, ex.informational, ctx) : undefined,
       missing: describeMissing(ex),
       http2: { $typeName: "tapwire.v1.Http2Stream", streamId: ex.id, reset: ex.reset, promisedOnStream: ex.promisedOn },
+      grpc,
     };
     ctx.emit(flow);
   }
@@ -325,6 +330,10 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
       held.length = 0;
     },
   };
+}
+
+function grpcSide(m: Message): GrpcSide {
+  return { fields: m.fields, trailers: m.trailers, raw: m.chunks.length === 1 ? m.chunks[0]! : concat(m.chunks), sawData: m.size > 0 };
 }
 
 const PREFACE_START = [0x50, 0x52, 0x49, 0x20, 0x2a]; // "PRI *"

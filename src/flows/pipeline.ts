@@ -8,6 +8,7 @@ import { createProcessRegistry, type ProcessRegistry } from "../procs/process-re
 import { createFlowContext } from "./flow-context.ts";
 import { createHttp1Stream } from "./http1-flows.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
+import type { MessageDecoder } from "./grpc-call.ts";
 import { ConnOrigin } from "../bpf/events.ts";
 
 export interface PipelineOptions {
@@ -20,6 +21,8 @@ export interface PipelineOptions {
   forget?(pid: number, fd: number): void;
   /** The name and version of a TLS library, from its id. */
   tlsLibrary?(id: number): string;
+  /** Reads gRPC messages with their schema (--proto-path). */
+  grpcDecoder?: MessageDecoder;
   /** Processes that exec and files named libssl.so* being opened: where TLS libraries appear. */
   onExec?(pid: number): void;
   onLibOpen?(pid: number, path: string, fd: number): void;
@@ -48,6 +51,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     clockOffsetNs: opts.clockOffsetNs,
     maxBody: opts.maxBody,
     tlsLibrary: opts.tlsLibrary,
+    grpcDecoder: opts.grpcDecoder,
     emit(flow) {
       stats.flows++;
       opts.onFlow(flow);

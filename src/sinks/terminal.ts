@@ -1,5 +1,5 @@
 // The terminal view: one readable line per flow, and with `verbose` its headers and bodies.
-import { Role, type Flow, type Header } from "../gen/tapwire/v1/flow_pb.ts";
+import { Role, type Flow, type GrpcMessage, type Header } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowSink, OutputWriter } from "./sink.ts";
 
 export interface TerminalOptions {
@@ -51,10 +51,17 @@ function hostPort(ip: string, port: number): string {
 }
 
 export function formatFlowLine(f: Flow, color: boolean): string {
-  const method = f.request?.method ?? "?";
+  const g = f.grpc;
+  const method = g ? "gRPC" : (f.request?.method ?? "?");
   const res = f.response;
-  const status = res ? paint(color, statusColor(res.status), `${res.status} ${res.reason}`.trim()) : paint(color, "2", "(no response)");
-  const size = res ? formatSize(Number(res.bodySize)) : "-";
+  const status = g
+    ? g.status === undefined
+      ? paint(color, "2", "(no grpc-status)")
+      : paint(color, g.status === 0 ? "32" : "31", g.statusName + (g.statusMessage && g.statusMessage !== g.statusName ? `: ${g.statusMessage}` : ""))
+    : res
+      ? paint(color, statusColor(res.status), `${res.status} ${res.reason}`.trim())
+      : paint(color, "2", "(no response)");
+  const size = g ? `${g.requestMessages.length}→${g.responseMessages.length} msgs` : res ? formatSize(Number(res.bodySize)) : "-";
   const ms = millis(f);
   const latency = ms === undefined ? "" : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
   const c = f.connection;
@@ -82,13 +89,23 @@ function formatHeaders(headers: Header[], prefix: string): string {
   return headers.map((h) => `${prefix}${h.nameUnknown ? "?" : h.name}: ${h.valueUnknown ? "?" : h.value}`).join("\n");
 }
 
+/** gRPC messages, one line each: its JSON (by field number, or by name with a schema). */
+function formatMessages(messages: GrpcMessage[], prefix: string): string[] {
+  return messages.map((m, i) => {
+    const what = m.error ? `(${m.error})` : m.json || `[${m.data.length} bytes]`;
+    const flags = [m.compressed ? "compressed" : "", m.truncated ? "truncated" : "", m.type].filter(Boolean).join(", ");
+    return `${prefix}message ${i + 1} (${m.size} B${flags ? `, ${flags}` : ""}): ${what}`;
+  });
+}
+
 export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): string {
   const parts: string[] = [];
   const r = f.request;
   if (r) {
     parts.push(paint(color, "1", `> ${r.method} ${r.path} ${r.version}`));
     if (r.headers.length) parts.push(formatHeaders(r.headers, "> "));
-    if (r.body.length) parts.push(printableBody(r.body, maxBody));
+    if (f.grpc) parts.push(...formatMessages(f.grpc.requestMessages, "> "));
+    else if (r.body.length) parts.push(printableBody(r.body, maxBody));
     if (r.bodyTruncated) parts.push(paint(color, "2", `[body: ${r.body.length} of ${r.bodySize} bytes kept]`));
     if (r.trailers.length) parts.push(formatHeaders(r.trailers, "> "));
   }
@@ -96,7 +113,8 @@ export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): str
   if (s) {
     parts.push(paint(color, "1", `< ${s.version} ${s.status} ${s.reason}`.trimEnd()));
     if (s.headers.length) parts.push(formatHeaders(s.headers, "< "));
-    if (s.body.length) parts.push(printableBody(s.body, maxBody));
+    if (f.grpc) parts.push(...formatMessages(f.grpc.responseMessages, "< "));
+    else if (s.body.length) parts.push(printableBody(s.body, maxBody));
     if (s.bodyTruncated) parts.push(paint(color, "2", `[body: ${s.body.length} of ${s.bodySize} bytes kept]`));
     if (s.trailers.length) parts.push(formatHeaders(s.trailers, "< "));
   }

@@ -162,6 +162,42 @@ describe("node's http2", () => {
     }
   }, 60_000);
 
+  test("curl --http2-prior-knowledge against node's http2 server: a POST with its body, and the response trailers", async () => {
+    const port = await freePort();
+    const tapwire = await startTapwire(["--port", String(port)]);
+    const server = await startServer([NODE, `${PEERS}/node_h2.mjs`, "server", String(port)], "127.0.0.1", port);
+    try {
+      const r = await run([CURL, "-sS", "--http2-prior-knowledge", "-H", "Content-Type: text/plain", "--data-binary", "curl to node", `http://127.0.0.1:${port}/echo`]);
+      expect(new TextDecoder().decode(r.stdout)).toBe("curl to node");
+      const flows = await tapwire.waitForFlows(() => true, 2);
+      for (const [pick, pid, exe] of [[isClient, r.pid, CURL], [isServer, server.proc.pid, NODE_EXE]] as const) {
+        const f = flows.find(pick);
+        expect(f.protocol).toBe("PROTOCOL_HTTP2");
+        expect(f.connection.process).toEqual({ pid, comm: exe.split("/").at(-1), exe });
+        expect(f.http2).toEqual({ streamId: 1 });
+        expect(f.request.headers).toEqual([
+          { name: ":method", value: "POST" },
+          { name: ":path", value: "/echo" },
+          { name: ":scheme", value: "http" },
+          { name: ":authority", value: `127.0.0.1:${port}` },
+          { name: "user-agent", value: `curl/${curlVersion}` },
+          { name: "accept", value: "*/*" },
+          { name: "content-type", value: "text/plain" },
+          { name: "content-length", value: "12" },
+        ]);
+        expect(fromB64(f.request.body).toString()).toBe("curl to node");
+        expect(f.response.status).toBe(200);
+        expect(value(f.response.headers, "x-echo-length")).toBe("12");
+        expect(fromB64(f.response.body).toString()).toBe("curl to node");
+        expect(f.response.trailers).toEqual([{ name: "x-done", value: "yes" }]);
+        expect(f.missing).toBeUndefined();
+      }
+    } finally {
+      await tapwire.stop();
+      await server.stop();
+    }
+  }, 60_000);
+
   test("a connection opened before tapwire: later streams are captured, fields from compression state never seen are marked unknown", async () => {
     const port = await freePort();
     const server = await startServer([NODE, `${PEERS}/node_h2.mjs`, "server", String(port)], "127.0.0.1", port);
