@@ -15,9 +15,9 @@ export interface GrpcWireMessage {
 }
 
 /**
- * The messages in `raw`, the side's DATA bytes as kept (the first `raw.length` of `total`).
- * `whole`: the side ended and every byte was kept, so a message cut at the end is one the
- * peer never finished, not one tapwire stopped keeping.
+ * The messages in `raw`, one side's DATA bytes as kept (at most --max-body of them): a
+ * message that runs past the end is returned cut, marked truncated; one larger than
+ * `maxBytes` once decompressed is kept up to it, marked truncated.
  */
 export function readGrpcMessages(raw: Uint8Array, encoding: string, maxBytes: number): GrpcWireMessage[] {
   const out: GrpcWireMessage[] = [];
