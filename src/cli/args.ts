@@ -1,5 +1,6 @@
 // Command-line parsing: every mistake is one clear line and exit code 2.
 import { parseArgs } from "node:util";
+import { DEFAULT_REDACTED } from "../flows/redact.ts";
 
 export class UsageError extends Error {}
 
@@ -18,10 +19,25 @@ export interface CaptureArgs {
   /** gRPC message schemas: directories of .proto files, and descriptor set files. */
   protoPaths: string[];
   protoSets: string[];
+  /** Header names whose values are replaced in every output (empty: none). */
+  redact: string[];
+}
+
+export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color"> {
+  command: "serve";
+  host: string;
+  port: number;
+  token: string;
+  insecure: boolean;
+  tlsCert: string;
+  tlsKey: string;
+  historyFlows: number;
+  historyBytes: number;
 }
 
 export type Args =
   | CaptureArgs
+  | ServeArgs
   | { command: "doctor" }
   | { command: "inspect"; file: string; json: boolean }
   | { command: "help" }
@@ -31,6 +47,7 @@ export const USAGE = `tapwire — see the HTTP traffic of this host's processes,
 
 usage:
   tapwire [capture] [options]   show each HTTP request and response as it happens
+  tapwire serve [options]       capture, and serve flows over Connect, gRPC and gRPC-Web
   tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
   tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
   tapwire help | --help         this text
@@ -48,7 +65,18 @@ capture options:
   --proto-path DIR    read gRPC messages with the .proto files under DIR (repeatable)
   --proto-set FILE    ... or with a binary FileDescriptorSet (buf build -o, protoc
                       --include_imports --descriptor_set_out; repeatable)
+  --redact            replace the values of authorization, cookie, set-cookie and
+                      proxy-authorization headers in every output
+  --redact-header N   ... and of header N too (repeatable; implies --redact)
   --no-color          no colours, even on a terminal
+
+serve options (and the capture options above, but --json):
+  --listen HOST:PORT  where to listen (default 127.0.0.1:7478)
+  --token T           require "Authorization: Bearer T" (also TAPWIRE_TOKEN)
+  --insecure          allow a non-loopback address without a token
+  --tls-cert FILE, --tls-key FILE   serve over TLS
+  --history N         flows kept for ListFlows/GetFlow/WatchFlows last (default 10000)
+  --history-bytes SIZE   ... and at most this many bytes of them (default 256m)
 
 Diagnostics go to stderr; a line starting with "ready" says every probe is attached.
 Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), BTF and Linux 5.17+.`;
@@ -87,7 +115,8 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     if (rest.length !== 1 || rest[0]!.startsWith("-")) throw new UsageError("inspect takes one file (and --json)");
     return { command: "inspect", file: rest[0]!, json };
   }
-  if (command !== "capture") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
+  if (command !== "capture" && command !== "serve") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
+  const serve = command === "serve";
 
   let values;
   try {
@@ -96,7 +125,17 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
       strict: true,
       allowPositionals: false,
       options: {
-        json: { type: "boolean", default: false },
+        ...(serve
+          ? {
+              listen: { type: "string", default: "127.0.0.1:7478" },
+              token: { type: "string", default: process.env.TAPWIRE_TOKEN ?? "" },
+              insecure: { type: "boolean", default: false },
+              "tls-cert": { type: "string", default: "" },
+              "tls-key": { type: "string", default: "" },
+              history: { type: "string", default: "10000" },
+              "history-bytes": { type: "string", default: "256m" },
+            }
+          : { json: { type: "boolean", default: false } }),
         verbose: { type: "boolean", short: "v", default: false },
         pid: { type: "string", multiple: true, default: [] },
         comm: { type: "string", multiple: true, default: [] },
@@ -107,31 +146,71 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
         "no-tls": { type: "boolean", default: false },
         "proto-path": { type: "string", multiple: true, default: [] },
         "proto-set": { type: "string", multiple: true, default: [] },
+        redact: { type: "boolean", default: false },
+        "redact-header": { type: "string", multiple: true, default: [] },
       },
-    }));
+    }) as { values: Record<string, string | boolean | string[] | undefined> });
   } catch (e) {
     // parseArgs' messages are long; keep the first sentence.
     throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
   }
-  const ringBytes = parseSize("--ring-buffer", values["ring-buffer"]!);
+  const str = (k: string) => values[k] as string;
+  const list = (k: string) => values[k] as string[];
+  const ringBytes = parseSize("--ring-buffer", str("ring-buffer"));
   if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0 || ringBytes > 1024 ** 3) {
     throw new UsageError(`--ring-buffer: ${ringBytes} must be a power of two between 4k and 1g`);
   }
-  for (const c of values.comm!) {
+  for (const c of list("comm")) {
     if (!c || c.length > 15) throw new UsageError(`--comm: "${c}" must be 1 to 15 characters, as the kernel keeps them`);
   }
-  return {
-    command: "capture",
-    json: values.json!,
-    verbose: values.verbose!,
-    color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
-    pids: values.pid!.map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)),
-    comms: values.comm!,
-    ports: values.port!.map((p) => parseIntFlag("--port", p, 1, 65535)),
-    maxBody: parseSize("--max-body", values["max-body"]!),
+  const redactExtra = list("redact-header");
+  const common = {
+    verbose: values.verbose as boolean,
+    pids: list("pid").map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)),
+    comms: list("comm"),
+    ports: list("port").map((p) => parseIntFlag("--port", p, 1, 65535)),
+    maxBody: parseSize("--max-body", str("max-body")),
     ringBytes,
     tls: !values["no-tls"],
-    protoPaths: values["proto-path"]!,
-    protoSets: values["proto-set"]!,
+    protoPaths: list("proto-path"),
+    protoSets: list("proto-set"),
+    redact: values.redact || redactExtra.length ? [...DEFAULT_REDACTED, ...redactExtra] : [],
   };
+  if (!serve) {
+    return {
+      command: "capture",
+      ...common,
+      json: values.json as boolean,
+      color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
+    };
+  }
+  const { host, port } = parseListen(str("listen"));
+  const token = str("token");
+  if (!isLoopback(host) && !token && !values.insecure) {
+    throw new UsageError(`--listen ${str("listen")}: anyone who can reach it would see every flow; give --token (or TAPWIRE_TOKEN), or --insecure`);
+  }
+  const [tlsCert, tlsKey] = [str("tls-cert"), str("tls-key")];
+  if (!!tlsCert !== !!tlsKey) throw new UsageError("--tls-cert and --tls-key go together");
+  return {
+    command: "serve",
+    ...common,
+    host,
+    port,
+    token,
+    insecure: values.insecure as boolean,
+    tlsCert,
+    tlsKey,
+    historyFlows: parseIntFlag("--history", str("history"), 1, 10_000_000),
+    historyBytes: parseSize("--history-bytes", str("history-bytes")),
+  };
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d+)$/.exec(text);
+  if (!m) throw new UsageError(`--listen: "${text}" is not HOST:PORT (examples: 127.0.0.1:7478, [::1]:7478, 0.0.0.0:7478)`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port: parseIntFlag("--listen", m[3]!, 0, 65535) };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

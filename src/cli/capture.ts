@@ -1,115 +1,19 @@
-// `tapwire capture`: load the probes, drain the ring buffer on a short timer, print flows.
-import { loadProbes, type LoadedProbes } from "../bpf/loader.ts";
-import { readBpfObject } from "../bpf/object.ts";
-import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
-import { createPipeline } from "../flows/pipeline.ts";
+// `tapwire capture`: capture, and print each flow (a line, or with -v its headers and
+// bodies; --json the canonical JSON) until SIGINT or SIGTERM.
 import { createJsonLinesSink } from "../sinks/json-lines.ts";
 import { createTerminalSink } from "../sinks/terminal.ts";
 import { createOutputWriter } from "../sinks/sink.ts";
-import { createTlsProbes, type TlsProbes } from "../tls/tls-probes.ts";
-import { loadDecoder } from "../elfkit/rets.ts";
-import { UsageError, type CaptureArgs } from "./args.ts";
-import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";
-
-/** Records handled per turn of the event loop before output gets its turn. */
-const DRAIN_BATCH = 8192;
-/** How long to sleep when the ring buffer was empty. */
-const IDLE_POLL_MS = 5;
+import type { CaptureArgs } from "./args.ts";
+import { startCapture, untilSignal } from "./engine.ts";
 
 export async function capture(args: CaptureArgs): Promise<number> {
-  // Schemas first: a mistake in them is a usage error, before anything is loaded.
-  let grpcDecoder;
-  try {
-    grpcDecoder = loadGrpcSchemas({ protoPaths: args.protoPaths, protoSets: args.protoSets });
-  } catch (e) {
-    if (e instanceof SchemaError) throw new UsageError(e.message);
-    throw e;
-  }
-  const object = await readBpfObject();
-  const probes: LoadedProbes = loadProbes({
-    object,
-    ringBytes: args.ringBytes,
-    selfPid: process.pid,
-    filters: { pids: args.pids, comms: args.comms, ports: args.ports },
-  });
-
-  const log = (line: string) => process.stderr.write(line + "\n");
-  let tls: TlsProbes | undefined;
-  if (args.tls) {
-    await loadDecoder(); // Go binaries' RETs are found by decoding their code
-    tls = createTlsProbes({
-      attach: (u) => probes.attachUprobe(u),
-      setGoBinary: (id, config) => probes.setGoBinary(id, config),
-      goSupported: probes.uprobeMulti,
-      log: args.verbose ? log : () => {},
-    });
-    tls.scanRunning();
-  }
-
   const out = createOutputWriter();
-  const sink = args.json
-    ? createJsonLinesSink(out)
-    : createTerminalSink(out, { color: args.color, verbose: args.verbose });
-  const pipeline = createPipeline({
-    onFlow: (flow) => sink.flow(flow),
-    clockOffsetNs: monotonicToWallOffsetNs(),
-    maxBody: args.maxBody,
-    forget: (pid, fd) => probes.forgetConnection(pid, fd),
-    tlsLibrary: (id) => tls?.library(id)?.version ?? "OpenSSL",
-    grpcDecoder,
-    onExec: tls ? (pid) => tls.onExec(pid) : undefined,
-    onLibOpen: tls ? (pid, path, fd) => tls.onLibOpen(pid, path, fd) : undefined,
-  });
-  const record = pipeline.record;
-
-  process.stderr.write(
-    `ready: ${probes.attached.length} probes attached` +
-      (tls ? `; TLS probed in ${tls.libraries.length} files` : "; TLS off") +
-      `; ring buffer ${args.ringBytes >> 20} MiB` +
-      (args.pids.length ? `; pids ${args.pids.join(",")}` : "") +
-      (args.comms.length ? `; processes ${args.comms.join(",")}` : "") +
-      (args.ports.length ? `; ports ${args.ports.join(",")}` : "") +
-      "\n",
-  );
-
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopping = false;
-  const drainOnce = () => {
-    const n = probes.ring.drain(record, DRAIN_BATCH);
-    pipeline.endBatch();
-    return n;
-  };
-  const loop = () => {
-    timer = undefined;
-    if (stopping) return;
-    const n = drainOnce();
-    if (n > 0) void sink.flush();
-    timer = n >= DRAIN_BATCH ? (setImmediate(loop) as unknown as ReturnType<typeof setTimeout>) : setTimeout(loop, n > 0 ? 1 : IDLE_POLL_MS);
-  };
-  loop();
-
-  return await new Promise<number>((resolve) => {
-    const stop = async () => {
-      if (stopping) return;
-      stopping = true;
-      if (timer) clearTimeout(timer);
-      // What is already in the ring still becomes flows; then every open connection ends.
-      while (drainOnce() > 0);
-      pipeline.close(Number(process.hrtime.bigint()));
-      await sink.flush();
-      const c = probes.counters();
-      await probes.close(); // the OpenSSL uprobes too
-      const drops = Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0);
-      const s = pipeline.stats;
-      process.stderr.write(
-        `tapwire: ${s.flows} flows from ${s.records} events; ` +
-          (drops.length ? `drops: ${drops.map(([k, v]) => `${k.slice(5)}=${v}`).join(" ")}` : "no drops") +
-          (pipeline.connections.stats.lostBytes ? `; ${pipeline.connections.stats.lostBytes} bytes lost` : "") +
-          "\n",
-      );
-      resolve(0);
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
+  const sink = args.json ? createJsonLinesSink(out) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
+  const engine = await startCapture(args, { onFlow: (flow) => sink.flow(flow), afterBatch: () => void sink.flush() });
+  process.stderr.write(engine.readyLine + "\n");
+  await untilSignal();
+  const summary = await engine.stop();
+  await sink.flush();
+  process.stderr.write(summary + "\n");
+  return 0;
 }

@@ -30,6 +30,8 @@ export interface PipelineOptions {
 
 export interface PipelineStats {
   records: number;
+  /** Bytes of the records read (headers and payloads). */
+  recordBytes: number;
   flows: number;
   undecodable: number;
   /** Connections of a protocol this build does not parse yet (HTTP/2). */
@@ -46,7 +48,7 @@ export interface Pipeline {
 }
 
 export function createPipeline(opts: PipelineOptions): Pipeline {
-  const stats: PipelineStats = { records: 0, flows: 0, undecodable: 0, unparsedConnections: 0 };
+  const stats: PipelineStats = { records: 0, recordBytes: 0, flows: 0, undecodable: 0, unparsedConnections: 0 };
   const ctx = createFlowContext({
     clockOffsetNs: opts.clockOffsetNs,
     maxBody: opts.maxBody,
@@ -79,6 +81,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   return {
     record(bytes, view, offset, length) {
       stats.records++;
+      stats.recordBytes += length;
       let event;
       try {
         event = decodeEvent(bytes, view, offset, length);

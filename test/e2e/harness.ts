@@ -85,9 +85,10 @@ export interface Tapwire {
 }
 
 /** `tapwire capture --json ARGS`, or with `{ json: false }` the terminal view. */
-export async function startTapwire(args: string[] = [], opts: { json?: boolean } = {}): Promise<Tapwire> {
-  const json = opts.json ?? true;
-  const proc = Bun.spawn([TAPWIRE, "capture", ...(json ? ["--json"] : []), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+export async function startTapwire(args: string[] = [], opts: { json?: boolean; command?: "capture" | "serve" } = {}): Promise<Tapwire> {
+  const command = opts.command ?? "capture";
+  const json = opts.json ?? command === "capture";
+  const proc = Bun.spawn([TAPWIRE, command, ...(json ? ["--json"] : []), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const out: string[] = [];
   const err: string[] = [];
   const outDone = collectLines(proc.stdout, out);

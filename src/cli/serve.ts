@@ -1,0 +1,92 @@
+// `tapwire serve`: capture, keep a bounded history, and serve TapwireService over Connect,
+// gRPC and gRPC-Web on one port — HTTP/1.1 and HTTP/2 (cleartext: told apart by the client
+// preface; TLS: by ALPN). Loopback by default; a token is required elsewhere unless the
+// user says --insecure.
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { TapwireService } from "../gen/tapwire/v1/service_pb.ts";
+import { createFlowStore } from "../flows/flow-store.ts";
+import { createFlowBroadcast } from "../flows/flow-broadcast.ts";
+import { tapwireService } from "../api/tapwire-service.ts";
+import { UsageError, type ServeArgs } from "./args.ts";
+import { startCapture, untilSignal, type CaptureEngine } from "./engine.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export async function serve(args: ServeArgs): Promise<number> {
+  const store = createFlowStore({ maxFlows: args.historyFlows, maxBytes: args.historyBytes });
+  const broadcast = createFlowBroadcast();
+  let engine: CaptureEngine | undefined;
+  const features = ["http1", "http2", "grpc", ...(args.tls ? ["tls"] : []), ...(args.redact.length ? ["redact"] : [])];
+  const handler = connectNodeAdapter({
+    interceptors: args.token ? [bearer(args.token)] : [],
+    routes(router) {
+      router.service(TapwireService, tapwireService({ version: pkg.version, engine: () => engine!, store, broadcast, ports: args.ports, features }));
+    },
+  });
+  const server = args.tlsCert ? secureServer(args, handler) : cleartextServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) => reject(new UsageError(`--listen ${args.host}:${args.port}: ${e.code ?? e.message}`)));
+    server.listen(args.port, args.host, () => resolve());
+  });
+  const address = server.address() as net.AddressInfo;
+
+  engine = await startCapture(args, {
+    onFlow(flow) {
+      store.add(flow);
+      broadcast.publish(flow);
+    },
+  });
+  const scheme = args.tlsCert ? "https" : "http";
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  process.stderr.write(`${engine.readyLine}; serving ${scheme}://${host}:${address.port}${args.token ? " (token required)" : ""}\n`);
+  await untilSignal();
+  server.close();
+  const summary = await engine.stop();
+  process.stderr.write(summary + "\n");
+  return 0;
+}
+
+/** One port for both HTTP versions: a connection that opens with the preface is HTTP/2. */
+function cleartextServer(handler: ReturnType<typeof connectNodeAdapter>): net.Server {
+  const h1 = http.createServer(handler);
+  const h2 = http2.createServer({}, handler);
+  return net.createServer((socket) => {
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const n = Math.min(first.length, PREFACE.length);
+      (first.subarray(0, n).equals(PREFACE.subarray(0, n)) ? h2 : h1).emit("connection", socket);
+      socket.resume();
+    });
+    socket.on("error", () => socket.destroy());
+  });
+}
+
+function secureServer(args: ServeArgs, handler: ReturnType<typeof connectNodeAdapter>): net.Server {
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = readFileSync(args.tlsCert);
+    key = readFileSync(args.tlsKey);
+  } catch (e) {
+    throw new UsageError(`--tls-cert/--tls-key: ${(e as Error).message}`);
+  }
+  return http2.createSecureServer({ cert, key, allowHTTP1: true }, handler) as unknown as net.Server;
+}
+
+/** Bearer tokens compared in constant time (digests of equal length). */
+function bearer(token: string): Interceptor {
+  const want = createHash("sha256").update(token).digest();
+  return (next) => async (req) => {
+    const got = /^Bearer (.+)$/.exec(req.header.get("authorization") ?? "")?.[1] ?? "";
+    if (!timingSafeEqual(createHash("sha256").update(got).digest(), want)) throw new ConnectError("a valid bearer token is required", Code.Unauthenticated);
+    return await next(req);
+  };
+}

@@ -1,0 +1,41 @@
+// FlowFilter (tapwire.v1) as a predicate: empty fields match everything; a flow must match
+// every field that is set, and any one value of a repeated field.
+import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
+import type { FlowFilter } from "../gen/tapwire/v1/service_pb.ts";
+
+export type FlowPredicate = (flow: Flow) => boolean;
+
+export function compileFlowFilter(filter: FlowFilter | undefined): FlowPredicate {
+  if (!filter) return () => true;
+  const pids = new Set(filter.pids);
+  const names = new Set(filter.processNames);
+  const hosts = new Set(filter.hosts.map((h) => h.toLowerCase()));
+  const methods = new Set(filter.methods.map((m) => m.toUpperCase()));
+  const protocols = new Set(filter.protocols);
+  const { pathPrefix, statusMin, statusMax } = filter;
+  const checks: FlowPredicate[] = [];
+  if (pids.size) checks.push((f) => pids.has(f.connection?.process?.pid ?? -1));
+  if (names.size) checks.push((f) => names.has(f.connection?.process?.comm ?? ""));
+  if (hosts.size) {
+    checks.push((f) => {
+      const authority = (f.request?.authority ?? "").toLowerCase();
+      return hosts.has(authority) || hosts.has(authority.replace(/:\d+$/, ""));
+    });
+  }
+  if (pathPrefix) checks.push((f) => (f.request?.path ?? "").startsWith(pathPrefix));
+  if (methods.size) checks.push((f) => methods.has((f.request?.method ?? "").toUpperCase()));
+  if (statusMin || statusMax) {
+    checks.push((f) => {
+      const s = f.response?.status;
+      return s !== undefined && (!statusMin || s >= statusMin) && (!statusMax || s <= statusMax);
+    });
+  }
+  if (protocols.size) checks.push((f) => protocols.has(f.protocol));
+  // Containers come with container awareness (issue 7); until then a container filter
+  // matches nothing rather than everything.
+  if (filter.containers.length) checks.push(() => false);
+  return (f) => {
+    for (const c of checks) if (!c(f)) return false;
+    return true;
+  };
+}

@@ -1,0 +1,160 @@
+// `tapwire serve` with real clients over real sockets: @connectrpc/connect clients on the
+// gRPC, Connect and gRPC-Web protocols (HTTP/2 and HTTP/1.1), plain curl with Connect JSON,
+// a token, TLS, live flows from real traffic, history pages, capture filters, redaction.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createClient, ConnectError, Code, type Client } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { TapwireService } from "../../src/gen/tapwire/v1/service_pb.ts";
+import { TAPWIRE, freePort, requireRoot, run, startServer, startTapwire, waitFor, type Peer, type Tapwire } from "./harness.ts";
+import { makeCert, type Cert } from "./tls-setup.ts";
+
+const CURL = "/usr/bin/curl";
+const PYTHON = "/usr/bin/python3";
+let cert: Cert;
+let api: number;
+let web: number;
+let tapwire: Tapwire;
+let origin: Peer;
+
+beforeAll(async () => {
+  requireRoot();
+  cert = await makeCert();
+  api = await freePort();
+  web = await freePort();
+  origin = await startServer([PYTHON, "-m", "http.server", String(web), "--bind", "127.0.0.1"], "127.0.0.1", web);
+  tapwire = await startTapwire(["--listen", `127.0.0.1:${api}`, "--port", String(web), "--redact"], { command: "serve" });
+}, 60_000);
+
+afterAll(async () => {
+  await tapwire?.stop();
+  await origin?.stop();
+});
+
+const base = () => `http://127.0.0.1:${api}`;
+const clients = () => ({
+  grpc: createClient(TapwireService, createGrpcTransport({ baseUrl: base() })),
+  connectH2: createClient(TapwireService, createConnectTransport({ baseUrl: base(), httpVersion: "2" })),
+  connectH1: createClient(TapwireService, createConnectTransport({ baseUrl: base(), httpVersion: "1.1" })),
+  grpcWeb: createClient(TapwireService, createGrpcWebTransport({ baseUrl: base(), httpVersion: "1.1" })),
+});
+
+async function curlGet(path: string, headers: string[] = []): Promise<void> {
+  const r = await run([CURL, "-sS", "-o", "/dev/null", ...headers.flatMap((h) => ["-H", h]), `http://127.0.0.1:${web}${path}`]);
+  expect(r.exitCode).toBe(0);
+}
+
+describe("serve", () => {
+  test("GetInfo on every protocol and HTTP version", async () => {
+    for (const [name, c] of Object.entries(clients())) {
+      const info = await c.getInfo({});
+      expect([name, info.version, info.probesAttached > 10, info.features.includes("grpc"), info.tlsLibraries.some((l) => l.startsWith("OpenSSL 3."))]).toEqual([name, "0.1.0", true, true, true]);
+    }
+    const r = await run([CURL, "-sS", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}", `${base()}/tapwire.v1.TapwireService/GetInfo`]);
+    expect(JSON.parse(new TextDecoder().decode(r.stdout)).version).toBe("0.1.0");
+  });
+
+  test("a flow from real traffic reaches a WatchFlows stream within 200 ms, redacted", async () => {
+    const { grpc } = clients();
+    const abort = new AbortController();
+    const stream = grpc.watchFlows({ filter: { pathPrefix: "/watch-me", processNames: ["curl"] } }, { signal: abort.signal });
+    const it = stream[Symbol.asyncIterator]();
+    const first = it.next();
+    await Bun.sleep(300); // the subscription is in place
+    await curlGet("/watch-me?x=1", ["Authorization: Bearer hunter2"]);
+    const done = performance.now();
+    const ev = await first;
+    const latency = performance.now() - done;
+    abort.abort();
+    expect(ev.value.event.case).toBe("flow");
+    const f = ev.value.event.value;
+    expect([f.request.path, f.request.method, f.connection.process.comm]).toEqual(["/watch-me?x=1", "GET", "curl"]);
+    expect(f.request.headers.find((h: { name: string }) => h.name === "Authorization").value).toBe("[redacted]");
+    expect(latency).toBeLessThan(200);
+  });
+
+  test("ListFlows pages the history newest first with a filter; GetFlow; bad input is invalid_argument / not_found", async () => {
+    for (let i = 1; i <= 5; i++) await curlGet(`/page-test/${i}`);
+    const { connectH1 } = clients();
+    await waitFor("five flows in the history", async () => (await connectH1.listFlows({ filter: { pathPrefix: "/page-test/", processNames: ["curl"] }, pageSize: 10 })).flows.length === 5);
+    const filter = { pathPrefix: "/page-test/", processNames: ["curl"] };
+    const p1 = await connectH1.listFlows({ filter, pageSize: 3 });
+    expect(p1.flows.map((f) => f.request!.path)).toEqual(["/page-test/5", "/page-test/4", "/page-test/3"]);
+    const p2 = await connectH1.listFlows({ filter, pageSize: 3, pageToken: p1.nextPageToken });
+    expect([p2.flows.map((f) => f.request!.path), p2.nextPageToken]).toEqual([["/page-test/2", "/page-test/1"], ""]);
+    expect((await connectH1.getFlow({ id: p1.flows[0]!.id })).flow!.request!.path).toBe("/page-test/5");
+    const err = async (p: Promise<unknown>) => p.then(() => undefined, (e) => ConnectError.from(e).code);
+    expect(await err(connectH1.getFlow({ id: "no-such" }))).toBe(Code.NotFound);
+    expect(await err(connectH1.listFlows({ pageToken: "garbage" }))).toBe(Code.InvalidArgument);
+    expect(await err(connectH1.listFlows({ pageSize: 5000 }))).toBe(Code.InvalidArgument);
+    const stats = await connectH1.getStats({});
+    expect(stats.flows).toBeGreaterThanOrEqual(5n);
+    expect(stats.historyFlows).toBeGreaterThanOrEqual(5n);
+  });
+
+  test("SetCaptureFilter: only the processes named are captured, at once", async () => {
+    const { grpc } = clients();
+    const set = await grpc.setCaptureFilter({ filter: { processNames: ["python3"] } });
+    expect(set.filter!.processNames).toEqual(["python3"]);
+    await curlGet("/filtered");
+    await waitFor("the server side of /filtered", async () => (await grpc.listFlows({ filter: { pathPrefix: "/filtered" } })).flows.length >= 1);
+    await Bun.sleep(300);
+    const flows = (await grpc.listFlows({ filter: { pathPrefix: "/filtered" } })).flows;
+    expect(flows.map((f) => f.connection!.process!.comm)).toEqual(["python3"]);
+    await grpc.setCaptureFilter({ filter: {} });
+    const err = await grpc.setCaptureFilter({ filter: { containers: ["x"] } }).then(() => undefined, (e) => ConnectError.from(e).code);
+    expect(err).toBe(Code.Unimplemented);
+  });
+
+  test("a stuck subscriber does not delay another", async () => {
+    const { grpc, connectH2 } = clients();
+    const stuck = new AbortController();
+    const stuckStream = connectH2.watchFlows({ filter: { pathPrefix: "/burst" } }, { signal: stuck.signal })[Symbol.asyncIterator]();
+    void stuckStream.next(); // reads one message, then nothing more
+    const live = new AbortController();
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const r of grpc.watchFlows({ filter: { pathPrefix: "/burst", processNames: ["curl"] } }, { signal: live.signal })) {
+        if (r.event.case === "flow") got.push(r.event.value.request!.path);
+        if (got.length === 50) break;
+      }
+    })();
+    await Bun.sleep(300);
+    const urls = Array.from({ length: 50 }, (_, i) => `http://127.0.0.1:${web}/burst/${i}?${"pad".repeat(400)}`);
+    const r = await run([CURL, "-sS", ...urls.flatMap((u) => ["-o", "/dev/null", u])]);
+    expect(r.exitCode).toBe(0);
+    await Promise.race([reading, Bun.sleep(5000).then(() => { throw new Error(`only ${got.length} of 50 flows reached the live subscriber`); })]);
+    expect(got.length).toBe(50);
+    stuck.abort();
+    live.abort();
+  });
+});
+
+describe("security", () => {
+  test("a non-loopback address needs --token or --insecure", async () => {
+    const r = Bun.spawnSync([TAPWIRE, "serve", "--listen", "0.0.0.0:0"], { stderr: "pipe" });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.toString()).toBe("tapwire: --listen 0.0.0.0:0: anyone who can reach it would see every flow; give --token (or TAPWIRE_TOKEN), or --insecure\n");
+  });
+
+  test("--token: calls without it or with a wrong one are unauthenticated; over TLS with the right one they work", async () => {
+    const port = await freePort();
+    const t = await startTapwire(["--listen", `127.0.0.1:${port}`, "--token", "s3cret", "--tls-cert", cert.cert, "--tls-key", cert.key, "--port", "1"], { command: "serve" });
+    try {
+      const ca = await Bun.file(cert.cert).text();
+      const transport = (token?: string) =>
+        createGrpcTransport({
+          baseUrl: `https://127.0.0.1:${port}`,
+          nodeOptions: { ca },
+          interceptors: token ? [(next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))] : [],
+        });
+      const code = (c: Client<typeof TapwireService>) => c.getInfo({}).then(() => "ok", (e) => ConnectError.from(e).code);
+      expect(await code(createClient(TapwireService, transport()))).toBe(Code.Unauthenticated);
+      expect(await code(createClient(TapwireService, transport("wrong")))).toBe(Code.Unauthenticated);
+      expect(await code(createClient(TapwireService, transport("s3cret")))).toBe("ok");
+      const curl = await run([CURL, "-sS", "--cacert", cert.cert, "-X", "POST", "-H", "Content-Type: application/json", "-H", "Authorization: Bearer s3cret", "-d", "{}", `https://127.0.0.1:${port}/tapwire.v1.TapwireService/GetStats`]);
+      expect(Object.keys(JSON.parse(new TextDecoder().decode(curl.stdout)))).toContain("events");
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
+});

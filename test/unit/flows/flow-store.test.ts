@@ -1,0 +1,119 @@
+// The flow history, filters, live subscriptions with bounded queues, and redaction.
+import { describe, expect, test } from "bun:test";
+import { create } from "@bufbuild/protobuf";
+import { FlowSchema, Protocol, type Flow } from "../../../src/gen/tapwire/v1/flow_pb.ts";
+import { FlowFilterSchema } from "../../../src/gen/tapwire/v1/service_pb.ts";
+import { createFlowStore, PageTokenError } from "../../../src/flows/flow-store.ts";
+import { compileFlowFilter } from "../../../src/flows/flow-filter.ts";
+import { createFlowBroadcast } from "../../../src/flows/flow-broadcast.ts";
+import { createRedactor, DEFAULT_REDACTED } from "../../../src/flows/redact.ts";
+
+function flow(i: number, over: { path?: string; status?: number; method?: string; comm?: string; pid?: number; authority?: string; body?: number } = {}): Flow {
+  return create(FlowSchema, {
+    id: `f${i}`,
+    protocol: Protocol.HTTP1,
+    connection: { process: { pid: over.pid ?? 100 + (i % 3), comm: over.comm ?? "curl" } },
+    request: { method: over.method ?? "GET", path: over.path ?? `/p/${i}`, authority: over.authority ?? "a.test:80", headers: [{ name: "Authorization", value: "Bearer secret" }] },
+    response: { status: over.status ?? 200, body: new Uint8Array(over.body ?? 0), headers: [{ name: "Set-Cookie", value: "s=1" }, { name: "X-Other", value: "kept" }] },
+  });
+}
+const all = () => true;
+
+describe("flow store", () => {
+  test("bounded by count: the oldest go first; get by id", () => {
+    const s = createFlowStore({ maxFlows: 3, maxBytes: 1 << 30 });
+    for (let i = 1; i <= 5; i++) s.add(flow(i));
+    expect(s.count).toBe(3);
+    expect([s.get("f1"), s.get("f2")]).toEqual([undefined, undefined]);
+    expect(s.get("f5")!.id).toBe("f5");
+    expect(s.newest(all, 10).map((f) => f.id)).toEqual(["f3", "f4", "f5"]);
+  });
+
+  test("bounded by bytes", () => {
+    const s = createFlowStore({ maxFlows: 100, maxBytes: 10_000 });
+    for (let i = 1; i <= 5; i++) s.add(flow(i, { body: 4000 }));
+    expect(s.count).toBe(2);
+    expect(s.bytes).toBeLessThanOrEqual(10_000);
+  });
+
+  test("pages newest first, with a filter; a bad token is an error", () => {
+    const s = createFlowStore({ maxFlows: 100, maxBytes: 1 << 30 });
+    for (let i = 1; i <= 10; i++) s.add(flow(i, { status: i % 2 ? 200 : 404 }));
+    const match = compileFlowFilter(create(FlowFilterSchema, { statusMin: 400 }));
+    const p1 = s.list(match, 2, "");
+    expect(p1.flows.map((f) => f.id)).toEqual(["f10", "f8"]);
+    const p2 = s.list(match, 2, p1.nextPageToken);
+    expect(p2.flows.map((f) => f.id)).toEqual(["f6", "f4"]);
+    const p3 = s.list(match, 2, p2.nextPageToken);
+    expect([p3.flows.map((f) => f.id), p3.nextPageToken]).toEqual([["f2"], ""]);
+    expect(() => s.list(all, 2, "nonsense")).toThrow(PageTokenError);
+  });
+});
+
+describe("flow filter", () => {
+  test("every field, and a flow must match all that are set", () => {
+    const f = flow(1, { path: "/api/users", status: 201, method: "POST", comm: "node", pid: 7, authority: "Api.Test:8080" });
+    const m = (filter: object) => compileFlowFilter(create(FlowFilterSchema, filter))(f);
+    expect(m({})).toBe(true);
+    expect([m({ pids: [7, 8] }), m({ pids: [8] })]).toEqual([true, false]);
+    expect([m({ processNames: ["node"] }), m({ processNames: ["curl"] })]).toEqual([true, false]);
+    expect([m({ hosts: ["api.test"] }), m({ hosts: ["api.test:8080"] }), m({ hosts: ["other"] })]).toEqual([true, true, false]);
+    expect([m({ pathPrefix: "/api/" }), m({ pathPrefix: "/web" })]).toEqual([true, false]);
+    expect([m({ methods: ["post"] }), m({ methods: ["GET"] })]).toEqual([true, false]);
+    expect([m({ statusMin: 200, statusMax: 299 }), m({ statusMin: 400 })]).toEqual([true, false]);
+    expect([m({ protocols: [Protocol.HTTP1] }), m({ protocols: [Protocol.GRPC] })]).toEqual([true, false]);
+    expect(m({ pids: [7], methods: ["GET"] })).toBe(false);
+    expect(m({ containers: ["abc"] })).toBe(false);
+  });
+});
+
+describe("flow broadcast", () => {
+  test("a subscriber that does not read loses flows beyond its queue, is told how many, and another is unaffected", async () => {
+    const b = createFlowBroadcast();
+    const slow = b.subscribe(all, { queue: 3 });
+    const fast = b.subscribe(all, { queue: 100 });
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const ev of fast) {
+        if ("flow" in ev) got.push(ev.flow.id);
+        if (got.length === 10) break;
+      }
+    })();
+    for (let i = 1; i <= 10; i++) b.publish(flow(i));
+    await reading;
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => `f${i + 1}`));
+    expect(slow.dropped).toBe(7);
+    const seen: string[] = [];
+    for await (const ev of slow) {
+      seen.push("flow" in ev ? ev.flow.id : `dropped ${ev.dropped}`);
+      if (seen.length === 4) break;
+    }
+    expect(seen).toEqual(["dropped 7", "f1", "f2", "f3"]);
+    expect(b.subscribers).toBe(0);
+  });
+
+  test("first flows come before live ones; a filter applies to live ones", async () => {
+    const b = createFlowBroadcast();
+    const sub = b.subscribe((f) => f.request!.method === "POST", { first: [flow(0)] });
+    b.publish(flow(1));
+    b.publish(flow(2, { method: "POST" }));
+    const seen: string[] = [];
+    for await (const ev of sub) {
+      if ("flow" in ev) seen.push(ev.flow.id);
+      if (seen.length === 2) break;
+    }
+    expect(seen).toEqual(["f0", "f2"]);
+  });
+});
+
+describe("redaction", () => {
+  test("the default names' values are replaced in requests and responses, names kept, others untouched", () => {
+    const f = flow(1);
+    createRedactor(DEFAULT_REDACTED)(f);
+    expect(f.request!.headers).toEqual([expect.objectContaining({ name: "Authorization", value: "[redacted]" })]);
+    expect(f.response!.headers.map((h) => [h.name, h.value])).toEqual([
+      ["Set-Cookie", "[redacted]"],
+      ["X-Other", "kept"],
+    ]);
+  });
+});
