@@ -1,6 +1,6 @@
 // TapwireService (proto/tapwire/v1/service.proto) over a running capture: the flow history,
 // live subscriptions, the kernel's filters and counters.
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { release } from "node:os";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { TapwireService } from "../gen/tapwire/v1/service_pb.ts";
@@ -98,14 +98,27 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
 
 /** Processes that use a probed TLS library, and those seen in the history. */
 function listProcesses(engine: CaptureEngine, store: FlowStore) {
-  const libs = engine.tls?.libraries ?? [];
+  const libs = new Map((engine.tls?.libraries ?? []).map((l) => [l.fileKey, l]));
   const out = new Map<number, { pid: number; comm: string; exe: string; tlsLibraries: string[] }>();
   const note = (pid: number, comm: string, exe: string) => {
     let p = out.get(pid);
     if (!p) out.set(pid, (p = { pid, comm, exe, tlsLibraries: [] }));
     return p;
   };
-  if (libs.length) {
+  if (libs.size) {
+    // Files are compared by device and inode: one library has many paths.
+    const keys = new Map<string, string | undefined>();
+    const keyOf = (path: string) => {
+      if (!keys.has(path)) {
+        try {
+          const st = statSync(path);
+          keys.set(path, `${st.dev}:${st.ino}`);
+        } catch {
+          keys.set(path, undefined);
+        }
+      }
+      return keys.get(path);
+    };
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       const pid = Number(entry);
@@ -117,13 +130,19 @@ function listProcesses(engine: CaptureEngine, store: FlowStore) {
       } catch {
         continue;
       }
-      const used = libs.filter((l) => l.path === exe || maps.includes(` ${l.path}\n`));
-      if (!used.length) continue;
+      const used = new Set<string>();
+      const exeLib = libs.get(keyOf(`/proc/${pid}/exe`) ?? "");
+      if (exeLib) used.add(exeLib.version);
+      for (const m of maps.matchAll(/ (\/\S+\.so[^\s/]*)$/gm)) {
+        const lib = libs.get(keyOf(`/proc/${pid}/root${m[1]}`) ?? "");
+        if (lib) used.add(lib.version);
+      }
+      if (!used.size) continue;
       let comm = "";
       try {
         comm = readFileSync(`/proc/${pid}/comm`, "latin1").trim();
       } catch {}
-      note(pid, comm, exe).tlsLibraries.push(...used.map((l) => l.version));
+      note(pid, comm, exe).tlsLibraries.push(...used);
     }
   }
   for (const f of store.newest(() => true, store.count) as Flow[]) {

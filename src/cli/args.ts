@@ -35,9 +35,24 @@ export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color
   historyBytes: number;
 }
 
+export interface WatchArgs {
+  command: "watch";
+  server: string;
+  token: string;
+  json: boolean;
+  verbose: boolean;
+  color: boolean;
+  pids: number[];
+  comms: string[];
+  last: number;
+  /** CA certificate for an https server with a private CA. */
+  cacert: string;
+}
+
 export type Args =
   | CaptureArgs
   | ServeArgs
+  | WatchArgs
   | { command: "doctor" }
   | { command: "inspect"; file: string; json: boolean }
   | { command: "help" }
@@ -48,6 +63,7 @@ export const USAGE = `tapwire — see the HTTP traffic of this host's processes,
 usage:
   tapwire [capture] [options]   show each HTTP request and response as it happens
   tapwire serve [options]       capture, and serve flows over Connect, gRPC and gRPC-Web
+  tapwire watch [options]       print the flows a tapwire serve is capturing, as capture does
   tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
   tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
   tapwire help | --help         this text
@@ -69,6 +85,13 @@ capture options:
                       proxy-authorization headers in every output
   --redact-header N   ... and of header N too (repeatable; implies --redact)
   --no-color          no colours, even on a terminal
+
+watch options:
+  --server URL        the tapwire serve to watch (default http://127.0.0.1:7478)
+  --token T           its bearer token (also TAPWIRE_TOKEN)
+  --cacert FILE       trust this CA for an https server
+  --last N            start with the newest N flows of its history
+  --json, -v, --pid N, --comm NAME, --no-color   as for capture
 
 serve options (and the capture options above, but --json):
   --listen HOST:PORT  where to listen (default 127.0.0.1:7478)
@@ -115,6 +138,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     if (rest.length !== 1 || rest[0]!.startsWith("-")) throw new UsageError("inspect takes one file (and --json)");
     return { command: "inspect", file: rest[0]!, json };
   }
+  if (command === "watch") return parseWatch(args, isTty);
   if (command !== "capture" && command !== "serve") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
   const serve = command === "serve";
 
@@ -202,6 +226,49 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     tlsKey,
     historyFlows: parseIntFlag("--history", str("history"), 1, 10_000_000),
     historyBytes: parseSize("--history-bytes", str("history-bytes")),
+  };
+}
+
+function parseWatch(args: string[], isTty: boolean): WatchArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        server: { type: "string", default: "http://127.0.0.1:7478" },
+        token: { type: "string", default: process.env.TAPWIRE_TOKEN ?? "" },
+        cacert: { type: "string", default: "" },
+        last: { type: "string", default: "0" },
+        json: { type: "boolean", default: false },
+        verbose: { type: "boolean", short: "v", default: false },
+        pid: { type: "string", multiple: true, default: [] },
+        comm: { type: "string", multiple: true, default: [] },
+        "no-color": { type: "boolean", default: false },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
+  }
+  let url: URL;
+  try {
+    url = new URL(values.server!);
+  } catch {
+    throw new UsageError(`--server: "${values.server}" is not a URL (example: http://127.0.0.1:7478)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--server: ${values.server} must be http:// or https://`);
+  return {
+    command: "watch",
+    server: values.server!.replace(/\/+$/, ""),
+    token: values.token!,
+    cacert: values.cacert!,
+    last: parseIntFlag("--last", values.last!, 0, 10_000),
+    json: values.json!,
+    verbose: values.verbose!,
+    color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
+    pids: values.pid!.map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)),
+    comms: values.comm!,
   };
 }
 

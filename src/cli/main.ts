@@ -5,6 +5,7 @@ import { parseCommandLine, UsageError, USAGE } from "./args.ts";
 import { SetupError, setLibbpfDebug } from "../bpf/libbpf.ts";
 import { capture } from "./capture.ts";
 import { serve } from "./serve.ts";
+import { watch } from "./watch.ts";
 import { doctor } from "./doctor.ts";
 import { inspect } from "./inspect.ts";
 import pkg from "../../package.json" with { type: "json" };
@@ -27,6 +28,8 @@ async function main(argv: string[]): Promise<number> {
         return await capture(args);
       case "serve":
         return await serve(args);
+      case "watch":
+        return await watch(args);
       case "inspect":
         return await inspect(args.file, args.json);
     }

@@ -23,6 +23,9 @@ export interface TlsLibrary {
   version: string;
   /** The functions probed. */
   functions: string[];
+  /** "device:inode" of the file: the same file under another path (a symlink, /usr merge,
+   * a container's root) is the same library. */
+  fileKey: string;
 }
 
 export interface TlsProbes {
@@ -85,7 +88,7 @@ export function createTlsProbes(opts: {
   function probeOpenssl(path: string, shown: string, key: string): boolean {
     const functions = opensslFunctions(path);
     if (!functions.length) return false;
-    const lib: TlsLibrary = { id: libraries.length + 1, path: shown, version: opensslVersion(path), functions: functions.map((f) => f.name) };
+    const lib: TlsLibrary = { id: libraries.length + 1, path: shown, version: opensslVersion(path), functions: functions.map((f) => f.name), fileKey: key };
     if (opts.attach) {
       const targets = functions.map((f) => ({ offset: f.offset, cookie: lib.id | (OPENSSL_FUNCTIONS.find(([n]) => n === f.name)![1] << 16) }));
       links.push(opts.attach({ program: "tw_ssl_enter", path, targets, retprobe: false }));
@@ -120,6 +123,7 @@ export function createTlsProbes(opts: {
         path: shown,
         version: `Go ${go.buildInfo.version} crypto/tls`,
         functions: [go.write.name, go.read.name],
+        fileKey: key,
       };
       if (opts.attach) {
         if (!opts.goSupported) {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createClient, ConnectError, Code, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { TapwireService } from "../../src/gen/tapwire/v1/service_pb.ts";
-import { TAPWIRE, freePort, requireRoot, run, startServer, startTapwire, waitFor, type Peer, type Tapwire } from "./harness.ts";
+import { ROOT, TAPWIRE, freePort, requireRoot, run, startPeer, startServer, startTapwire, waitFor, type Peer, type Tapwire } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
 
 const CURL = "/usr/bin/curl";
@@ -53,6 +53,20 @@ describe("serve", () => {
     expect(JSON.parse(new TextDecoder().decode(r.stdout)).version).toBe("0.1.0");
   });
 
+  test("buf curl with the gRPC-Web, Connect and gRPC protocols", async () => {
+    for (const protocol of ["grpcweb", "connect", "grpc"]) {
+      const r = await run([`${ROOT}/node_modules/.bin/buf`, "curl", "--schema", `${ROOT}/proto`, "--protocol", protocol, "--data", "{}", `${base()}/tapwire.v1.TapwireService/GetInfo`]);
+      expect([protocol, r.exitCode, r.stderr]).toEqual([protocol, 0, ""]);
+      expect(JSON.parse(new TextDecoder().decode(r.stdout))).toMatchObject({ version: "0.1.0", features: ["http1", "http2", "grpc", "tls", "redact"] });
+    }
+    // A server stream over Connect: the newest flow of the history, then buf curl gives up.
+    await curlGet("/buf-curl");
+    await Bun.sleep(200);
+    const r = await run([`${ROOT}/node_modules/.bin/buf`, "curl", "--schema", `${ROOT}/proto`, "--protocol", "connect", "--timeout", "2s", "--data", '{"filter":{"pathPrefix":"/buf-curl","processNames":["curl"]},"last":1}', `${base()}/tapwire.v1.TapwireService/WatchFlows`]);
+    const first = JSON.parse(new TextDecoder().decode(r.stdout).split(/\n(?=\{)/)[0]!);
+    expect(first.flow.request.path).toBe("/buf-curl");
+  });
+
   test("a flow from real traffic reaches a WatchFlows stream within 200 ms, redacted", async () => {
     const { grpc } = clients();
     const abort = new AbortController();
@@ -89,6 +103,17 @@ describe("serve", () => {
     const stats = await connectH1.getStats({});
     expect(stats.flows).toBeGreaterThanOrEqual(5n);
     expect(stats.historyFlows).toBeGreaterThanOrEqual(5n);
+  });
+
+  test("ListProcesses: the processes of the history, and those using a probed TLS library", async () => {
+    const { connectH1 } = clients();
+    await curlGet("/list-processes");
+    await waitFor("the flows of /list-processes", async () => (await connectH1.listFlows({ filter: { pathPrefix: "/list-processes" } })).flows.length === 2);
+    const { processes } = await connectH1.listProcesses({});
+    const server = processes.find((p) => p.pid === origin.proc.pid);
+    expect(server).toMatchObject({ comm: "python3", exe: expect.stringMatching(/python3/) });
+    // Some process on the host maps the system libssl (tapwire probes it at start).
+    expect(processes.some((p) => p.tlsLibraries.some((l) => l.startsWith("OpenSSL 3.")))).toBe(true);
   });
 
   test("SetCaptureFilter: only the processes named are captured, at once", async () => {
@@ -129,6 +154,33 @@ describe("serve", () => {
   });
 });
 
+describe("tapwire watch", () => {
+  test("prints the server's flows as capture does (--json, and the terminal line)", async () => {
+    const json = startPeer([TAPWIRE, "watch", "--server", base(), "--json", "--comm", "curl"]);
+    const lines = startPeer([TAPWIRE, "watch", "--server", base(), "--no-color", "--comm", "curl"]);
+    try {
+      await Bun.sleep(500);
+      await curlGet("/watched?q=1");
+      const got = JSON.parse(await json.waitLine((l) => l.includes("/watched?q=1")));
+      expect([got.protocol, got.request.method, got.request.path, got.response.status, got.connection.process.comm, got.connection.role]).toEqual(["PROTOCOL_HTTP1", "GET", "/watched?q=1", 404, "curl", "ROLE_CLIENT"]);
+      const line = await lines.waitLine((l) => l.includes("/watched?q=1"));
+      expect(line).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} GET http://127\\.0\\.0\\.1:${web}/watched\\?q=1 404 File not found \\d+ B [\\d.]+ ms curl\\[\\d+\\] client$`));
+    } finally {
+      await json.stop();
+      await lines.stop();
+    }
+  });
+
+  test("an unreachable server, or a wrong token, is one line and an exit code", async () => {
+    const down = await freePort();
+    const r = await run([TAPWIRE, "watch", "--server", `http://127.0.0.1:${down}`]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^watching http://127\\.0\\.0\\.1:${down}\\ntapwire: http://127\\.0\\.0\\.1:${down}: cannot reach it \\([^\\n]+\\)\\n$`));
+    const bad = await run([TAPWIRE, "watch", "--server", "ftp://x"]);
+    expect([bad.exitCode, bad.stderr]).toEqual([2, "tapwire: --server: ftp://x must be http:// or https://\n"]);
+  });
+});
+
 describe("security", () => {
   test("a non-loopback address needs --token or --insecure", async () => {
     const r = Bun.spawnSync([TAPWIRE, "serve", "--listen", "0.0.0.0:0"], { stderr: "pipe" });
@@ -153,6 +205,8 @@ describe("security", () => {
       expect(await code(createClient(TapwireService, transport("s3cret")))).toBe("ok");
       const curl = await run([CURL, "-sS", "--cacert", cert.cert, "-X", "POST", "-H", "Content-Type: application/json", "-H", "Authorization: Bearer s3cret", "-d", "{}", `https://127.0.0.1:${port}/tapwire.v1.TapwireService/GetStats`]);
       expect(Object.keys(JSON.parse(new TextDecoder().decode(curl.stdout)))).toContain("events");
+      const w = await run([TAPWIRE, "watch", "--server", `https://127.0.0.1:${port}`, "--cacert", cert.cert, "--token", "wrong"]);
+      expect([w.exitCode, w.stderr.split("\n")[1]]).toEqual([2, `tapwire: https://127.0.0.1:${port}: unauthenticated: a valid bearer token is required`]);
     } finally {
       await t.stop();
     }

@@ -1,0 +1,58 @@
+// `tapwire watch`: a terminal client of a tapwire serve's WatchFlows, printing flows as
+// capture does (a line, -v, --json). Ends with SIGINT/SIGTERM, or when the server goes.
+import { readFileSync } from "node:fs";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { TapwireService } from "../gen/tapwire/v1/service_pb.ts";
+import { createJsonLinesSink } from "../sinks/json-lines.ts";
+import { createTerminalSink } from "../sinks/terminal.ts";
+import { createOutputWriter } from "../sinks/sink.ts";
+import { UsageError, type WatchArgs } from "./args.ts";
+import { untilSignal } from "./engine.ts";
+
+export async function watch(args: WatchArgs): Promise<number> {
+  let ca: string | undefined;
+  if (args.cacert) {
+    try {
+      ca = readFileSync(args.cacert, "utf8");
+    } catch (e) {
+      throw new UsageError(`--cacert: ${(e as Error).message}`);
+    }
+  }
+  const transport = createConnectTransport({
+    baseUrl: args.server,
+    httpVersion: "2",
+    nodeOptions: ca ? { ca } : undefined,
+    interceptors: args.token ? [(next) => (req) => (req.header.set("authorization", `Bearer ${args.token}`), next(req))] : [],
+  });
+  const client = createClient(TapwireService, transport);
+  const out = createOutputWriter();
+  const sink = args.json ? createJsonLinesSink(out) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
+  const abort = new AbortController();
+  void untilSignal().then(() => abort.abort());
+  let dropped = 0n;
+  try {
+    const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });
+    process.stderr.write(`watching ${args.server}\n`);
+    for await (const r of stream) {
+      if (r.event.case === "flow") sink.flow(r.event.value);
+      else if (r.event.case === "dropped") {
+        dropped += r.event.value.count;
+        process.stderr.write(`tapwire: the server dropped ${r.event.value.count} flows for this client (it did not keep up)\n`);
+      }
+      void sink.flush();
+    }
+  } catch (e) {
+    const err = ConnectError.from(e);
+    if (abort.signal.aborted || err.code === Code.Canceled) {
+      await sink.flush();
+      return 0;
+    }
+    await sink.flush();
+    process.stderr.write(`tapwire: ${args.server}: ${err.code === Code.Unavailable ? `cannot reach it (${err.rawMessage})` : `${Code[err.code].toLowerCase()}: ${err.rawMessage}`}\n`);
+    return err.code === Code.Unauthenticated ? 2 : 1;
+  }
+  await sink.flush();
+  process.stderr.write(`tapwire: ${args.server} ended the stream${dropped ? ` (${dropped} flows dropped)` : ""}\n`);
+  return 0;
+}
