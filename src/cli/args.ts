@@ -33,6 +33,8 @@ export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color
   tlsKey: string;
   historyFlows: number;
   historyBytes: number;
+  /** A Trayce GUI's address (HOST:PORT) to send flows to, as Trayce's agent does; "" for none. */
+  trayce: string;
 }
 
 export interface WatchArgs {
@@ -100,6 +102,7 @@ serve options (and the capture options above, but --json):
   --tls-cert FILE, --tls-key FILE   serve over TLS
   --history N         flows kept for ListFlows/GetFlow/WatchFlows last (default 10000)
   --history-bytes SIZE   ... and at most this many bytes of them (default 256m)
+  --trayce HOST:PORT  also send flows to a Trayce GUI there, speaking Trayce's agent protocol
 
 Diagnostics go to stderr; a line starting with "ready" says every probe is attached.
 Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), BTF and Linux 5.17+.`;
@@ -158,6 +161,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
               "tls-key": { type: "string", default: "" },
               history: { type: "string", default: "10000" },
               "history-bytes": { type: "string", default: "256m" },
+              trayce: { type: "string", default: "" },
             }
           : { json: { type: "boolean", default: false } }),
         verbose: { type: "boolean", short: "v", default: false },
@@ -226,6 +230,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     tlsKey,
     historyFlows: parseIntFlag("--history", str("history"), 1, 10_000_000),
     historyBytes: parseSize("--history-bytes", str("history-bytes")),
+    trayce: str("trayce") ? (parseListen(str("trayce"), "--trayce"), str("trayce")) : "",
   };
 }
 
@@ -272,10 +277,10 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
   };
 }
 
-function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string, flag = "--listen"): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d+)$/.exec(text);
-  if (!m) throw new UsageError(`--listen: "${text}" is not HOST:PORT (examples: 127.0.0.1:7478, [::1]:7478, 0.0.0.0:7478)`);
-  return { host: m[1] ?? (m[2] || "0.0.0.0"), port: parseIntFlag("--listen", m[3]!, 0, 65535) };
+  if (!m) throw new UsageError(`${flag}: "${text}" is not HOST:PORT (examples: 127.0.0.1:7478, [::1]:7478, 0.0.0.0:7478)`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port: parseIntFlag(flag, m[3]!, 0, 65535) };
 }
 
 export function isLoopback(host: string): boolean {

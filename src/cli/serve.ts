@@ -13,6 +13,7 @@ import { TapwireService } from "../gen/tapwire/v1/service_pb.ts";
 import { createFlowStore } from "../flows/flow-store.ts";
 import { createFlowBroadcast } from "../flows/flow-broadcast.ts";
 import { tapwireService } from "../api/tapwire-service.ts";
+import { connectTrayce } from "../api/trayce.ts";
 import { UsageError, type ServeArgs } from "./args.ts";
 import { startCapture, untilSignal, type CaptureEngine } from "./engine.ts";
 import pkg from "../../package.json" with { type: "json" };
@@ -37,10 +38,12 @@ export async function serve(args: ServeArgs): Promise<number> {
   });
   const address = server.address() as net.AddressInfo;
 
+  const trayce = args.trayce ? connectTrayce({ address: args.trayce, version: pkg.version, log: (l) => process.stderr.write(l + "\n") }) : undefined;
   engine = await startCapture(args, {
     onFlow(flow) {
       store.add(flow);
       broadcast.publish(flow);
+      trayce?.send(flow);
     },
   });
   const scheme = args.tlsCert ? "https" : "http";
@@ -48,6 +51,7 @@ export async function serve(args: ServeArgs): Promise<number> {
   process.stderr.write(`${engine.readyLine}; serving ${scheme}://${host}:${address.port}${args.token ? " (token required)" : ""}\n`);
   await untilSignal();
   server.close();
+  trayce?.close();
   const summary = await engine.stop();
   process.stderr.write(summary + "\n");
   return 0;

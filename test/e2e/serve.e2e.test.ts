@@ -181,6 +181,56 @@ describe("tapwire watch", () => {
   });
 });
 
+describe("Trayce's GUI protocol (--trayce)", () => {
+  test("a Trayce GUI gets request and response flows sharing a uuid, with every field it shows; tapwire reconnects when the GUI comes back", async () => {
+    const gui = await freePort();
+    const site = await freePort();
+    const root = `${cert.dir}/site`;
+    require("node:fs").mkdirSync(root, { recursive: true });
+    require("node:fs").writeFileSync(`${root}/hello.txt`, "hello trayce\n");
+    const files = await startServer([PYTHON, "-m", "http.server", String(site), "--bind", "127.0.0.1", "-d", root], "127.0.0.1", site);
+    let guiPeer = startPeer(["/usr/bin/node", `${ROOT}/test/e2e/peers/trayce_gui.mjs`, String(gui)]);
+    await guiPeer.waitLine((l) => l === "listening");
+    const t = await startTapwire(["--listen", `127.0.0.1:${await freePort()}`, "--port", String(site), "--trayce", `127.0.0.1:${gui}`], { command: "serve" });
+    const events = (p: Peer) => p.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    try {
+      await guiPeer.waitLine((l) => l.includes('"agent_started"'));
+      expect(events(guiPeer).find((e) => e.kind === "agent_started").value.version).toBe("0.1.0");
+      const r = await run([CURL, "-sS", "-o", "/dev/null", "-w", "%{local_port}", "-H", "X-Test: one", `http://127.0.0.1:${site}/hello.txt`]);
+      const clientPort = Number(new TextDecoder().decode(r.stdout));
+      await waitFor("four flows at the GUI", () => events(guiPeer).filter((e) => e.kind === "flow").length >= 4);
+      const flows = events(guiPeer).filter((e) => e.kind === "flow").map((e) => e.value);
+      const fromCurl = flows.filter((f) => f.request === "httpRequest" ? f.httpRequest.headers["User-Agent"] : false);
+      expect(fromCurl.length).toBe(2); // the client's request and the server's request
+      for (const req of flows.filter((f) => f.request === "httpRequest")) {
+        const res = flows.find((f) => f.uuid === req.uuid && f.response === "httpResponse");
+        expect(res).toBeDefined();
+        for (const f of [req, res]) {
+          expect([f.sourceAddr, f.destAddr, f.l4Protocol, f.l7Protocol]).toEqual([`127.0.0.1:${clientPort}`, `127.0.0.1:${site}`, "tcp", "http"]);
+        }
+        expect(req.httpRequest).toMatchObject({ method: "GET", host: `127.0.0.1:${site}`, path: "/hello.txt", httpVersion: "1.1" });
+        expect(req.httpRequest.headers["X-Test"]).toEqual({ values: ["one"] });
+        expect(res.httpResponse).toMatchObject({ httpVersion: "1.0", status: 200, statusMsg: "OK" });
+        expect(Buffer.from(res.httpResponse.payload, "base64").toString()).toBe("hello trayce\n");
+        expect(res.httpResponse.headers["Content-Length"]).toEqual({ values: ["13"] });
+      }
+      await guiPeer.waitLine((l) => l.includes('"containers"'));
+
+      // The GUI goes away and comes back on the same port.
+      await guiPeer.stop();
+      await Bun.sleep(500);
+      guiPeer = startPeer(["/usr/bin/node", `${ROOT}/test/e2e/peers/trayce_gui.mjs`, String(gui)]);
+      await guiPeer.waitLine((l) => l.includes('"agent_started"'), 15_000);
+      await run([CURL, "-sS", "-o", "/dev/null", `http://127.0.0.1:${site}/hello.txt?again=1`]);
+      await waitFor("the flows after reconnecting", () => events(guiPeer).filter((e) => e.kind === "flow" && e.value.httpRequest?.path === "/hello.txt?again=1").length === 2);
+    } finally {
+      await t.stop();
+      await guiPeer.stop();
+      await files.stop();
+    }
+  }, 60_000);
+});
+
 describe("security", () => {
   test("a non-loopback address needs --token or --insecure", async () => {
     const r = Bun.spawnSync([TAPWIRE, "serve", "--listen", "0.0.0.0:0"], { stderr: "pipe" });

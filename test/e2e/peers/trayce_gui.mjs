@@ -1,0 +1,33 @@
+// A stand-in for Trayce's GUI: a @grpc/grpc-js server of TrayceAgent (proto/api). It
+// answers the command stream with set_settings, and prints every call it gets as a JSON line.
+//   node trayce_gui.mjs PORT
+import grpc from "@grpc/grpc-js";
+import loader from "@grpc/proto-loader";
+
+const proto = new URL("../../../proto/api/trayce_agent.proto", import.meta.url).pathname;
+const api = grpc.loadPackageDefinition(loader.loadSync(proto, { keepCase: false, longs: String, bytes: String, defaults: true, oneofs: true })).api;
+const print = (kind, value) => console.log(JSON.stringify({ kind, value }));
+
+const server = new grpc.Server();
+server.addService(api.TrayceAgent.service, {
+  SendFlowsObserved(call, cb) {
+    for (const flow of call.request.flows) print("flow", flow);
+    cb(null, { status: "success" });
+  },
+  SendContainersObserved(call, cb) {
+    print("containers", call.request.containers);
+    cb(null, { status: "success" });
+  },
+  OpenCommandStream(stream) {
+    stream.on("data", (started) => {
+      print("agent_started", started);
+      stream.write({ type: "set_settings", settings: { containerIds: ["abc123"], licenseKey: "" } });
+    });
+    stream.on("end", () => stream.end());
+    stream.on("error", () => {});
+  },
+});
+server.bindAsync(`127.0.0.1:${process.argv[2]}`, grpc.ServerCredentials.createInsecure(), (err) => {
+  if (err) throw err;
+  console.log("listening");
+});
