@@ -77,3 +77,29 @@ describe("filters", () => {
     ]);
   });
 });
+
+describe("--redact", () => {
+  test("credential header values are replaced in the terminal view and in JSON; other headers are kept", async () => {
+    const headers = ["-H", "Authorization: Bearer hunter2", "-H", "Cookie: session=abc", "-H", "X-Api-Key: k-123", "-H", "X-Kept: visible"];
+    for (const json of [false, true]) {
+      const tapwire = await startTapwire(["--port", String(port), "--redact", "--redact-header", "x-api-key", ...(json ? [] : ["-v", "--no-color"])], { json });
+      const r = await run([CURL, "-sS", "-o", "/dev/null", ...headers, `http://127.0.0.1:${port}/page.txt?redact=${json}`]);
+      expect(r.exitCode).toBe(0);
+      if (json) {
+        const flows = await tapwire.waitForFlows(() => true, 2);
+        for (const f of flows) {
+          const h = Object.fromEntries(f.request.headers.map((x: { name: string; value: string }) => [x.name, x.value]));
+          expect([h.Authorization, h.Cookie, h["X-Api-Key"], h["X-Kept"]]).toEqual(["[redacted]", "[redacted]", "[redacted]", "visible"]);
+        }
+      } else {
+        await waitFor("the verbose request headers", () => tapwire.stdout.filter((l) => l === "> X-Kept: visible").length >= 2);
+        const out = tapwire.stdout.join("\n");
+        expect(out).not.toContain("hunter2");
+        expect(out).not.toContain("session=abc");
+        expect(out).not.toContain("k-123");
+        expect(tapwire.stdout.filter((l) => l === "> Authorization: [redacted]").length).toBe(2);
+      }
+      await tapwire.stop();
+    }
+  }, 60_000);
+});

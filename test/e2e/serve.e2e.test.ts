@@ -154,6 +154,26 @@ describe("serve", () => {
   });
 });
 
+describe("bad input", () => {
+  test("garbage on the port, a malformed Connect body and an unknown method: errors, and the agent keeps serving", async () => {
+    const net = await import("node:net");
+    for (const junk of [Buffer.from([0, 1, 2, 3, 255, 254, 13, 10, 13, 10]), Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x01\x00\x00\x00\x00\x01garbage")]) {
+      await new Promise<void>((resolve) => {
+        const s = net.connect(api, "127.0.0.1", () => s.end(junk));
+        s.on("error", () => resolve());
+        s.on("close", () => resolve());
+        s.resume();
+      });
+    }
+    const bad = await run([CURL, "-sS", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{not json", `${base()}/tapwire.v1.TapwireService/ListFlows`]);
+    expect(JSON.parse(new TextDecoder().decode(bad.stdout)).code).toBe("invalid_argument");
+    const unknown = await run([CURL, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}", `${base()}/tapwire.v1.TapwireService/Nope`]);
+    expect(new TextDecoder().decode(unknown.stdout)).toBe("404");
+    expect((await clients().grpc.getInfo({})).version).toBe("0.1.0");
+    expect(tapwire.proc.exitCode).toBeNull();
+  });
+});
+
 describe("tapwire watch", () => {
   test("prints the server's flows as capture does (--json, and the terminal line)", async () => {
     const json = startPeer([TAPWIRE, "watch", "--server", base(), "--json", "--comm", "curl"]);
