@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { openElf } from "../src/elfkit/elf.ts";
 import { loadDecoder } from "../src/elfkit/rets.ts";
-import { goTlsTargets } from "../src/golang/go-tls-targets.ts";
-import { goRuntimeLayout } from "../src/golang/go-runtime-layout.ts";
+import { goTlsTargets } from "../src/probes/go-tls-targets.ts";
+import { goRuntimeLayout } from "../src/probes/go-runtime-layout.ts";
 
 const argv = process.argv.slice(2);
 const functions = Number(argv[argv.indexOf("--functions") + 1] || 0) || 53_000;

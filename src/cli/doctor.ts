@@ -3,7 +3,7 @@
 import { runChecks } from "../bpf/system.ts";
 import { loadProbes } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
-import { createTlsProbes } from "../tls/tls-probes.ts";
+import { createTlsProbes } from "../probes/tls-probes.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
 
 export async function doctor(color: boolean): Promise<number> {

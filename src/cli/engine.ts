@@ -4,7 +4,7 @@ import { loadProbes, type LoadedProbes } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
 import { createPipeline, type Pipeline } from "../flows/pipeline.ts";
-import { createTlsProbes, type TlsProbes } from "../tls/tls-probes.ts";
+import { createTlsProbes, type TlsProbes } from "../probes/tls-probes.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
 import { UsageError, type CaptureArgs } from "./args.ts";
 import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";

@@ -3,9 +3,9 @@
 // and why it would not probe the file when it would not.
 import { openElf, ElfError } from "../elfkit/elf.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
-import { goTlsTargets } from "../golang/go-tls-targets.ts";
-import { goRuntimeLayout, GoLayoutError, type GoRuntimeLayout } from "../golang/go-runtime-layout.ts";
-import { opensslFunctions, opensslVersion } from "../tls/openssl.ts";
+import { goTlsTargets } from "../probes/go-tls-targets.ts";
+import { goRuntimeLayout, GoLayoutError, type GoRuntimeLayout } from "../probes/go-runtime-layout.ts";
+import { opensslFunctions, opensslVersion } from "../probes/openssl.ts";
 import { SetupError } from "../bpf/libbpf.ts";
 
 const ET_NAMES: Record<number, string> = { 1: "relocatable", 2: "executable", 3: "shared object or PIE executable", 4: "core" };

@@ -53,8 +53,14 @@ function x86Rets(code: Uint8Array, address: number): FunctionRets {
   const undecodable: number[] = [];
   let at = 0;
   while (at < code.length) {
-    // Capstone stops at a byte it cannot decode: note it, step over it, go on.
-    const insns = x86.disasm(code.subarray(at), { address: address + at });
+    // Capstone stops at a byte it cannot decode (and throws when that is the first one):
+    // note it, step over it, go on.
+    let insns: ReturnType<Capstone["disasm"]>;
+    try {
+      insns = x86.disasm(code.subarray(at), { address: address + at });
+    } catch {
+      insns = [];
+    }
     for (const insn of insns) {
       if (insn.mnemonic === "ret" || insn.mnemonic === "retq") rets.push(Number(insn.address));
       at += insn.size;

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { openElf } from "../../../src/elfkit/elf.ts";
 import { debugSection, parseDwarfStructs, readDwarfStructs, DwarfError } from "../../../src/elfkit/dwarf.ts";
 import { readGoBuildInfo } from "../../../src/elfkit/go-buildinfo.ts";
-import { BY_RELEASE, goRuntimeLayout, runtimeOffsets } from "../../../src/golang/go-runtime-layout.ts";
+import { BY_RELEASE, goRuntimeLayout, runtimeOffsets } from "../../../src/probes/go-runtime-layout.ts";
 import { goBinary, type GoVariant } from "../../support/go-build.ts";
 
 const bins = {} as Record<GoVariant, string>;

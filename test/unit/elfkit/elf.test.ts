@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { openElf, ElfError } from "../../../src/elfkit/elf.ts";
-import { opensslFunctions } from "../../../src/tls/openssl.ts";
+import { opensslFunctions } from "../../../src/probes/openssl.ts";
 
 const LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 

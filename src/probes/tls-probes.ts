@@ -10,8 +10,8 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { openElf, ElfError } from "../elfkit/elf.ts";
 import type { GoBinaryConfig, UprobeLink, UprobeSpec } from "../bpf/loader.ts";
-import { goTlsTargets } from "../golang/go-tls-targets.ts";
-import { goRuntimeLayout } from "../golang/go-runtime-layout.ts";
+import { goTlsTargets } from "./go-tls-targets.ts";
+import { goRuntimeLayout } from "./go-runtime-layout.ts";
 import { OPENSSL_FUNCTIONS, opensslFunctions, opensslVersion } from "./openssl.ts";
 import * as L from "../bpf/gen/layout.ts";
 
