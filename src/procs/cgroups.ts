@@ -1,0 +1,78 @@
+// Which container a process belongs to, from its cgroup: the container runtimes name the
+// cgroup after the container id (Docker /docker/ID or docker-ID.scope, containerd
+// cri-containerd-ID.scope, CRI-O crio-ID.scope, podman libpod-ID). Works on cgroup v2, v1
+// and hybrid hosts; the v2 hierarchy is found from mountinfo (it is not always
+// /sys/fs/cgroup), and a v2 cgroup directory's inode is the kernel's cgroup id — what the
+// BPF side sees with bpf_get_current_cgroup_id().
+import { readFileSync, statSync } from "node:fs";
+
+export type ContainerRuntime = "docker" | "containerd" | "crio" | "podman";
+
+export interface CgroupContainer {
+  runtime: ContainerRuntime;
+  /** The full 64-hex-digit container id. */
+  id: string;
+  /** The v2 cgroup path ("/libpod_parent/libpod-ID"), when the process has one. */
+  path: string;
+}
+
+const ID = "([0-9a-f]{64})";
+const PATTERNS: [ContainerRuntime, RegExp][] = [
+  ["docker", new RegExp(`/docker[-/]${ID}(?:\\.scope)?(?:/|$)`)],
+  ["containerd", new RegExp(`/cri-containerd[-:]${ID}(?:\\.scope)?(?:/|$)`)],
+  ["crio", new RegExp(`/crio-${ID}(?:\\.scope)?(?:/|$)`)],
+  ["podman", new RegExp(`/libpod-(?:conmon-)?${ID}(?:\\.scope)?(?:/|$)`)],
+];
+
+/** The v2 hierarchy's mount point from /proc/self/mountinfo text; undefined on v1-only hosts. */
+export function cgroup2Mount(mountinfo: string): string | undefined {
+  for (const line of mountinfo.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    if (line.slice(sep + 3).split(" ")[0] === "cgroup2") return unescapeMount(line.slice(0, sep).split(" ")[4] ?? "");
+  }
+  return undefined;
+}
+
+/** The container named by a /proc/PID/cgroup text (v2 line first, then any v1 line). */
+export function containerFromCgroup(text: string): CgroupContainer | undefined {
+  const lines = text.split("\n").filter(Boolean);
+  const v2 = lines.find((l) => l.startsWith("0::"));
+  const ordered = v2 ? [v2, ...lines.filter((l) => l !== v2)] : lines;
+  for (const line of ordered) {
+    const path = line.slice(line.indexOf(":", line.indexOf(":") + 1) + 1);
+    for (const [runtime, re] of PATTERNS) {
+      const m = re.exec(path);
+      if (m) return { runtime, id: m[1]!, path: v2 ? v2.slice(3) : "" };
+    }
+  }
+  return undefined;
+}
+
+/** The v2 cgroup path of a /proc/PID/cgroup text ("" when there is no v2 line). */
+export function cgroup2Path(text: string): string {
+  return text.split("\n").find((l) => l.startsWith("0::"))?.slice(3) ?? "";
+}
+
+/** The kernel's id of a v2 cgroup: its directory's inode; undefined when it is gone. */
+export function cgroupId(mount: string, path: string): bigint | undefined {
+  try {
+    return statSync(`${mount}${path === "/" ? "" : path}`, { bigint: true }).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The container of a running process, or undefined (not in one, or gone). */
+export function containerOfPid(pid: number, procRoot = "/proc"): CgroupContainer | undefined {
+  try {
+    return containerFromCgroup(readFileSync(`${procRoot}/${pid}/cgroup`, "latin1"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
