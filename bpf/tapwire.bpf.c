@@ -215,6 +215,14 @@ struct {
 	__type(value, __u8);
 } filter_ports SEC(".maps");
 
+/* Cgroup ids (v2) of the containers chosen: a process in one of them or below it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} filter_cgroups SEC(".maps");
+
 /* Never used: it makes every struct of tapwire.h appear in the
  * object's BTF, where user space reads their layouts (scripts/gen-layout.ts). */
 struct tw_btf_anchor {
@@ -257,13 +265,46 @@ static __always_inline void fill_header(struct tw_event_header *h, __u32 kind, _
 	h->ts_ns = bpf_ktime_get_ns();
 }
 
-/* The first check of every program: never trace tapwire, honour the pid filter. */
-static __always_inline bool process_wanted(__u32 tgid)
+/* Deepest cgroup level looked at above the current one: a container's processes sit at
+ * its cgroup or a few levels below (systemd in a container, nested runtimes). */
+#define TW_MAX_CGROUP_DEPTH 16
+
+/* The current task's cgroup, or one of its ancestors, is in `filter_cgroups`. */
+static __always_inline bool cgroup_wanted(void)
+{
+	__u64 id = bpf_get_current_cgroup_id();
+	if (bpf_map_lookup_elem(&filter_cgroups, &id))
+		return true;
+	for (int level = 1; level < TW_MAX_CGROUP_DEPTH; level++) {
+		__u64 a = bpf_get_current_ancestor_cgroup_id(level);
+		if (a == 0 || a == id)
+			return false; /* reached the current cgroup */
+		if (bpf_map_lookup_elem(&filter_cgroups, &a))
+			return true;
+	}
+	return false;
+}
+
+/* Never tapwire; honour the pid filter. Process lifetime events pass this one only: a
+ * container's processes must be seen while user space decides whether it is wanted. */
+static __always_inline bool process_visible(__u32 tgid)
 {
 	if (tgid == tw_config.self_tgid)
 		return false;
 	struct tw_settings *s = get_settings();
 	if (s && s->filter_pids && !bpf_map_lookup_elem(&filter_pids, &tgid))
+		return false;
+	return true;
+}
+
+/* The first check of every program that reports traffic: visible, and in a chosen
+ * container when containers were chosen. */
+static __always_inline bool process_wanted(__u32 tgid)
+{
+	if (!process_visible(tgid))
+		return false;
+	struct tw_settings *s = get_settings();
+	if (s && s->filter_cgroups && !cgroup_wanted())
 		return false;
 	return true;
 }
@@ -436,6 +477,7 @@ static __always_inline bool announce_sock(struct tw_conn *c, struct sock *sk, __
 	e->class = c->class;
 	e->fd = fd;
 	e->tls_lib = c->tls_lib;
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(e->comm, comm, sizeof(comm));
 	__builtin_memset(e->local_addr, 0, 16);
 	__builtin_memset(e->remote_addr, 0, 16);
@@ -1186,7 +1228,7 @@ SEC("tracepoint/sched/sched_process_exec")
 int tw_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!process_wanted(pid_tgid >> 32))
+	if (!process_visible(pid_tgid >> 32))
 		return 0;
 	struct tw_proc_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -1197,6 +1239,7 @@ int tw_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->reserved = 0;
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + loc);
@@ -1209,7 +1252,7 @@ SEC("tracepoint/sched/sched_process_exit")
 int tw_process_exit(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!process_wanted(pid_tgid >> 32))
+	if (!process_visible(pid_tgid >> 32))
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)

@@ -121,6 +121,8 @@ struct tw_settings {
 	__u32 filter_comms; /* 1: only processes whose comm is in `filter_comms` */
 	__u32 filter_ports; /* 1: only connections with a local or remote port in `filter_ports` */
 	__u32 chunk_limit;  /* events per syscall, at most TW_MAX_CHUNKS */
+	__u32 filter_cgroups; /* 1: only processes in (or below) a cgroup of `filter_cgroups` */
+	__u32 reserved;
 };
 
 /* Key of the `conns` map: a socket fd of a process. */
@@ -151,6 +153,7 @@ struct tw_conn_open_event {
 	char comm[TW_COMM_LEN];
 	__u32 fd;      /* (__u32)-1 when the socket is not known */
 	__u32 tls_lib; /* the TLS library's id (see enum tw_ssl_fn), 0 for plaintext */
+	__u64 cgroup_id; /* the process's cgroup (v2): names its container */
 };
 
 /* Followed in the record by `len` payload bytes. */
@@ -177,6 +180,7 @@ struct tw_proc_exec_event {
 	struct tw_event_header hdr;
 	__u32 ppid;
 	__u32 reserved;
+	__u64 cgroup_id; /* the process's cgroup (v2) */
 	char comm[TW_COMM_LEN];
 	char filename[TW_PATH_LEN]; /* as passed to exec, NUL-terminated */
 };

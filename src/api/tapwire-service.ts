@@ -10,6 +10,12 @@ import { PageTokenError } from "../flows/flow-store.ts";
 import type { FlowBroadcast } from "../flows/flow-broadcast.ts";
 import { compileFlowFilter } from "../flows/flow-filter.ts";
 import type { CaptureEngine } from "../cli/engine.ts";
+import { listContainers } from "../cli/containers.ts";
+import { isContainerChoice } from "../procs/containers.ts";
+import { createTlsUsage } from "../probes/tls-usage.ts";
+import { create } from "@bufbuild/protobuf";
+import { ContainerSchema, type Container } from "../gen/tapwire/v1/flow_pb.ts";
+import { CaptureFilterSchema, type CaptureFilter } from "../gen/tapwire/v1/service_pb.ts";
 
 export interface ServiceDeps {
   version: string;
@@ -25,7 +31,6 @@ const MAX_PAGE = 1000;
 const MAX_LAST = 10_000;
 
 export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireService> {
-  let captureFilter = { pids: [] as number[], processNames: [] as string[], containers: [] as string[] };
   return {
     getInfo() {
       const e = deps.engine();
@@ -82,67 +87,58 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
     },
     setCaptureFilter(req) {
       const f = req.filter ?? { pids: [], processNames: [], containers: [] };
-      if (f.containers.length) throw new ConnectError("containers: not supported by this build (no container awareness yet)", Code.Unimplemented);
       for (const n of f.processNames) {
         if (!n || Buffer.byteLength(n) > 15) throw new ConnectError(`process_names: "${n}" must be 1 to 15 bytes, as the kernel keeps them`, Code.InvalidArgument);
       }
-      deps.engine().probes.setFilters({ pids: f.pids, comms: f.processNames, ports: deps.ports });
-      captureFilter = { pids: [...f.pids], processNames: [...f.processNames], containers: [] };
-      return { filter: captureFilter };
+      for (const c of f.containers) {
+        if (!isContainerChoice(c)) throw new ConnectError(`containers: "${c}" is not a container name or id`, Code.InvalidArgument);
+      }
+      const engine = deps.engine();
+      engine.setCaptureFilter({ pids: f.pids, comms: f.processNames, containers: f.containers });
+      return { filter: captureFilterMessage(engine) };
     },
     listProcesses() {
       return { processes: listProcesses(deps.engine(), deps.store) };
     },
+    listContainers() {
+      const engine = deps.engine();
+      return listContainers(engine.containers, engine.tls?.libraries ?? [], (c) => engine.captures(c));
+    },
   };
+}
+
+function captureFilterMessage(engine: CaptureEngine): CaptureFilter {
+  const f = engine.captureFilter;
+  return create(CaptureFilterSchema, { pids: f.pids, processNames: f.comms, containers: f.containers });
 }
 
 /** Processes that use a probed TLS library, and those seen in the history. */
 function listProcesses(engine: CaptureEngine, store: FlowStore) {
-  const libs = new Map((engine.tls?.libraries ?? []).map((l) => [l.fileKey, l]));
-  const out = new Map<number, { pid: number; comm: string; exe: string; tlsLibraries: string[] }>();
+  const usage = createTlsUsage(engine.tls?.libraries ?? []);
+  const out = new Map<number, { pid: number; comm: string; exe: string; tlsLibraries: string[]; container?: Container }>();
   const note = (pid: number, comm: string, exe: string) => {
     let p = out.get(pid);
-    if (!p) out.set(pid, (p = { pid, comm, exe, tlsLibraries: [] }));
+    if (!p) {
+      const c = engine.containers.labelOf(pid, 0);
+      out.set(pid, (p = { pid, comm, exe, tlsLibraries: [], container: c && create(ContainerSchema, c) }));
+    }
     return p;
   };
-  if (libs.size) {
-    // Files are compared by device and inode: one library has many paths.
-    const keys = new Map<string, string | undefined>();
-    const keyOf = (path: string) => {
-      if (!keys.has(path)) {
-        try {
-          const st = statSync(path);
-          keys.set(path, `${st.dev}:${st.ino}`);
-        } catch {
-          keys.set(path, undefined);
-        }
-      }
-      return keys.get(path);
-    };
+  if (engine.tls?.libraries.length) {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       const pid = Number(entry);
-      let maps = "";
+      const used = usage.ofProcess(pid);
+      if (!used.length) continue;
       let exe = "";
+      let comm = "";
       try {
-        maps = readFileSync(`/proc/${pid}/maps`, "latin1");
         exe = readlinkSync(`/proc/${pid}/exe`);
+        comm = readFileSync(`/proc/${pid}/comm`, "latin1").trim();
       } catch {
         continue;
       }
-      const used = new Set<string>();
-      const exeLib = libs.get(keyOf(`/proc/${pid}/exe`) ?? "");
-      if (exeLib) used.add(exeLib.version);
-      for (const m of maps.matchAll(/ (\/\S+\.so[^\s/]*)$/gm)) {
-        const lib = libs.get(keyOf(`/proc/${pid}/root${m[1]}`) ?? "");
-        if (lib) used.add(lib.version);
-      }
-      if (!used.size) continue;
-      let comm = "";
-      try {
-        comm = readFileSync(`/proc/${pid}/comm`, "latin1").trim();
-      } catch {}
-      note(pid, comm, exe).tlsLibraries.push(...used);
+      note(pid, comm, exe).tlsLibraries.push(...new Set(used.map((l) => l.version)));
     }
   }
   for (const f of store.newest(() => true, store.count) as Flow[]) {

@@ -9,6 +9,7 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { TrayceAgent, type Flow as TrayceFlow, type StringList } from "../gen/api/trayce_agent_pb.ts";
 import { Protocol, type Flow, type Header } from "../gen/tapwire/v1/flow_pb.ts";
+import { containerMatches } from "../procs/containers.ts";
 
 const BATCH_MS = 100;
 const MAX_BATCH = 200;
@@ -24,7 +25,20 @@ export interface TrayceLink {
   close(): void;
 }
 
-export function connectTrayce(opts: { address: string; version: string; log(line: string): void }): TrayceLink {
+export interface TrayceContainer {
+  id: string;
+  name: string;
+  image: string;
+  ip: string;
+}
+
+export function connectTrayce(opts: {
+  address: string;
+  version: string;
+  log(line: string): void;
+  /** The running containers, offered to the GUI to choose from. */
+  containers(): TrayceContainer[];
+}): TrayceLink {
   const client: Client<typeof TrayceAgent> = createClient(TrayceAgent, createGrpcTransport({ baseUrl: `http://${opts.address}` }));
   const queue: TrayceFlow[] = [];
   let containerIds: string[] = [];
@@ -78,8 +92,10 @@ export function connectTrayce(opts: { address: string; version: string; log(line
   async function containersLoop() {
     while (!closed) {
       await Bun.sleep(1000);
-      // Containers become visible with container awareness; until then the list is empty.
-      if (connected) await client.sendContainersObserved({ containers: [] }, { timeoutMs: 1000 }).catch(() => {});
+      if (!connected) continue;
+      // Short ids, as `docker ps` shows them and Trayce's own agent sends them.
+      const containers = opts.containers().map((c) => ({ id: c.id.slice(0, 12), name: c.name, image: c.image, ip: c.ip, status: "running" }));
+      await client.sendContainersObserved({ containers }, { timeoutMs: 1000 }).catch(() => {});
     }
   }
 
@@ -89,6 +105,12 @@ export function connectTrayce(opts: { address: string; version: string; log(line
 
   return {
     send(flow) {
+      // The GUI shows the containers its user ticked; before it ticks any, everything
+      // tapwire captures (host processes too) is sent.
+      if (containerIds.length) {
+        const c = flow.connection?.container;
+        if (!c || !containerIds.some((id) => containerMatches(id, c))) return;
+      }
       for (const f of toTrayceFlows(flow)) {
         if (queue.length >= MAX_QUEUE) {
           queue.shift();

@@ -44,6 +44,8 @@ export interface ConnOpenEvent {
   comm: string;
   /** The id of the TLS library whose plaintext this connection carries; 0 for plaintext. */
   tlsLib: number;
+  /** The process's cgroup v2 id (a directory's inode): which container it is in. */
+  cgroupId: number;
 }
 
 export interface DataEvent {
@@ -78,6 +80,8 @@ export interface ProcExecEvent {
   tid: number;
   tsNs: number;
   ppid: number;
+  /** The process's cgroup v2 id. */
+  cgroupId: number;
   comm: string;
   filename: string;
 }
@@ -192,6 +196,7 @@ export function decodeEvent(bytes: Uint8Array, dv: DataView, off: number, len: n
         connClass: bytes[off + C.class] as ConnClass,
         comm: cString(bytes, off + C.comm, L.TW_COMM_LEN, latin1),
         tlsLib: dv.getUint32(off + C.tls_lib, true),
+        cgroupId: u64(dv, off + C.cgroup_id),
       };
     }
     case L.TW_EVENT_CONN_CLOSE: {
@@ -216,6 +221,7 @@ export function decodeEvent(bytes: Uint8Array, dv: DataView, off: number, len: n
         tid,
         tsNs,
         ppid: dv.getUint32(off + E.ppid, true),
+        cgroupId: u64(dv, off + E.cgroup_id),
         comm: cString(bytes, off + E.comm, L.TW_COMM_LEN, latin1),
         filename: cString(bytes, off + E.filename, L.TW_PATH_LEN, utf8),
       };

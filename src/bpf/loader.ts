@@ -26,6 +26,9 @@ export interface Filters {
   pids?: number[];
   comms?: string[];
   ports?: number[];
+  /** Cgroup v2 ids of chosen containers; undefined: no container filter. An empty list is
+   * a filter too (containers were chosen, none of them runs yet): nothing passes it. */
+  cgroups?: number[];
 }
 
 export type Counters = Record<string, number>;
@@ -174,6 +177,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
     const pidsFd = fd("filter_pids");
     const commsFd = fd("filter_comms");
     const portsFd = fd("filter_ports");
+    const cgroupsFd = fd("filter_cgroups");
     const connsFd = fd("conns");
     const goBinsFd = fd("go_bins");
     ring = createRingReader(fd("events"), opts.ringBytes);
@@ -184,36 +188,40 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
       s.setUint32(L.tw_settings.filter_pids, f.pids?.length ? 1 : 0, true);
       s.setUint32(L.tw_settings.filter_comms, f.comms?.length ? 1 : 0, true);
       s.setUint32(L.tw_settings.filter_ports, f.ports?.length ? 1 : 0, true);
+      s.setUint32(L.tw_settings.filter_cgroups, f.cgroups ? 1 : 0, true);
       s.setUint32(L.tw_settings.chunk_limit, L.TW_MAX_CHUNKS, true);
       const e = lb.bpf_map_update_elem(settingsFd, ptr(zeroKey), ptr(new Uint8Array(s.buffer)), 0);
       if (e) fail("cannot write the settings map", -e);
     };
-    const replaceSet = (mapFd: number, keys: Uint8Array[]) => {
-      // Delete what is there, then add: the filter flag is written last, after the set is whole.
-      const keySize = keys[0]?.length ?? 0;
-      const cur = new Uint8Array(Math.max(keySize, 16));
-      const next = new Uint8Array(cur.length);
-      const existing: Uint8Array[] = [];
+    const replaceSet = (mapFd: number, keySize: number, keys: Uint8Array[]) => {
+      // Keys that stay are left alone, new ones added before old ones go: a container
+      // filter being widened never drops a container that was already wanted.
+      const hex = (k: Uint8Array) => Buffer.from(k).toString("hex");
+      const wanted = new Set(keys.map(hex));
+      const next = new Uint8Array(keySize);
+      const existing = new Map<string, Uint8Array>();
       let prev: Uint8Array | null = null;
       while (lb.bpf_map_get_next_key(mapFd, prev ? ptr(prev) : null, ptr(next)) === 0) {
-        existing.push(next.slice());
-        prev = existing[existing.length - 1];
+        prev = next.slice();
+        existing.set(hex(prev), prev);
       }
-      for (const k of existing) lb.bpf_map_delete_elem(mapFd, ptr(k));
       const one = new Uint8Array([1]);
       for (const k of keys) {
+        if (existing.has(hex(k))) continue;
         const e = lb.bpf_map_update_elem(mapFd, ptr(k), ptr(one), 0);
         if (e) fail("cannot write a filter map", -e);
       }
+      for (const [h, k] of existing) if (!wanted.has(h)) lb.bpf_map_delete_elem(mapFd, ptr(k));
     };
     function setFilters(f: Filters) {
-      replaceSet(pidsFd, (f.pids ?? []).map((p) => new Uint8Array(new Uint32Array([p]).buffer)));
-      replaceSet(commsFd, (f.comms ?? []).map((c) => {
+      replaceSet(pidsFd, 4, (f.pids ?? []).map((p) => new Uint8Array(new Uint32Array([p]).buffer)));
+      replaceSet(commsFd, L.TW_COMM_LEN, (f.comms ?? []).map((c) => {
         const k = new Uint8Array(L.TW_COMM_LEN);
         k.set(Buffer.from(c, "latin1").subarray(0, L.TW_COMM_LEN - 1));
         return k;
       }));
-      replaceSet(portsFd, (f.ports ?? []).map((p) => new Uint8Array(new Uint16Array([p]).buffer)));
+      replaceSet(portsFd, 2, (f.ports ?? []).map((p) => new Uint8Array(new Uint16Array([p]).buffer)));
+      replaceSet(cgroupsFd, 8, (f.cgroups ?? []).map((id) => new Uint8Array(new BigUint64Array([BigInt(id)]).buffer)));
       writeSettings(f);
     }
     const possibleCpus = cpus;

@@ -1,6 +1,8 @@
 // Command-line parsing: every mistake is one clear line and exit code 2.
 import { parseArgs } from "node:util";
 import { DEFAULT_REDACTED } from "../flows/redact.ts";
+import { dockerSocketPath } from "../procs/docker.ts";
+import { isContainerChoice } from "../procs/containers.ts";
 
 export class UsageError extends Error {}
 
@@ -21,6 +23,10 @@ export interface CaptureArgs {
   protoSets: string[];
   /** Header names whose values are replaced in every output (empty: none). */
   redact: string[];
+  /** Containers to capture (names, ids or id prefixes of 12+); empty: every process. */
+  containers: string[];
+  /** The Docker Engine API's unix socket ("" to ask no engine). */
+  dockerSocket: string;
 }
 
 export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color"> {
@@ -46,6 +52,7 @@ export interface WatchArgs {
   color: boolean;
   pids: number[];
   comms: string[];
+  containers: string[];
   last: number;
   /** CA certificate for an https server with a private CA. */
   cacert: string;
@@ -56,6 +63,7 @@ export type Args =
   | ServeArgs
   | WatchArgs
   | { command: "doctor" }
+  | { command: "containers"; json: boolean; dockerSocket: string }
   | { command: "inspect"; file: string; json: boolean }
   | { command: "help" }
   | { command: "version" };
@@ -66,6 +74,7 @@ usage:
   tapwire [capture] [options]   show each HTTP request and response as it happens
   tapwire serve [options]       capture, and serve flows over Connect, gRPC and gRPC-Web
   tapwire watch [options]       print the flows a tapwire serve is capturing, as capture does
+  tapwire containers [--json]   the containers running here, and what tapwire probes in each
   tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
   tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
   tapwire help | --help         this text
@@ -77,6 +86,10 @@ capture options:
   --pid N             only processes with this pid (repeatable)
   --comm NAME         only processes with this name, as in /proc/PID/comm (repeatable)
   --port N            only connections with this local or remote port (repeatable)
+  --container C       only the container named C, or with id (or id prefix of 12+) C;
+                      also one that starts later (repeatable)
+  --docker-socket P   the Docker Engine API (or podman's) for container names and images
+                      (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock)
   --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes)
   --ring-buffer SIZE  kernel ring buffer size, a power of two (default 16m)
   --no-tls            no TLS plaintext: leave the TLS uprobes out
@@ -93,7 +106,7 @@ watch options:
   --token T           its bearer token (also TAPWIRE_TOKEN)
   --cacert FILE       trust this CA for an https server
   --last N            start with the newest N flows of its history
-  --json, -v, --pid N, --comm NAME, --no-color   as for capture
+  --json, -v, --pid N, --comm NAME, --container C, --no-color   as for capture
 
 serve options (and the capture options above, but --json):
   --listen HOST:PORT  where to listen (default 127.0.0.1:7478)
@@ -142,6 +155,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     return { command: "inspect", file: rest[0]!, json };
   }
   if (command === "watch") return parseWatch(args, isTty);
+  if (command === "containers") return parseContainers(args);
   if (command !== "capture" && command !== "serve") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
   const serve = command === "serve";
 
@@ -176,6 +190,8 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
         "proto-set": { type: "string", multiple: true, default: [] },
         redact: { type: "boolean", default: false },
         "redact-header": { type: "string", multiple: true, default: [] },
+        container: { type: "string", multiple: true, default: [] },
+        "docker-socket": { type: "string" },
       },
     }) as { values: Record<string, string | boolean | string[] | undefined> });
   } catch (e) {
@@ -192,6 +208,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     if (!c || c.length > 15) throw new UsageError(`--comm: "${c}" must be 1 to 15 characters, as the kernel keeps them`);
   }
   const redactExtra = list("redact-header");
+  for (const c of list("container")) checkContainerChoice("--container", c);
   const common = {
     verbose: values.verbose as boolean,
     pids: list("pid").map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)),
@@ -203,6 +220,8 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     protoPaths: list("proto-path"),
     protoSets: list("proto-set"),
     redact: values.redact || redactExtra.length ? [...DEFAULT_REDACTED, ...redactExtra] : [],
+    containers: list("container"),
+    dockerSocket: dockerSocketPath(values["docker-socket"] as string | undefined),
   };
   if (!serve) {
     return {
@@ -250,6 +269,7 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
         verbose: { type: "boolean", short: "v", default: false },
         pid: { type: "string", multiple: true, default: [] },
         comm: { type: "string", multiple: true, default: [] },
+        container: { type: "string", multiple: true, default: [] },
         "no-color": { type: "boolean", default: false },
       },
     }));
@@ -274,7 +294,22 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
     color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
     pids: values.pid!.map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)),
     comms: values.comm!,
+    containers: values.container!.map((c) => (checkContainerChoice("--container", c), c)),
   };
+}
+
+function parseContainers(args: string[]): Args {
+  let values;
+  try {
+    ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: { json: { type: "boolean", default: false }, "docker-socket": { type: "string" } } }));
+  } catch (e) {
+    throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
+  }
+  return { command: "containers", json: values.json!, dockerSocket: dockerSocketPath(values["docker-socket"]) };
+}
+
+function checkContainerChoice(flag: string, c: string): void {
+  if (!isContainerChoice(c)) throw new UsageError(`${flag}: "${c}" is not a container name or id`);
 }
 
 function parseListen(text: string, flag = "--listen"): { host: string; port: number } {

@@ -10,6 +10,7 @@ import { UsageError, type CaptureArgs } from "./args.ts";
 import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { createRedactor } from "../flows/redact.ts";
+import { containerMatches, createContainerDirectory, type ContainerDirectory, type ContainerLabel } from "../procs/containers.ts";
 
 /** Records handled per turn of the event loop before output gets its turn. */
 const DRAIN_BATCH = 8192;
@@ -20,13 +21,28 @@ export interface CaptureEngine {
   readonly probes: LoadedProbes;
   readonly pipeline: Pipeline;
   readonly tls: TlsProbes | undefined;
+  readonly containers: ContainerDirectory;
+  /** What is captured: processes by pid or name, containers by name or id (empty: all). */
+  readonly captureFilter: CaptureFilter;
+  setCaptureFilter(filter: CaptureFilter): void;
+  /** Whether a container's traffic is captured under the filter in force. */
+  captures(container: ContainerLabel): boolean;
   /** The "ready: ..." line. */
   readonly readyLine: string;
   /** Drain what is left, end every connection, detach; returns the summary line. */
   stop(): Promise<string>;
 }
 
-export type CaptureOptions = Pick<CaptureArgs, "pids" | "comms" | "ports" | "ringBytes" | "maxBody" | "tls" | "verbose" | "protoPaths" | "protoSets" | "redact">;
+export type CaptureOptions = Pick<
+  CaptureArgs,
+  "pids" | "comms" | "ports" | "ringBytes" | "maxBody" | "tls" | "verbose" | "protoPaths" | "protoSets" | "redact" | "containers" | "dockerSocket"
+>;
+
+export interface CaptureFilter {
+  pids: number[];
+  comms: string[];
+  containers: string[];
+}
 
 export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Flow): void; afterBatch?(): void }): Promise<CaptureEngine> {
   // Schemas first: a mistake in them is a usage error, before anything is loaded.
@@ -37,15 +53,41 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     if (e instanceof SchemaError) throw new UsageError(e.message);
     throw e;
   }
+  const log = (line: string) => process.stderr.write(line + "\n");
+  // Containers are looked up before the probes load, so that the first event already
+  // meets a filter that knows the chosen containers that are running.
+  const containers = createContainerDirectory({ socket: args.dockerSocket, log });
+  await containers.start();
+  // The kernel filters containers by cgroup v2 id; a host without cgroup v2 is filtered
+  // here, flow by flow, by the container each flow is labeled with.
+  const kernelContainerFilter = containers.cgroupMount !== undefined;
+  let filter: CaptureFilter = { pids: args.pids, comms: args.comms, containers: args.containers };
+  const chosenCgroups = () => {
+    const ids = new Set<number>();
+    for (const c of containers.running()) if (c.cgroupId && filter.containers.some((choice) => containerMatches(choice, c))) ids.add(c.cgroupId);
+    return [...ids];
+  };
+  const kernelFilters = () => ({
+    pids: filter.pids,
+    comms: filter.comms,
+    ports: args.ports,
+    cgroups: filter.containers.length && kernelContainerFilter ? chosenCgroups() : undefined,
+  });
+  for (const choice of args.containers) {
+    if (!containers.running().some((c) => containerMatches(choice, c))) log(`tapwire: --container ${choice}: no running container has this name or id yet; it is captured from when one starts`);
+  }
+
   const object = await readBpfObject();
   const probes = loadProbes({
     object,
     ringBytes: args.ringBytes,
     selfPid: process.pid,
-    filters: { pids: args.pids, comms: args.comms, ports: args.ports },
+    filters: kernelFilters(),
+  });
+  containers.onChange(() => {
+    if (filter.containers.length && kernelContainerFilter) probes.setFilters(kernelFilters());
   });
 
-  const log = (line: string) => process.stderr.write(line + "\n");
   let tls: TlsProbes | undefined;
   if (args.tls) {
     await loadDecoder(); // Go binaries' RETs are found by decoding their code
@@ -59,19 +101,28 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
   }
 
   const redact = args.redact.length ? createRedactor(args.redact) : undefined;
+  const wanted = (flow: Flow) => {
+    if (!filter.containers.length || kernelContainerFilter) return true;
+    const c = flow.connection?.container;
+    return !!c && filter.containers.some((choice) => containerMatches(choice, c));
+  };
   const pipeline = createPipeline({
-    onFlow: redact
-      ? (flow) => {
-          redact(flow);
-          opts.onFlow(flow);
-        }
-      : opts.onFlow,
+    onFlow(flow) {
+      if (!wanted(flow)) return;
+      redact?.(flow);
+      opts.onFlow(flow);
+    },
     clockOffsetNs: monotonicToWallOffsetNs(),
     maxBody: args.maxBody,
     forget: (pid, fd) => probes.forgetConnection(pid, fd),
     tlsLibrary: (id) => tls?.library(id)?.version ?? "OpenSSL",
     grpcDecoder,
-    onExec: tls ? (pid) => tls.onExec(pid) : undefined,
+    containerOf: (pid, cgroupId) => containers.labelOf(pid, cgroupId),
+    onExec(pid, cgroupId) {
+      // The container first: a chosen one's filter entry must be there before its traffic.
+      containers.noteProcess(pid, cgroupId);
+      tls?.onExec(pid);
+    },
     onLibOpen: tls ? (pid, path, fd) => tls.onLibOpen(pid, path, fd) : undefined,
   });
   const record = pipeline.record;
@@ -82,7 +133,8 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     `; ring buffer ${args.ringBytes >> 20} MiB` +
     (args.pids.length ? `; pids ${args.pids.join(",")}` : "") +
     (args.comms.length ? `; processes ${args.comms.join(",")}` : "") +
-    (args.ports.length ? `; ports ${args.ports.join(",")}` : "");
+    (args.ports.length ? `; ports ${args.ports.join(",")}` : "") +
+    (args.containers.length ? `; containers ${args.containers.join(",")}` : "");
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopping = false;
@@ -104,9 +156,21 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     probes,
     pipeline,
     tls,
+    containers,
     readyLine,
+    get captureFilter() {
+      return filter;
+    },
+    captures(c) {
+      return !filter.containers.length || filter.containers.some((choice) => containerMatches(choice, c));
+    },
+    setCaptureFilter(next) {
+      filter = { pids: [...next.pids], comms: [...next.comms], containers: [...next.containers] };
+      probes.setFilters(kernelFilters());
+    },
     async stop() {
       stopping = true;
+      containers.close();
       if (timer) clearTimeout(timer);
       // What is already in the ring still becomes flows; then every open connection ends.
       while (drainOnce() > 0);

@@ -8,6 +8,7 @@ import { serve } from "./serve.ts";
 import { watch } from "./watch.ts";
 import { doctor } from "./doctor.ts";
 import { inspect } from "./inspect.ts";
+import { containersCommand } from "./containers.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 async function main(argv: string[]): Promise<number> {
@@ -32,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
         return await watch(args);
       case "inspect":
         return await inspect(args.file, args.json);
+      case "containers":
+        return await containersCommand(args);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -38,7 +38,14 @@ export async function serve(args: ServeArgs): Promise<number> {
   });
   const address = server.address() as net.AddressInfo;
 
-  const trayce = args.trayce ? connectTrayce({ address: args.trayce, version: pkg.version, log: (l) => process.stderr.write(l + "\n") }) : undefined;
+  const trayce = args.trayce
+    ? connectTrayce({
+        address: args.trayce,
+        version: pkg.version,
+        log: (l) => process.stderr.write(l + "\n"),
+        containers: () => engine?.containers.running() ?? [],
+      })
+    : undefined;
   engine = await startCapture(args, {
     onFlow(flow) {
       store.add(flow);

@@ -32,7 +32,7 @@ export async function watch(args: WatchArgs): Promise<number> {
   void untilSignal().then(() => abort.abort());
   let dropped = 0n;
   try {
-    const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });
+    const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms, containers: args.containers }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });
     process.stderr.write(`watching ${args.server}\n`);
     for await (const r of stream) {
       if (r.event.case === "flow") sink.flow(r.event.value);

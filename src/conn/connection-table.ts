@@ -7,7 +7,7 @@ import type { ProcessRegistry } from "../procs/process-registry.ts";
 
 /** What the kernel announced of a connection, with its id, its process's exe and when it opened. */
 export interface ConnectionInfo
-  extends Pick<ConnOpenEvent, "pid" | "fd" | "comm" | "family" | "localIp" | "localPort" | "remoteIp" | "remotePort" | "origin" | "connClass" | "tlsLib"> {
+  extends Pick<ConnOpenEvent, "pid" | "fd" | "comm" | "family" | "localIp" | "localPort" | "remoteIp" | "remotePort" | "origin" | "connClass" | "tlsLib" | "cgroupId"> {
   id: number;
   exe: string;
   openedTsNs: number;
@@ -104,6 +104,7 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
       origin: e.origin,
       connClass: e.connClass,
       tlsLib: e.tlsLib,
+      cgroupId: e.cgroupId,
       openedTsNs: e.tsNs,
     };
     const conn: Connection = {

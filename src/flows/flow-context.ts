@@ -2,7 +2,8 @@
 // connection a flow belongs to. Messages are built as plain literals with every field set
 // (what create() would make), because create() is costlier than the parsing per flow.
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { Role, type Connection, type Endpoint, type Flow } from "../gen/tapwire/v1/flow_pb.ts";
+import { Role, type Connection, type Container, type Endpoint, type Flow } from "../gen/tapwire/v1/flow_pb.ts";
+import type { ContainerLabel } from "../procs/containers.ts";
 import type { ConnectionInfo } from "../conn/connection-table.ts";
 import { ConnOrigin } from "../bpf/events.ts";
 import type { MessageDecoder } from "./grpc-call.ts";
@@ -19,6 +20,8 @@ export interface FlowContext {
   tlsLibrary(id: number): string;
   /** Reads gRPC messages with their schema, when the user gave one (--proto-path). */
   grpcDecoder?: MessageDecoder;
+  /** The container of a process (its pid and cgroup id), when it is in one. */
+  containerOf?(pid: number, cgroupId: number): ContainerLabel | undefined;
 }
 
 export function createFlowContext(opts: {
@@ -28,6 +31,7 @@ export function createFlowContext(opts: {
   runId?: string;
   tlsLibrary?(id: number): string;
   grpcDecoder?: MessageDecoder;
+  containerOf?(pid: number, cgroupId: number): ContainerLabel | undefined;
 }): FlowContext {
   // The offset split in whole seconds and the rest keeps nanosecond precision: wall-clock
   // nanoseconds do not fit a double exactly.
@@ -40,6 +44,7 @@ export function createFlowContext(opts: {
     maxBody: opts.maxBody,
     tlsLibrary: opts.tlsLibrary ?? (() => "OpenSSL"),
     grpcDecoder: opts.grpcDecoder,
+    containerOf: opts.containerOf,
     timestamp(mono) {
       let seconds = Math.floor(mono / 1e9) + offSec;
       let nanos = Math.round(mono % 1e9) + offNs;
@@ -73,7 +78,13 @@ export function describeConnection(info: ConnectionInfo, processIsClient: boolea
     process: { $typeName: "tapwire.v1.Process", pid: info.pid, comm: info.comm, exe: info.exe },
     tls: info.tlsLib !== 0,
     tlsLibrary: info.tlsLib !== 0 ? ctx.tlsLibrary(info.tlsLib) : "",
+    container: containerOf(info, ctx),
   };
+}
+
+function containerOf(info: ConnectionInfo, ctx: FlowContext): Container | undefined {
+  const c = ctx.containerOf?.(info.pid, info.cgroupId);
+  return c && { $typeName: "tapwire.v1.Container", id: c.id, name: c.name, image: c.image };
 }
 
 /** The side the kernel saw the process take, or undefined for a connection found open. */

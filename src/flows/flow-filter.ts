@@ -2,6 +2,7 @@
 // every field that is set, and any one value of a repeated field.
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowFilter } from "../gen/tapwire/v1/service_pb.ts";
+import { containerMatches } from "../procs/containers.ts";
 
 export type FlowPredicate = (flow: Flow) => boolean;
 
@@ -31,9 +32,13 @@ export function compileFlowFilter(filter: FlowFilter | undefined): FlowPredicate
     });
   }
   if (protocols.size) checks.push((f) => protocols.has(f.protocol));
-  // Containers come with container awareness (issue 7); until then a container filter
-  // matches nothing rather than everything.
-  if (filter.containers.length) checks.push(() => false);
+  if (filter.containers.length) {
+    const choices = filter.containers;
+    checks.push((f) => {
+      const c = f.connection?.container;
+      return !!c && choices.some((choice) => containerMatches(choice, c));
+    });
+  }
   return (f) => {
     for (const c of checks) if (!c(f)) return false;
     return true;

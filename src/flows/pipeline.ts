@@ -9,6 +9,7 @@ import { createFlowContext } from "./flow-context.ts";
 import { createHttp1Stream } from "./http1-flows.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
 import type { MessageDecoder } from "./grpc-call.ts";
+import type { ContainerLabel } from "../procs/containers.ts";
 import { ConnOrigin } from "../bpf/events.ts";
 
 export interface PipelineOptions {
@@ -23,8 +24,10 @@ export interface PipelineOptions {
   tlsLibrary?(id: number): string;
   /** Reads gRPC messages with their schema (--proto-path). */
   grpcDecoder?: MessageDecoder;
-  /** Processes that exec and files named libssl.so* being opened: where TLS libraries appear. */
-  onExec?(pid: number): void;
+  /** The container of a process, when it is in one. */
+  containerOf?(pid: number, cgroupId: number): ContainerLabel | undefined;
+  /** Processes that exec and files named libssl.so* being opened: where TLS libraries and containers appear. */
+  onExec?(pid: number, cgroupId: number): void;
   onLibOpen?(pid: number, path: string, fd: number): void;
 }
 
@@ -54,6 +57,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     maxBody: opts.maxBody,
     tlsLibrary: opts.tlsLibrary,
     grpcDecoder: opts.grpcDecoder,
+    containerOf: opts.containerOf,
     emit(flow) {
       stats.flows++;
       opts.onFlow(flow);
@@ -95,7 +99,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         return;
       }
       table.handle(event);
-      if (event.kind === "proc-exec") opts.onExec?.(event.pid);
+      if (event.kind === "proc-exec") opts.onExec?.(event.pid, event.cgroupId);
     },
     endBatch: () => table.endBatch(),
     close: (tsNs) => table.closeAll(tsNs),

@@ -65,7 +65,9 @@ export function formatFlowLine(f: Flow, color: boolean): string {
   const ms = millis(f);
   const latency = ms === undefined ? "" : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
   const c = f.connection;
-  const who = c?.process ? `${c.process.comm}[${c.process.pid}]` : "";
+  // A container's process: "name/comm[pid]" (the short id when the engine gave no name).
+  const box = c?.container ? `${c.container.name || c.container.id.slice(0, 12)}/` : "";
+  const who = c?.process ? `${box}${c.process.comm}[${c.process.pid}]` : "";
   const role = c?.role === Role.SERVER ? "server" : "client";
   const missing = f.missing?.reason ? paint(color, "2", ` (${f.missing.reason})`) : "";
   const stream = f.http2 ? ` h2#${f.http2.streamId}` : "";

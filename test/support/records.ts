@@ -15,6 +15,8 @@ export interface ConnSpec {
   tlsLib?: number;
   /** No socket: family 0, no addresses or ports. */
   unknownSocket?: boolean;
+  /** The process's cgroup v2 id. */
+  cgroupId?: number;
 }
 
 function ipBytes(ip: string): { family: number; bytes: Uint8Array } {
@@ -62,6 +64,7 @@ export function connOpenRecord(c: ConnSpec, tsNs: number): Uint8Array {
   buf.set(new TextEncoder().encode((c.comm ?? "client").slice(0, 15)), C.comm);
   dv.setInt32(C.fd, c.fd ?? 3, true);
   dv.setUint32(C.tls_lib, c.tlsLib ?? 0, true);
+  dv.setBigUint64(C.cgroup_id, BigInt(c.cgroupId ?? 0), true);
   return buf;
 }
 

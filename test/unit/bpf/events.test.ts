@@ -6,11 +6,11 @@ const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLengt
 
 describe("decodeEvent", () => {
   test("conn-open: addresses, ports, comm", () => {
-    const r = connOpenRecord({ connId: 5, pid: 10, fd: 7, comm: "nginx", origin: 1, local: ["::1", 443], remote: ["2001:db8::7", 60000] }, 123);
+    const r = connOpenRecord({ connId: 5, pid: 10, fd: 7, comm: "nginx", origin: 1, cgroupId: 0x1_0000_0042, local: ["::1", 443], remote: ["2001:db8::7", 60000] }, 123);
     expect(decodeEvent(r, view(r), 0, r.length)).toEqual({
       kind: "conn-open", pid: 10, tid: 10, tsNs: 123, connId: 5, fd: 7, family: 6,
       localIp: "::1", localPort: 443, remoteIp: "2001:db8::7", remotePort: 60000,
-      origin: 1, connClass: 1, comm: "nginx", tlsLib: 0,
+      origin: 1, connClass: 1, comm: "nginx", tlsLib: 0, cgroupId: 0x1_0000_0042,
     });
   });
 
@@ -19,7 +19,7 @@ describe("decodeEvent", () => {
     expect(decodeEvent(r, view(r), 0, r.length)).toEqual({
       kind: "conn-open", pid: 11, tid: 11, tsNs: 5, connId: 6, fd: -1, family: 0,
       localIp: "", localPort: 0, remoteIp: "", remotePort: 0,
-      origin: 0, connClass: 3, comm: "node", tlsLib: 2,
+      origin: 0, connClass: 3, comm: "node", tlsLib: 2, cgroupId: 0,
     });
   });
 

@@ -1,0 +1,360 @@
+// What tapwire knows of containers: which container a process is in (from its cgroup, so it
+// works with no engine at all), and each container's name, image, main pid and cgroup id
+// (from the Docker Engine API when it answers). New containers are learnt from the
+// engine's events and, sooner, from the first exec of one of their processes: that is
+// what lets a container chosen with --container be captured from its first request.
+import { readdirSync, readFileSync } from "node:fs";
+import { cgroup2Mount, cgroupId, containerFromCgroup, type CgroupContainer } from "./cgroups.ts";
+import { createDockerClient, DockerError, type ContainerInfo, type DockerClient } from "./docker.ts";
+
+export interface ContainerLabel {
+  /** The full 64-hex-digit id. */
+  id: string;
+  /** "" when the engine could not be asked. */
+  name: string;
+  image: string;
+}
+
+export interface KnownContainer extends ContainerLabel {
+  /** A process of the container (its main one when the engine said), 0 when none is known. */
+  pid: number;
+  running: boolean;
+  networkMode: string;
+  ip: string;
+  /** The cgroup v2 id of its processes' cgroup, 0 when not known. */
+  cgroupId: number;
+  /** Where it was learnt from. */
+  source: "engine" | "cgroup";
+}
+
+export interface EngineStatus {
+  socket: string;
+  reachable: boolean;
+  /** Why it is not reachable, "" when it is. */
+  reason: string;
+}
+
+export interface ContainerDirectory {
+  /** The container of a process, from the cgroup id the kernel reported (0: unknown) and its pid. */
+  labelOf(pid: number, cgroupId: number): ContainerLabel | undefined;
+  /** A process started: learn its container now, while the process surely exists. */
+  noteProcess(pid: number, cgroupId: number): void;
+  /** Running containers: the engine's, and those only seen through processes. */
+  running(): KnownContainer[];
+  /** Called after containers appear, are named, or stop. */
+  onChange(listener: () => void): void;
+  readonly engine: EngineStatus;
+  /** The v2 hierarchy's mount, undefined on a v1-only host (no kernel container filter). */
+  readonly cgroupMount: string | undefined;
+  /** Ask the engine for the running containers and follow its events. */
+  start(): Promise<void>;
+  close(): void;
+}
+
+export interface ContainerDirectoryOptions {
+  /** The engine's socket; "" to not ask any engine. */
+  socket: string;
+  procRoot?: string;
+  /** How often to try again after the engine went away or was not there. */
+  retryMs?: number;
+  /** One line per change of the engine's state (unreachable, back). */
+  log?(line: string): void;
+}
+
+/** A cgroup tree walk for a process that is already gone is done at most this often. */
+const SCAN_INTERVAL_MS = 1000;
+const MAX_SCAN_DEPTH = 8;
+
+export function createContainerDirectory(opts: ContainerDirectoryOptions): ContainerDirectory {
+  const procRoot = opts.procRoot ?? "/proc";
+  const retryMs = opts.retryMs ?? 2000;
+  const log = opts.log ?? (() => {});
+  const mount = readMount(procRoot);
+  const client: DockerClient | undefined = opts.socket ? createDockerClient(opts.socket) : undefined;
+  const engine: EngineStatus = { socket: opts.socket, reachable: false, reason: opts.socket ? "not asked yet" : "no engine socket given" };
+
+  const containers = new Map<string, KnownContainer>();
+  /** cgroup id -> container id, or null for a cgroup that is not a container's. */
+  const byCgroup = new Map<number, string | null>();
+  const inspecting = new Set<string>();
+  const listeners: (() => void)[] = [];
+  let lastScan = 0;
+  let closed = false;
+  const abort = new AbortController();
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  const changed = () => {
+    for (const l of listeners) l();
+  };
+
+  function fromEngine(info: ContainerInfo) {
+    const old = containers.get(info.id);
+    const cg = info.pid ? cgroupOfPid(info.pid) : undefined;
+    const cid = cg?.path && mount ? (cgroupId(mount, cg.path) ?? 0) : 0;
+    const c: KnownContainer = {
+      id: info.id,
+      name: info.name,
+      image: info.image,
+      pid: info.pid || old?.pid || 0,
+      running: info.running,
+      networkMode: info.networkMode,
+      ip: info.ip,
+      cgroupId: Number(cid) || old?.cgroupId || 0,
+      source: "engine",
+    };
+    containers.set(c.id, c);
+    if (c.cgroupId) byCgroup.set(c.cgroupId, c.id);
+  }
+
+  function cgroupOfPid(pid: number): CgroupContainer | undefined {
+    try {
+      return containerFromCgroup(readFileSync(`${procRoot}/${pid}/cgroup`, "latin1"));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A container seen through a process; the engine is asked about it when it answers. */
+  function seen(id: string, pid: number, cid: number) {
+    let c = containers.get(id);
+    if (!c) {
+      c = { id, name: "", image: "", pid, running: true, networkMode: "", ip: "", cgroupId: cid, source: "cgroup" };
+      containers.set(id, c);
+      if (client && engine.reachable) void inspect(id);
+      changed();
+    } else if (!c.cgroupId && cid) {
+      c.cgroupId = cid;
+      if (!c.pid) c.pid = pid;
+      changed();
+    }
+  }
+
+  async function inspect(id: string) {
+    if (!client || inspecting.has(id)) return;
+    inspecting.add(id);
+    try {
+      const info = await client.inspect(id);
+      if (info && !closed) {
+        fromEngine(info);
+        changed();
+      }
+    } catch (e) {
+      if (e instanceof DockerError) lost(e.message);
+    } finally {
+      inspecting.delete(id);
+    }
+  }
+
+  /** Resolve a process's cgroup to a container, caching by cgroup id. */
+  function resolve(pid: number, cid: number): string | undefined {
+    if (cid) {
+      const known = byCgroup.get(cid);
+      if (known !== undefined) return known ?? undefined;
+    }
+    let text: string;
+    try {
+      text = readFileSync(`${procRoot}/${pid}/cgroup`, "latin1");
+    } catch {
+      // Gone already: the cgroup tree still names the container.
+      if (cid) scanTree();
+      return cid ? (byCgroup.get(cid) ?? undefined) : undefined;
+    }
+    const cg = containerFromCgroup(text);
+    if (!cid) return cg?.id; // v1-only host, or a caller without the kernel's id
+    const pathId = mount ? cgroupIdOfText(text) : undefined;
+    // Cached only when the process is still where the kernel saw it.
+    if (pathId === cid) {
+      byCgroup.set(cid, cg?.id ?? null);
+      if (cg) seen(cg.id, pid, cid);
+    }
+    return cg?.id;
+  }
+
+  function cgroupIdOfText(text: string): number | undefined {
+    const line = text.split("\n").find((l) => l.startsWith("0::"));
+    if (!line || !mount) return undefined;
+    const id = cgroupId(mount, line.slice(3));
+    return id === undefined ? undefined : Number(id);
+  }
+
+  function scanTree() {
+    const now = Date.now();
+    if (!mount || now - lastScan < SCAN_INTERVAL_MS) return;
+    lastScan = now;
+    const walk = (dir: string, rel: string, depth: number) => {
+      let entries;
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const path = `${rel}/${e.name}`;
+        const cg = containerFromCgroup(`0::${path}`);
+        if (cg) {
+          const id = cgroupId(mount, path);
+          if (id !== undefined) byCgroup.set(Number(id), cg.id);
+        }
+        if (depth < MAX_SCAN_DEPTH) walk(`${dir}/${e.name}`, path, depth + 1);
+      }
+    };
+    walk(mount, "", 1);
+  }
+
+  function lost(reason: string) {
+    if (engine.reachable) log(`tapwire: the container engine went away (${reason}); flows keep their container ids, names return when it does`);
+    engine.reachable = false;
+    engine.reason = reason;
+    scheduleRetry();
+  }
+
+  function scheduleRetry() {
+    if (closed || retryTimer) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      void connect(false);
+    }, retryMs);
+  }
+
+  async function connect(first: boolean) {
+    if (!client || closed) return;
+    let list: ContainerInfo[];
+    try {
+      list = await client.list();
+    } catch (e) {
+      const reason = e instanceof DockerError ? e.message : String(e);
+      if (first) log(`tapwire: no container engine answers at ${opts.socket} (${reason}); containers are known by id only (--docker-socket PATH)`);
+      engine.reason = reason;
+      scheduleRetry();
+      return;
+    }
+    if (closed) return;
+    if (!first && !engine.reachable) log(`tapwire: the container engine at ${opts.socket} answers again`);
+    engine.reachable = true;
+    engine.reason = "";
+    const running = new Set(list.map((c) => c.id));
+    for (const c of containers.values()) if (c.source === "engine" && !running.has(c.id)) c.running = false;
+    for (const info of list) fromEngine(info);
+    // Containers first seen through a process while the engine was away.
+    for (const c of containers.values()) if (c.source === "cgroup") void inspect(c.id);
+    changed();
+    void follow();
+  }
+
+  async function follow() {
+    if (!client) return;
+    try {
+      for await (const ev of client.events(abort.signal)) {
+        if (ev.action === "start" || ev.action === "restart" || ev.action === "unpause") await inspect(ev.id);
+        else if (ev.action === "die" || ev.action === "stop" || ev.action === "kill" || ev.action === "remove" || ev.action === "destroy") {
+          const c = containers.get(ev.id);
+          if (c && c.running && (ev.action !== "kill" || !isAlive(c.pid))) {
+            c.running = false;
+            changed();
+          }
+        }
+      }
+      if (!closed) lost("the events stream ended");
+    } catch (e) {
+      if (!closed) lost(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  function isAlive(pid: number): boolean {
+    try {
+      readFileSync(`${procRoot}/${pid}/stat`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  return {
+    engine,
+    cgroupMount: mount,
+    labelOf(pid, cid) {
+      const id = resolve(pid, cid);
+      if (!id) return undefined;
+      const c = containers.get(id);
+      return { id, name: c?.name ?? "", image: c?.image ?? "" };
+    },
+    noteProcess(pid, cid) {
+      resolve(pid, cid);
+    },
+    running() {
+      // Containers only seen through processes: still running while a process is.
+      for (const c of containers.values()) if (c.source === "cgroup" && c.running && c.pid && !isAlive(c.pid)) c.running = false;
+      return [...containers.values()].filter((c) => c.running);
+    },
+    onChange(listener) {
+      listeners.push(listener);
+    },
+    async start() {
+      scanProcesses();
+      await connect(true);
+    },
+    close() {
+      closed = true;
+      abort.abort();
+      if (retryTimer) clearTimeout(retryTimer);
+    },
+  };
+
+  /** Every running process's container, at start: containers the engine may not report. */
+  function scanProcesses() {
+    for (const [id, procs] of containerProcesses(procRoot)) {
+      const { pid, cgroupText } = procs[0]!;
+      const cid = cgroupIdOfText(cgroupText) ?? 0;
+      if (cid) byCgroup.set(cid, id);
+      if (!containers.has(id)) containers.set(id, { id, name: "", image: "", pid, running: true, networkMode: "", ip: "", cgroupId: cid, source: "cgroup" });
+    }
+  }
+}
+
+/** The running processes of each container (by id), with their /proc/PID/cgroup text. */
+export function containerProcesses(procRoot = "/proc"): Map<string, { pid: number; cgroupText: string }[]> {
+  const out = new Map<string, { pid: number; cgroupText: string }[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync(procRoot);
+  } catch {
+    return out;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cgroupText;
+    try {
+      cgroupText = readFileSync(`${procRoot}/${entry}/cgroup`, "latin1");
+    } catch {
+      continue; // gone
+    }
+    const cg = containerFromCgroup(cgroupText);
+    if (!cg) continue;
+    let list = out.get(cg.id);
+    if (!list) out.set(cg.id, (list = []));
+    list.push({ pid: Number(entry), cgroupText });
+  }
+  for (const list of out.values()) list.sort((a, b) => a.pid - b.pid);
+  return out;
+}
+
+function readMount(procRoot: string): string | undefined {
+  try {
+    return cgroup2Mount(readFileSync(`${procRoot}/self/mountinfo`, "latin1"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a user's choice (a name, a full id, or an id prefix of 12 or more) names a container. */
+export function containerMatches(choice: string, c: ContainerLabel): boolean {
+  if (!choice) return false;
+  if (c.name && (choice === c.name || choice === `/${c.name}`)) return true;
+  return choice.length >= 12 && c.id.startsWith(choice.toLowerCase());
+}
+
+/** A choice is a container name (as Docker allows them, with or without its "/") or an id. */
+export function isContainerChoice(choice: string): boolean {
+  return /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(choice);
+}
