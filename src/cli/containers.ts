@@ -7,6 +7,7 @@ import { containerProcesses, createContainerDirectory, type ContainerDirectory, 
 import { createTlsProbes, type TlsLibrary } from "../probes/tls-probes.ts";
 import { createTlsUsage } from "../probes/tls-usage.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
+import { containerRoot } from "./engine.ts";
 
 /** The running containers as ListContainers returns them, sorted by name then id. */
 export function listContainers(dir: ContainerDirectory, libraries: readonly TlsLibrary[], captured: (c: KnownContainer) => boolean): ListContainersResponse {
@@ -35,12 +36,12 @@ export function listContainers(dir: ContainerDirectory, libraries: readonly TlsL
 export async function containersCommand(args: { json: boolean; dockerSocket: string }): Promise<number> {
   const dir = createContainerDirectory({ socket: args.dockerSocket });
   await dir.start();
-  dir.close();
   // What capture would probe: the same discovery, without attaching.
   await loadDecoder();
-  const tls = createTlsProbes({ log: () => {} });
+  const tls = createTlsProbes({ log: () => {}, rootOf: (pid) => containerRoot(dir, pid) });
   tls.scanRunning();
   const list = listContainers(dir, tls.libraries, () => true);
+  dir.close();
   if (list.engineError && args.dockerSocket) process.stderr.write(`tapwire: no container engine answers at ${args.dockerSocket} (${list.engineError}); names and images are unknown (--docker-socket PATH)\n`);
   if (process.getuid?.() !== 0) process.stderr.write("tapwire: not root: other users' processes and their libraries cannot be read\n");
   if (args.json) {

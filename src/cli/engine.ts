@@ -96,6 +96,7 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
       setGoBinary: (id, config) => probes.setGoBinary(id, config),
       goSupported: probes.uprobeMulti,
       log: args.verbose ? log : () => {},
+      rootOf: (pid) => containerRoot(containers, pid),
     });
     tls.scanRunning();
   }
@@ -195,4 +196,10 @@ export function untilSignal(): Promise<void> {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());
   });
+}
+
+/** "container NAME" (or its short id) for a process in a container, for messages about its files. */
+export function containerRoot(containers: ContainerDirectory, pid: number): string | undefined {
+  const c = containers.labelOf(pid, 0);
+  return c && `container ${c.name || c.id.slice(0, 12)}`;
 }

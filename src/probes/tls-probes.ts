@@ -61,6 +61,8 @@ export function createTlsProbes(opts: {
   goSupported?: boolean;
   /** Diagnostics (stderr). */
   log(line: string): void;
+  /** Where a process's files are when it is not the host's root ("container web"). */
+  rootOf?(pid: number): string | undefined;
 }): TlsProbes {
   const byFile = new Map<string, TlsLibrary | null>(); // "dev:ino" -> library, or null: nothing to probe
   const libraries: TlsLibrary[] = [];
@@ -173,6 +175,26 @@ export function createTlsProbes(opts: {
     return path.startsWith("/") ? `/proc/${pid}/root${path}` : `/proc/${pid}/cwd/${path}`;
   }
 
+  /** A process's path as the user knows it: a container's file says whose it is. */
+  function shownPath(pid: number, path: string): string {
+    const where = opts.rootOf?.(pid);
+    return where ? `${path} (${where})` : path;
+  }
+
+  /** Considered through the process's root, shown with where that root is. */
+  function considerIn(pid: number, path: string): void {
+    const real = inProcess(pid, path);
+    // The file is often one already known (the host's library): no need to say where.
+    let st;
+    try {
+      st = statSync(real);
+    } catch {
+      return;
+    }
+    if (byFile.has(`${st.dev}:${st.ino}`)) return;
+    consider(real, shownPath(pid, path));
+  }
+
   function considerExe(pid: number): void {
     let exe;
     try {
@@ -180,7 +202,7 @@ export function createTlsProbes(opts: {
     } catch {
       return;
     }
-    consider(inProcess(pid, exe.replace(/ \(deleted\)$/, "")), exe);
+    considerIn(pid, exe.replace(/ \(deleted\)$/, ""));
   }
 
   return {
@@ -199,13 +221,13 @@ export function createTlsProbes(opts: {
         } catch {
           continue;
         }
-        for (const m of maps.matchAll(/ (\/\S*\/libssl\.so[^\s/]*)$/gm)) consider(inProcess(pid, m[1]!), m[1]!);
+        for (const m of maps.matchAll(/ (\/\S*\/libssl\.so[^\s/]*)$/gm)) considerIn(pid, m[1]!);
       }
     },
     onExec: (pid) => considerExe(pid),
     onLibOpen(pid, path, fd) {
       const before = libraries.length;
-      consider(inProcess(pid, path), path);
+      considerIn(pid, path);
       // The process may already have left; its open file may still be reachable.
       if (libraries.length === before && fd >= 0 && !existsSync(inProcess(pid, path))) consider(`/proc/${pid}/fd/${fd}`, path);
     },

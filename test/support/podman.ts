@@ -2,7 +2,7 @@
 // directory, a Debian image made locally with debootstrap (no registry is reachable), and
 // podman's Docker-compatible API on a unix socket. Set up once per machine (the image takes
 // about a minute) and reused.
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 export const PODMAN_WORK = "/tmp/tapwire-podman";
 export const IMAGE = "localhost/tapwire-debpy:latest";
@@ -13,6 +13,10 @@ export interface Podman {
   env: Record<string, string>;
   /** Runs podman; throws with its stderr when it fails. */
   run(args: string[]): string;
+  /** Stops the API service (the engine "going away"); containers keep running. */
+  stopService(): void;
+  /** Starts it again (does nothing when it answers). */
+  startService(): Promise<void>;
 }
 
 function env(): Record<string, string> {
@@ -28,7 +32,7 @@ function podman(args: string[]): string {
 function mirror(): string {
   for (const f of ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]) {
     if (!existsSync(f)) continue;
-    const m = /(?:URIs:|deb)\s+(https?:\/\/\S*debian\S*?)\/?(?:\s|$)/m.exec(Bun.file(f).size ? require("node:fs").readFileSync(f, "utf8") : "");
+    const m = /(?:URIs:|deb)\s+(https?:\/\/\S*debian\S*?)\/?(?:\s|$)/m.exec(readFileSync(f, "utf8"));
     if (m) return m[1]!;
   }
   return "http://deb.debian.org/debian";
@@ -51,13 +55,28 @@ export async function ensurePodman(): Promise<Podman> {
     podman(["import", `${PODMAN_WORK}/rootfs.tar`, IMAGE]);
   }
   const socket = `${PODMAN_WORK}/podman.sock`;
-  if (!(await socketAnswers(socket))) {
-    const service = Bun.spawn(["podman", "system", "service", "--time=0", `unix://${socket}`], { env: env(), stdout: "ignore", stderr: "ignore", stdin: "ignore" });
-    service.unref();
-    for (let i = 0; i < 100 && !(await socketAnswers(socket)); i++) await Bun.sleep(100);
-    if (!(await socketAnswers(socket))) throw new Error("podman system service did not start");
+  await startService(socket);
+  return { socket, env: env(), run: podman, stopService: () => stopService(socket), startService: () => startService(socket) };
+}
+
+const serviceArgs = (socket: string) => ["podman", "system", "service", "--time=0", `unix://${socket}`];
+
+async function startService(socket: string): Promise<void> {
+  if (await socketAnswers(socket)) return;
+  const service = Bun.spawn(serviceArgs(socket), { env: env(), stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+  service.unref();
+  for (let i = 0; i < 100 && !(await socketAnswers(socket)); i++) await Bun.sleep(100);
+  if (!(await socketAnswers(socket))) throw new Error("podman system service did not start");
+}
+
+function stopService(socket: string): void {
+  const wanted = serviceArgs(socket).join("\0");
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0$/, "").endsWith(wanted.slice("podman".length))) process.kill(Number(entry), "SIGTERM");
+    } catch {}
   }
-  return { socket, env: env(), run: podman };
 }
 
 async function socketAnswers(socket: string): Promise<boolean> {

@@ -1,0 +1,244 @@
+// Containers end to end: real containers under podman (its Docker-compatible API on a unix
+// socket), each with --network host so that all traffic stays on loopback. Python servers in
+// containers are requested from the host with curl; tapwire runs on the host with real BPF.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
+import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
+import { PEERS, TAPWIRE, freePort, canConnect, requireRoot, run, startServer, startTapwire, waitFor, type JsonFlow, type Tapwire, PYTHON, fromB64 } from "./harness.ts";
+import { makeCert, type Cert } from "./tls-setup.ts";
+
+const CURL = "/usr/bin/curl";
+let pm: Podman;
+let cert: Cert;
+const started: string[] = [];
+const running: Tapwire[] = [];
+
+beforeAll(async () => {
+  requireRoot();
+  pm = await ensurePodman();
+  cert = await makeCert();
+}, 600_000);
+
+afterEach(async () => {
+  for (const t of running.splice(0)) if (t.proc.exitCode === null) t.proc.kill("SIGKILL");
+});
+
+afterAll(() => {
+  for (const name of started) {
+    try {
+      pm.run(["rm", "-f", "-t", "0", name]);
+    } catch {}
+  }
+});
+
+interface Box {
+  name: string;
+  id: string;
+  port: number;
+  /** The host pid of the server process (python3) inside it. */
+  pid: number;
+}
+
+/** A Python server in a container, on 127.0.0.1:port of the host's network. */
+async function runContainer(name: string, kind: "http" | "https", port?: number): Promise<Box> {
+  port ??= await freePort();
+  try {
+    pm.run(["rm", "-f", "-t", "0", name]);
+  } catch {}
+  const cmd =
+    kind === "http"
+      ? ["python3", "/peers/echo_server.py", String(port)]
+      : ["python3", "/peers/https_echo.py", String(port), "/tls/cert.pem", "/tls/key.pem"];
+  started.push(name);
+  const id = pm.run(["run", "-d", "--init", "--network", "host", "--name", name, "-v", `${PEERS}:/peers:ro`, "-v", `${cert.dir}:/tls:ro`, IMAGE, ...cmd]).trim();
+  await waitFor(`${name} to listen on ${port}`, () => canConnect("127.0.0.1", port), 20000);
+  const pid = serverPid(id);
+  return { name, id, port, pid };
+}
+
+/** The python3 process of a container, found from the processes' cgroups. */
+function serverPid(id: string): number {
+  for (const entry of require("node:fs").readdirSync("/proc") as string[]) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cgroup`, "latin1").includes(id) && readFileSync(`/proc/${entry}/comm`, "latin1").trim() === "python3") return Number(entry);
+    } catch {}
+  }
+  throw new Error(`no python3 process in container ${id}`);
+}
+
+async function curl(url: string, ...args: string[]) {
+  const r = await run([CURL, "-sS", "--cacert", cert.cert, ...args, url]);
+  if (r.exitCode !== 0) throw new Error(`curl ${url}: ${r.stderr}`);
+  return { pid: r.pid, body: new TextDecoder().decode(r.stdout) };
+}
+
+async function tapwire(args: string[] = [], socket = pm.socket): Promise<Tapwire> {
+  const t = await startTapwire(["--docker-socket", socket, ...args]);
+  running.push(t);
+  return t;
+}
+
+const isServerOf = (box: Box, path: string) => (f: JsonFlow) => f.connection.role === "ROLE_SERVER" && f.connection.process.pid === box.pid && f.request?.path === path;
+
+/** Every field of a server flow from a container's echo server. */
+function expectServerFlow(f: JsonFlow, box: Box, e: { path: string; tls: boolean; body: string; name?: string; image?: string }) {
+  expect(f.protocol).toBe("PROTOCOL_HTTP1");
+  expect(f.connection.role).toBe("ROLE_SERVER");
+  expect(f.connection.process).toEqual({ pid: box.pid, comm: "python3", exe: readlinkSync(`/proc/${box.pid}/exe`) });
+  // Proto JSON leaves out empty strings: no name and image when the engine could not say.
+  const name = e.name ?? box.name;
+  const image = e.image ?? IMAGE;
+  expect(f.connection.container).toEqual({ id: box.id, ...(name ? { name } : {}), ...(image ? { image } : {}) });
+  expect(f.connection.tls ?? false).toBe(e.tls);
+  expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port: box.port });
+  expect(f.connection.source.ip).toBe("127.0.0.1");
+  expect(f.request.method).toBe("GET");
+  expect(f.request.path).toBe(e.path);
+  expect(f.request.authority).toBe(`127.0.0.1:${box.port}`);
+  expect(f.response.status).toBe(200);
+  expect(fromB64(f.response.body).toString()).toBe(e.body);
+  expect(f.missing).toBeUndefined();
+}
+
+const TEXT = "hello from tapwire's test server\n";
+
+describe("containers", () => {
+  test("a container's HTTP server: its flows carry the container's id, name and image; the host's curl has none", async () => {
+    const box = await runContainer("tw-http", "http");
+    const t = await tapwire();
+    const c = await curl(`http://127.0.0.1:${box.port}/text?http`);
+    expect(c.body).toBe(TEXT);
+    const [server] = await t.waitForFlows(isServerOf(box, "/text?http"), 1);
+    expectServerFlow(server, box, { path: "/text?http", tls: false, body: TEXT });
+    const [client] = await t.waitForFlows((f) => f.connection.process.pid === c.pid, 1);
+    expect(client.connection.role).toBe("ROLE_CLIENT");
+    expect(client.connection.container).toBeUndefined();
+    expect(client.response.status).toBe(200);
+    await t.stop();
+  }, 60_000);
+
+  test("a container's HTTPS server is read through the container's own libssl, probed within a second of its start", async () => {
+    const t = await tapwire(["-v"]);
+    const t0 = performance.now();
+    const box = await runContainer("tw-https", "https");
+    // The container's libssl is another file than the host's.
+    const inside = statSync(`/proc/${box.pid}/root/usr/lib/x86_64-linux-gnu/libssl.so.3`);
+    const host = statSync("/usr/lib/x86_64-linux-gnu/libssl.so.3");
+    expect(`${inside.dev}:${inside.ino}`).not.toBe(`${host.dev}:${host.ino}`);
+    const probedLine = await waitFor("the container's libssl to be probed", () =>
+      t.stderr.find((l) => l.startsWith("tls: probing OpenSSL") && l.includes("libssl.so.3 (container tw-https)")),
+    );
+    const probedMs = performance.now() - t0;
+    expect(probedLine).toMatch(/^tls: probing OpenSSL 3\.\d+\.\d+ in (\/usr)?\/lib\/x86_64-linux-gnu\/libssl\.so\.3 \(container tw-https\)/);
+    // From `podman run` to attached: the container starting is most of it.
+    expect(probedMs).toBeLessThan(1000 + 1000);
+    const c = await curl(`https://127.0.0.1:${box.port}/text?first`);
+    expect(c.body).toBe(TEXT);
+    const [server] = await t.waitForFlows(isServerOf(box, "/text?first"), 1);
+    expectServerFlow(server, box, { path: "/text?first", tls: true, body: TEXT });
+    expect(server.connection.tlsLibrary).toMatch(/^OpenSSL 3\.\d+\.\d+$/);
+    // `tapwire containers` says what is probed in it.
+    const ls = await run([TAPWIRE, "containers", "--json", "--docker-socket", pm.socket]);
+    expect(ls.exitCode).toBe(0);
+    const listed = JSON.parse(new TextDecoder().decode(ls.stdout)).containers.find((x: JsonFlow) => x.container.id === box.id);
+    expect(listed.container).toEqual({ id: box.id, name: "tw-https", image: IMAGE });
+    expect(listed.networkMode).toBe("host");
+    expect(listed.pids).toContain(box.pid);
+    expect(listed.captured).toBe(true);
+    expect(listed.tlsLibraries).toEqual([expect.stringMatching(/^OpenSSL 3\.\d+\.\d+ (\/usr)?\/lib\/x86_64-linux-gnu\/libssl\.so\.3 \(container tw-https\)$/)]);
+    const table = await run([TAPWIRE, "containers", "--docker-socket", pm.socket]);
+    const row = new TextDecoder().decode(table.stdout).split("\n").find((l) => l.startsWith(box.id.slice(0, 12)));
+    expect(row).toMatch(new RegExp(`^${box.id.slice(0, 12)}\\s+tw-https\\s+${IMAGE.replace(/[.]/g, "\\.")}\\s+\\d+\\s+host\\s+OpenSSL 3`));
+    await t.stop();
+  }, 60_000);
+
+  test("--container NAME captures that container's traffic and no one else's; an id prefix chooses too", async () => {
+    const a = await runContainer("tw-a", "http");
+    const b = await runContainer("tw-b", "http");
+    const hostPort = await freePort();
+    const hostServer = await startServer([PYTHON, `${PEERS}/echo_server.py`, String(hostPort)], "127.0.0.1", hostPort);
+    try {
+      const t = await tapwire(["--container", "tw-a"]);
+      expect(t.stderr.find((l) => l.startsWith("ready"))).toContain("; containers tw-a");
+      await curl(`http://127.0.0.1:${b.port}/text?b`);
+      await curl(`http://127.0.0.1:${hostPort}/text?host`);
+      await curl(`http://127.0.0.1:${a.port}/text?a`);
+      const [server] = await t.waitForFlows(isServerOf(a, "/text?a"), 1);
+      expectServerFlow(server, a, { path: "/text?a", tls: false, body: TEXT });
+      await Bun.sleep(500);
+      await t.stop();
+      // Nothing else: not tw-b, not the host's server, not the host's curl.
+      expect(t.flows.map((f: JsonFlow) => `${f.connection.process.comm} ${f.connection.container?.name} ${f.request?.path}`)).toEqual(["python3 tw-a /text?a"]);
+
+      const byId = await tapwire(["--container", b.id.slice(0, 12)]);
+      await curl(`http://127.0.0.1:${a.port}/text?a2`);
+      await curl(`http://127.0.0.1:${b.port}/text?b2`);
+      const [bFlow] = await byId.waitForFlows(isServerOf(b, "/text?b2"), 1);
+      expectServerFlow(bFlow, b, { path: "/text?b2", tls: false, body: TEXT });
+      await Bun.sleep(500);
+      await byId.stop();
+      expect(byId.flows.map((f: JsonFlow) => f.connection.container?.name)).toEqual(["tw-b"]);
+    } finally {
+      await hostServer.stop();
+    }
+  }, 90_000);
+
+  test("a container started after tapwire, chosen by name, is captured from its first request (HTTP and HTTPS)", async () => {
+    const t = await tapwire(["--container", "tw-late", "--container", "tw-late-tls"]);
+    expect(t.stderr.some((l) => l.includes("--container tw-late: no running container has this name or id yet"))).toBe(true);
+    const box = await runContainer("tw-late", "http");
+    await curl(`http://127.0.0.1:${box.port}/text?first`);
+    const tls = await runContainer("tw-late-tls", "https");
+    await curl(`https://127.0.0.1:${tls.port}/text?first-tls`);
+    const [first] = await t.waitForFlows(isServerOf(box, "/text?first"), 1);
+    expectServerFlow(first, box, { path: "/text?first", tls: false, body: TEXT });
+    const [firstTls] = await t.waitForFlows(isServerOf(tls, "/text?first-tls"), 1);
+    expectServerFlow(firstTls, tls, { path: "/text?first-tls", tls: true, body: TEXT });
+    await t.stop();
+    expect(t.flows.length).toBe(2);
+  }, 90_000);
+
+  test("no engine: tapwire says so once, and container flows still carry the container's id", async () => {
+    const box = await runContainer("tw-noapi", "http");
+    const t = await tapwire([], "/run/tapwire-no-such-engine.sock");
+    await curl(`http://127.0.0.1:${box.port}/text?noapi`);
+    const [server] = await t.waitForFlows(isServerOf(box, "/text?noapi"), 1);
+    expectServerFlow(server, box, { path: "/text?noapi", tls: false, body: TEXT, name: "", image: "" });
+    // The engine is retried quietly: still one line after a few retries.
+    await Bun.sleep(4500);
+    const said = t.stderr.filter((l) => l.includes("container engine"));
+    expect(said).toEqual([expect.stringMatching(/^tapwire: no container engine answers at \/run\/tapwire-no-such-engine\.sock \(.+\); containers are known by id only/)]);
+    // ... and an id prefix still chooses a container.
+    const byId = await tapwire(["--container", box.id.slice(0, 16)], "/run/tapwire-no-such-engine.sock");
+    await curl(`http://127.0.0.1:${box.port}/text?noapi-filtered`);
+    await byId.waitForFlows(isServerOf(box, "/text?noapi-filtered"), 1);
+    await byId.stop();
+    expect(byId.flows.length).toBe(1);
+    await t.stop();
+  }, 60_000);
+
+  test("the engine going away mid-run: capture goes on with names kept, new containers get their id, names come back with it", async () => {
+    const box = await runContainer("tw-away", "http");
+    const t = await tapwire();
+    await curl(`http://127.0.0.1:${box.port}/text?before`);
+    expectServerFlow((await t.waitForFlows(isServerOf(box, "/text?before"), 1))[0], box, { path: "/text?before", tls: false, body: TEXT });
+    pm.stopService();
+    try {
+      await curl(`http://127.0.0.1:${box.port}/text?during`);
+      expectServerFlow((await t.waitForFlows(isServerOf(box, "/text?during"), 1))[0], box, { path: "/text?during", tls: false, body: TEXT });
+      // A container that starts while the engine is away is known by its id.
+      const late = await runContainer("tw-away-late", "http");
+      await waitFor("tapwire to notice the engine is gone", () => t.stderr.some((l) => l.includes("the container engine went away")), 15000);
+      await curl(`http://127.0.0.1:${late.port}/text?during-late`);
+      expectServerFlow((await t.waitForFlows(isServerOf(late, "/text?during-late"), 1))[0], late, { path: "/text?during-late", tls: false, body: TEXT, name: "", image: "" });
+      await pm.startService();
+      await waitFor("tapwire to see the engine again", () => t.stderr.some((l) => l.includes("answers again")), 15000);
+      await curl(`http://127.0.0.1:${late.port}/text?after`);
+      expectServerFlow((await t.waitForFlows(isServerOf(late, "/text?after"), 1))[0], late, { path: "/text?after", tls: false, body: TEXT });
+    } finally {
+      await pm.startService();
+    }
+    await t.stop();
+  }, 90_000);
+});
