@@ -6,6 +6,7 @@ import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
 import { PEERS, TAPWIRE, freePort, canConnect, requireRoot, run, startServer, startTapwire, waitFor, type JsonFlow, type Tapwire, PYTHON, fromB64 } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
+import { createDockerClient } from "../../src/procs/docker.ts";
 
 const CURL = "/usr/bin/curl";
 let pm: Podman;
@@ -102,6 +103,31 @@ function expectServerFlow(f: JsonFlow, box: Box, e: { path: string; tls: boolean
 }
 
 const TEXT = "hello from tapwire's test server\n";
+
+describe("the Docker Engine API client, against podman's", () => {
+  test("list, inspect and the events of a container that starts and stops", async () => {
+    const client = createDockerClient(pm.socket);
+    const abort = new AbortController();
+    const events: string[] = [];
+    const following = (async () => {
+      for await (const e of client.events(abort.signal)) if (e.name === "tw-client") events.push(`${e.action} ${e.id} ${e.image}`);
+    })();
+    await Bun.sleep(300);
+    const box = await runContainer("tw-client", "http");
+    const info = await client.inspect("tw-client");
+    expect(info).toEqual({ id: box.id, name: "tw-client", image: IMAGE, pid: info!.pid, running: true, networkMode: "host", ip: "" });
+    // The main pid is the container's init (--init), in the container's cgroup.
+    expect(readFileSync(`/proc/${info!.pid}/cgroup`, "latin1")).toContain(`libpod-${box.id}`);
+    expect((await client.list()).find((c) => c.id === box.id)).toEqual(info!);
+    expect(await client.inspect("tw-no-such-container")).toBeUndefined();
+    pm.run(["stop", "-t", "2", "tw-client"]);
+    await waitFor("start and died events", () => events.includes(`start ${box.id} ${IMAGE}`) && events.includes(`die ${box.id} ${IMAGE}`), 15000);
+    abort.abort();
+    await following;
+    // An engine that is not there: one DockerError naming the socket.
+    await expect(createDockerClient("/run/tapwire-no-such.sock").list()).rejects.toThrow(/^\/run\/tapwire-no-such\.sock: /);
+  }, 60_000);
+});
 
 describe("containers", () => {
   test("a container's HTTP server: its flows carry the container's id, name and image; the host's curl has none", async () => {
@@ -241,4 +267,76 @@ describe("containers", () => {
     }
     await t.stop();
   }, 90_000);
+});
+
+describe("containers over the API", () => {
+  const post = async (api: number, method: string, body: unknown) => {
+    const r = await run([CURL, "-sS", "-X", "POST", "-H", "Content-Type: application/json", "-d", JSON.stringify(body), `http://127.0.0.1:${api}/tapwire.v1.TapwireService/${method}`]);
+    return JSON.parse(new TextDecoder().decode(r.stdout));
+  };
+
+  test("ListContainers, SetCaptureFilter and WatchFlows by container; a bad choice is invalid_argument", async () => {
+    const a = await runContainer("tw-api-a", "http");
+    const b = await runContainer("tw-api-b", "http");
+    const api = await freePort();
+    const t = await startTapwire(["--docker-socket", pm.socket, "--listen", `127.0.0.1:${api}`], { command: "serve" });
+    running.push(t);
+    try {
+      const listed = (await post(api, "ListContainers", {})).containers;
+      const entry = listed.find((c: JsonFlow) => c.container.id === a.id);
+      expect(entry).toMatchObject({ container: { id: a.id, name: "tw-api-a", image: IMAGE }, networkMode: "host", captured: true });
+      expect(entry.pids).toContain(a.pid);
+
+      // In the kernel: only tw-api-b from now on.
+      expect((await post(api, "SetCaptureFilter", { filter: { containers: ["tw-api-b"] } })).filter).toEqual({ containers: ["tw-api-b"] });
+      const after = (await post(api, "ListContainers", {})).containers;
+      expect([after.find((c: JsonFlow) => c.container.id === a.id).captured ?? false, after.find((c: JsonFlow) => c.container.id === b.id).captured]).toEqual([false, true]);
+      // A WatchFlows stream for tw-api-b's flows, through watch --container.
+      const watch = Bun.spawn([TAPWIRE, "watch", "--server", `http://127.0.0.1:${api}`, "--json", "--container", b.id.slice(0, 12)], { stdout: "pipe", stderr: "pipe" });
+      await Bun.sleep(500);
+      await curl(`http://127.0.0.1:${a.port}/text?api-a`);
+      await curl(`http://127.0.0.1:${b.port}/text?api-b`);
+      const reader = watch.stdout.getReader();
+      const { value } = await reader.read();
+      watch.kill("SIGINT");
+      const seen = JSON.parse(new TextDecoder().decode(value).split("\n")[0]!);
+      expectServerFlow(seen, b, { path: "/text?api-b", tls: false, body: TEXT });
+      await Bun.sleep(300);
+      // The calls to the API before the filter were captured too; of the containers' traffic, only tw-api-b's.
+      const history = (await post(api, "ListFlows", { filter: { pathPrefix: "/text" } })).flows.map((f: JsonFlow) => `${f.connection.container?.name} ${f.request.path}`);
+      expect(history).toEqual(["tw-api-b /text?api-b"]);
+      const byContainer = (await post(api, "ListFlows", { filter: { containers: ["tw-api-b"] } })).flows.map((f: JsonFlow) => f.request.path);
+      expect(byContainer).toEqual(["/text?api-b"]);
+
+      const bad = await post(api, "SetCaptureFilter", { filter: { containers: ["no such/container"] } });
+      expect(bad.code).toBe("invalid_argument");
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
+
+  test("Trayce's GUI is sent the containers, and only the flows of the one its user chose", async () => {
+    const a = await runContainer("tw-trayce-a", "http");
+    const b = await runContainer("tw-trayce-b", "http");
+    const gui = await freePort();
+    const peer = (await import("./harness.ts")).startPeer(["/usr/bin/node", `${PEERS}/trayce_gui.mjs`, String(gui), a.id.slice(0, 12)]);
+    await peer.waitLine((l) => l === "listening");
+    const t = await startTapwire(["--docker-socket", pm.socket, "--listen", `127.0.0.1:${await freePort()}`, "--trayce", `127.0.0.1:${gui}`], { command: "serve" });
+    running.push(t);
+    const events = () => peer.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    try {
+      const containers = await waitFor("a container list with both", () => events().find((e) => e.kind === "containers" && e.value.some((c: JsonFlow) => c.name === "tw-trayce-b"))?.value);
+      expect(containers.find((c: JsonFlow) => c.name === "tw-trayce-a")).toEqual({ id: a.id.slice(0, 12), name: "tw-trayce-a", image: IMAGE, ip: "", status: "running" });
+      await curl(`http://127.0.0.1:${b.port}/text?trayce-b`);
+      await curl(`http://127.0.0.1:${a.port}/text?trayce-a`);
+      await waitFor("tw-trayce-a's request and response", () => events().filter((e) => e.kind === "flow").length >= 2);
+      await Bun.sleep(500);
+      const flows = events().filter((e) => e.kind === "flow").map((e) => e.value);
+      expect(flows.map((f) => f.httpRequest?.path ?? `response ${f.httpResponse?.status}`)).toEqual(["/text?trayce-a", "response 200"]);
+      expect(flows[0].uuid).toBe(flows[1].uuid);
+    } finally {
+      await t.stop();
+      await peer.stop();
+    }
+  }, 60_000);
 });

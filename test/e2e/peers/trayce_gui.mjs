@@ -1,6 +1,7 @@
 // A stand-in for Trayce's GUI: a @grpc/grpc-js server of TrayceAgent (proto/api). It
-// answers the command stream with set_settings, and prints every call it gets as a JSON line.
-//   node trayce_gui.mjs PORT
+// answers the command stream with set_settings (the containers its user "ticked": the ids
+// given after the port, none by default), and prints every call it gets as a JSON line.
+//   node trayce_gui.mjs PORT [CONTAINER_ID...]
 import grpc from "@grpc/grpc-js";
 import loader from "@grpc/proto-loader";
 
@@ -21,7 +22,7 @@ server.addService(api.TrayceAgent.service, {
   OpenCommandStream(stream) {
     stream.on("data", (started) => {
       print("agent_started", started);
-      stream.write({ type: "set_settings", settings: { containerIds: ["abc123"], licenseKey: "" } });
+      stream.write({ type: "set_settings", settings: { containerIds: process.argv.slice(3), licenseKey: "" } });
     });
     stream.on("end", () => stream.end());
     stream.on("error", () => {});
