@@ -7,6 +7,8 @@ import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
 import { PEERS, TAPWIRE, freePort, canConnect, requireRoot, run, startServer, startTapwire, waitFor, type JsonFlow, type Tapwire, PYTHON, fromB64 } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
 import { createDockerClient } from "../../src/procs/docker.ts";
+import { goBinary } from "../support/go-build.ts";
+import { dirname } from "node:path";
 
 const CURL = "/usr/bin/curl";
 let pm: Podman;
@@ -41,7 +43,7 @@ interface Box {
 }
 
 /** A Python server in a container, on 127.0.0.1:port of the host's network. */
-async function runContainer(name: string, kind: "http" | "https", port?: number): Promise<Box> {
+async function runContainer(name: string, kind: "http" | "https" | "go", port?: number): Promise<Box> {
   port ??= await freePort();
   try {
     pm.run(["rm", "-f", "-t", "0", name]);
@@ -49,23 +51,27 @@ async function runContainer(name: string, kind: "http" | "https", port?: number)
   const cmd =
     kind === "http"
       ? ["python3", "/peers/echo_server.py", String(port)]
-      : ["python3", "/peers/https_echo.py", String(port), "/tls/cert.pem", "/tls/key.pem"];
+      : kind === "https"
+        ? ["python3", "/peers/https_echo.py", String(port), "/tls/cert.pem", "/tls/key.pem"]
+        : // The Go program is copied into the container first: its own file, not the host's.
+          ["sh", "-c", `cp /go/gohttps-plain /usr/local/bin/gohttps && exec /usr/local/bin/gohttps server ${port} /tls/cert.pem /tls/key.pem`];
+  const goDir = dirname(goBinary("plain"));
   started.push(name);
-  const id = pm.run(["run", "-d", "--init", "--network", "host", "--name", name, "-v", `${PEERS}:/peers:ro`, "-v", `${cert.dir}:/tls:ro`, IMAGE, ...cmd]).trim();
+  const id = pm.run(["run", "-d", "--init", "--network", "host", "--name", name, "-v", `${PEERS}:/peers:ro`, "-v", `${cert.dir}:/tls:ro`, "-v", `${goDir}:/go:ro`, IMAGE, ...cmd]).trim();
   await waitFor(`${name} to listen on ${port}`, () => canConnect("127.0.0.1", port), 20000);
-  const pid = serverPid(id);
+  const pid = serverPid(id, kind === "go" ? "gohttps" : "python3");
   return { name, id, port, pid };
 }
 
-/** The python3 process of a container, found from the processes' cgroups. */
-function serverPid(id: string): number {
+/** The server process of a container, found from the processes' cgroups. */
+function serverPid(id: string, comm: string): number {
   for (const entry of require("node:fs").readdirSync("/proc") as string[]) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cgroup`, "latin1").includes(id) && readFileSync(`/proc/${entry}/comm`, "latin1").trim() === "python3") return Number(entry);
+      if (readFileSync(`/proc/${entry}/cgroup`, "latin1").includes(id) && readFileSync(`/proc/${entry}/comm`, "latin1").trim() === comm) return Number(entry);
     } catch {}
   }
-  throw new Error(`no python3 process in container ${id}`);
+  throw new Error(`no ${comm} process in container ${id}`);
 }
 
 async function curl(url: string, ...args: string[]) {
@@ -83,10 +89,10 @@ async function tapwire(args: string[] = [], socket = pm.socket): Promise<Tapwire
 const isServerOf = (box: Box, path: string) => (f: JsonFlow) => f.connection.role === "ROLE_SERVER" && f.connection.process.pid === box.pid && f.request?.path === path;
 
 /** Every field of a server flow from a container's echo server. */
-function expectServerFlow(f: JsonFlow, box: Box, e: { path: string; tls: boolean; body: string; name?: string; image?: string }) {
+function expectServerFlow(f: JsonFlow, box: Box, e: { path: string; tls: boolean; body: string; name?: string; image?: string; comm?: string }) {
   expect(f.protocol).toBe("PROTOCOL_HTTP1");
   expect(f.connection.role).toBe("ROLE_SERVER");
-  expect(f.connection.process).toEqual({ pid: box.pid, comm: "python3", exe: readlinkSync(`/proc/${box.pid}/exe`) });
+  expect(f.connection.process).toEqual({ pid: box.pid, comm: e.comm ?? "python3", exe: readlinkSync(`/proc/${box.pid}/exe`) });
   // Proto JSON leaves out empty strings: no name and image when the engine could not say.
   const name = e.name ?? box.name;
   const image = e.image ?? IMAGE;
@@ -178,6 +184,19 @@ describe("containers", () => {
     expect(row).toMatch(new RegExp(`^${box.id.slice(0, 12)}\\s+tw-https\\s+${IMAGE.replace(/[.]/g, "\\.")}\\s+\\d+\\s+host\\s+OpenSSL 3`));
     await t.stop();
   }, 60_000);
+
+  test("a Go program in a container (its own copy of the executable) is probed through its root", async () => {
+    const t = await tapwire(["-v"]);
+    const box = await runContainer("tw-go", "go");
+    const line = await waitFor("the container's Go program to be probed", () => t.stderr.find((l) => l.startsWith("tls: probing Go") && l.includes("(container tw-go)")));
+    expect(line).toMatch(/^tls: probing Go go1\.\d+(\.\d+)? crypto\/tls in \/usr\/local\/bin\/gohttps \(container tw-go\) /);
+    const c = await curl(`https://127.0.0.1:${box.port}/text`, "--http1.1");
+    const [server] = await t.waitForFlows(isServerOf(box, "/text"), 1);
+    expectServerFlow(server, box, { path: "/text", tls: true, body: c.body, comm: "gohttps" });
+    expect(c.body.length).toBeGreaterThan(0);
+    expect(server.connection.tlsLibrary).toMatch(/^Go go1\.\d+(\.\d+)? crypto\/tls$/);
+    await t.stop();
+  }, 120_000);
 
   test("--container NAME captures that container's traffic and no one else's; an id prefix chooses too", async () => {
     const a = await runContainer("tw-a", "http");

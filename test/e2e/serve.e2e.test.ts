@@ -125,9 +125,13 @@ describe("serve", () => {
     await Bun.sleep(300);
     const flows = (await grpc.listFlows({ filter: { pathPrefix: "/filtered" } })).flows;
     expect(flows.map((f) => f.connection!.process!.comm)).toEqual(["python3"]);
+    // A container that does not run (yet): nothing is captured until it does.
+    expect((await grpc.setCaptureFilter({ filter: { containers: ["tw-not-running"] } })).filter!.containers).toEqual(["tw-not-running"]);
+    await curlGet("/filtered-out");
     await grpc.setCaptureFilter({ filter: {} });
-    const err = await grpc.setCaptureFilter({ filter: { containers: ["x"] } }).then(() => undefined, (e) => ConnectError.from(e).code);
-    expect(err).toBe(Code.Unimplemented);
+    await curlGet("/filtered-back");
+    await waitFor("both sides of /filtered-back", async () => (await grpc.listFlows({ filter: { pathPrefix: "/filtered-back" } })).flows.length >= 2);
+    expect((await grpc.listFlows({ filter: { pathPrefix: "/filtered-out" } })).flows).toEqual([]);
   });
 
   test("a stuck subscriber does not delay another", async () => {
