@@ -4,9 +4,13 @@
 // With --tls, wrk speaks https to nginx, and a peer runs in the same rounds: a bpftrace
 // program with uprobes on the same OpenSSL functions that prints every plaintext buffer
 // (what bcc's sslsniff does); its cost and the requests it saw are printed beside tapwire's.
+// With --container-filter, tapwire also runs in each round with `--container` naming a
+// container that does not run: every syscall of the load then meets the kernel's container
+// filter (the cgroup and its ancestors looked up) and nothing is captured — the cost a
+// host's other traffic pays when tapwire watches one container.
 // Figures, not pass/fail. Needs root, nginx, wrk, openssl and bpftrace (bootstrap.sh --test).
 //
-//   bun bench/overhead.ts [--tls] [--seconds 8] [--rounds 2] [--connections 32]
+//   bun bench/overhead.ts [--tls] [--container-filter] [--seconds 8] [--rounds 2] [--connections 32]
 import { parseArgs } from "node:util";
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +25,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "32" },
     port: { type: "string", default: "18480" },
     tls: { type: "boolean", default: false },
+    "container-filter": { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -146,9 +151,9 @@ async function withCapture(cmd: string[], ready: RegExp, readyOn: "stderr" | "st
   return { ...r, cpu, stderr: err, gets };
 }
 
-async function withTapwire() {
-  const r = await withCapture([`${ROOT}/dist/tapwire`, "capture", "--json"], /^ready/m, "stderr");
-  const summary = r.stderr.split("\n").find((l) => l.startsWith("tapwire:")) ?? r.stderr;
+async function withTapwire(extra: string[] = []) {
+  const r = await withCapture([`${ROOT}/dist/tapwire`, "capture", "--json", ...extra], /^ready/m, "stderr");
+  const summary = r.stderr.split("\n").find((l) => /^tapwire: \d+ flows/.test(l)) ?? r.stderr;
   return { ...r, flows: Number(/tapwire: (\d+) flows/.exec(summary)?.[1] ?? NaN), summary };
 }
 
@@ -180,6 +185,8 @@ try {
   const base: number[] = [];
   const traced: number[] = [];
   const peer: number[] = [];
+  const filtered: number[] = [];
+  const byPid: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const b = await wrk();
     base.push(b.rps);
@@ -191,6 +198,15 @@ try {
       `round ${i + 1}: with tapwire    ${t.rps.toFixed(0)} req/s; ${t.requests} requests -> ${t.flows} flows ` +
         `(${expected} expected: client and server side), tapwire CPU ${((t.cpu / seconds) * 100).toFixed(0)}% of a core\n  ${t.summary}`,
     );
+    if (values["container-filter"]) {
+      const f = await withTapwire(["--container", "tapwire-bench-no-such-container", "--docker-socket", ""]);
+      filtered.push(f.rps);
+      console.log(`round ${i + 1}: with tapwire --container (not running) ${f.rps.toFixed(0)} req/s; ${f.flows} flows (0 expected), tapwire CPU ${((f.cpu / seconds) * 100).toFixed(0)}% of a core`);
+      // For reference: the tracepoints alone, every event turned away by the first check.
+      const p = await withTapwire(["--pid", "2147483647", "--docker-socket", ""]);
+      byPid.push(p.rps);
+      console.log(`round ${i + 1}: with tapwire --pid (no such process) ${p.rps.toFixed(0)} req/s; ${p.flows} flows (0 expected)`);
+    }
     if (tls) {
       const p = await withBpftrace();
       peer.push(p.rps);
@@ -203,6 +219,8 @@ try {
   }
   const ratio = median(traced) / median(base);
   console.log(`overhead${tls ? " (https)" : ""}: tapwire throughput ratio ${ratio.toFixed(3)} (median ${median(traced).toFixed(0)} / ${median(base).toFixed(0)} req/s)`);
+  if (byPid.length) console.log(`overhead${tls ? " (https)" : ""}: tapwire filtering out every process by pid: throughput ratio ${(median(byPid) / median(base)).toFixed(3)} (median ${median(byPid).toFixed(0)} req/s)`);
+  if (filtered.length) console.log(`overhead${tls ? " (https)" : ""}: tapwire filtering out every process by container: throughput ratio ${(median(filtered) / median(base)).toFixed(3)} (median ${median(filtered).toFixed(0)} req/s)`);
   if (tls) console.log(`overhead (https): bpftrace peer throughput ratio ${(median(peer) / median(base)).toFixed(3)} (median ${median(peer).toFixed(0)} req/s)`);
 } finally {
   nginx.stop();

@@ -276,8 +276,8 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     labelOf(pid, cid) {
       const id = resolve(pid, cid);
       if (!id) return undefined;
-      const c = containers.get(id);
-      return { id, name: c?.name ?? "", image: c?.image ?? "" };
+      // The known container itself (no copy per flow); its name fills in when the engine answers.
+      return containers.get(id) ?? { id, name: "", image: "" };
     },
     noteProcess(pid, cid) {
       resolve(pid, cid);

@@ -50,7 +50,7 @@ export function createDockerClient(socket = dockerSocketPath()): DockerClient {
       // A request for a list or an inspect that hangs is an engine that is not answering.
       res = await fetch(`http://docker/${API}${path}`, { unix: socket, signal: signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS) } as RequestInit);
     } catch (e) {
-      throw new DockerError(`${socket}: ${(e as Error).message}`);
+      throw new DockerError(`${socket}: ${reason(e as NodeJS.ErrnoException)}`);
     }
     if (!res.ok && res.status !== 404) throw new DockerError(`${socket}: GET ${path}: HTTP ${res.status} ${(await res.text()).trim().slice(0, 200)}`);
     return res;
@@ -122,4 +122,19 @@ export function createDockerClient(socket = dockerSocketPath()): DockerClient {
       }
     },
   };
+}
+
+/** A connection failure in words (fetch's own messages speak of URLs and ports). */
+function reason(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case "ENOENT":
+    case "FailedToOpenSocket":
+      return "no such socket";
+    case "ECONNREFUSED":
+      return "nothing listens on it";
+    case "EACCES":
+      return "permission denied";
+    default:
+      return e.name === "TimeoutError" ? "no answer within 3 s" : (e.code ?? e.message);
+  }
 }
