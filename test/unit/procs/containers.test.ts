@@ -7,6 +7,8 @@ import { containerMatches, createContainerDirectory, isContainerChoice } from ".
 
 const ID_A = "a".repeat(12) + "0123456789abcdef".repeat(3) + "0123";
 const ID_B = "b".repeat(64);
+/** What a flow takes from a label. */
+const label = (l: { id: string; name: string; image: string } | undefined) => l && { id: l.id, name: l.name, image: l.image };
 
 function fakeHost() {
   const root = mkdtempSync(`${tmpdir()}/tapwire-containers-`);
@@ -38,7 +40,7 @@ describe("container directory without an engine", () => {
     await dir.start();
     expect(dir.cgroupMount).toBe(`${h.root}/cgroup with space`);
     expect(dir.engine).toEqual({ socket: "", reachable: false, reason: "no engine socket given" });
-    expect(dir.labelOf(100, podmanId)).toEqual({ id: ID_A, name: "", image: "" });
+    expect(label(dir.labelOf(100, podmanId))).toEqual({ id: ID_A, name: "", image: "" });
     expect(dir.labelOf(200, hostId)).toBeUndefined();
     // Found at start from the processes, with the cgroup id the kernel filter needs.
     expect(dir.running().map((c) => [c.id, c.pid, c.cgroupId, c.source])).toEqual([[ID_A, 100, podmanId, "cgroup"]]);
@@ -57,7 +59,7 @@ describe("container directory without an engine", () => {
     dir.noteProcess(300, id); // its exec
     expect(changes).toBe(1);
     rmSync(`${h.proc}/300`, { recursive: true });
-    expect(dir.labelOf(300, id)).toEqual({ id: ID_B, name: "", image: "" });
+    expect(label(dir.labelOf(300, id))).toEqual({ id: ID_B, name: "", image: "" });
     expect(dir.running().map((c) => c.id)).toEqual([]); // its only process is gone
     dir.close();
     h.cleanup();
@@ -68,7 +70,7 @@ describe("container directory without an engine", () => {
     const dir = createContainerDirectory({ socket: "", procRoot: h.proc });
     await dir.start();
     const nested = h.cgroup(`/kubepods/pod1/cri-containerd-${ID_A}.scope`);
-    expect(dir.labelOf(999, nested)).toEqual({ id: ID_A, name: "", image: "" });
+    expect(label(dir.labelOf(999, nested))).toEqual({ id: ID_A, name: "", image: "" });
     dir.close();
     h.cleanup();
   });
