@@ -54,10 +54,7 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     throw e;
   }
   const log = (line: string) => process.stderr.write(line + "\n");
-  // Containers are looked up before the probes load, so that the first event already
-  // meets a filter that knows the chosen containers that are running.
   const containers = createContainerDirectory({ socket: args.dockerSocket, log });
-  await containers.start();
   // The kernel filters containers by cgroup v2 id; a host without cgroup v2 is filtered
   // here, flow by flow, by the container each flow is labeled with.
   const kernelContainerFilter = containers.cgroupMount !== undefined;
@@ -73,10 +70,9 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     ports: args.ports,
     cgroups: filter.containers.length && kernelContainerFilter ? chosenCgroups() : undefined,
   });
-  for (const choice of args.containers) {
-    if (!containers.running().some((c) => containerMatches(choice, c))) log(`tapwire: --container ${choice}: no running container has this name or id yet; it is captured from when one starts`);
-  }
 
+  // The probes load first (their checks say what is missing: root, BTF, libbpf), with
+  // chosen containers' filter closed; the containers that run are known before "ready".
   const object = await readBpfObject();
   const probes = loadProbes({
     object,
@@ -87,6 +83,11 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
   containers.onChange(() => {
     if (filter.containers.length && kernelContainerFilter) probes.setFilters(kernelFilters());
   });
+  await containers.start();
+  if (filter.containers.length && kernelContainerFilter) probes.setFilters(kernelFilters());
+  for (const choice of args.containers) {
+    if (!containers.running().some((c) => containerMatches(choice, c))) log(`tapwire: --container ${choice}: no running container has this name or id yet; it is captured from when one starts`);
+  }
 
   let tls: TlsProbes | undefined;
   if (args.tls) {
