@@ -1,6 +1,6 @@
 // TapwireService (proto/tapwire/v1/service.proto) over a running capture: the flow history,
 // live subscriptions, the kernel's filters and counters.
-import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { release } from "node:os";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { TapwireService } from "../gen/tapwire/v1/service_pb.ts";
@@ -39,7 +39,7 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
         kernel: release(),
         probesAttached: e.probes.attached.length,
         features: deps.features,
-        tlsLibraries: (e.tls?.libraries ?? []).map((l) => `${l.version} ${l.path}`),
+        tlsLibraries: (e.tls?.libraries ?? []).map((l) => `${l.version} ${l.path}${l.where ? ` (${l.where})` : ""}`),
       };
     },
     getStats() {

@@ -12,6 +12,7 @@ import { openElf, ElfError } from "../elfkit/elf.ts";
 import type { GoBinaryConfig, UprobeLink, UprobeSpec } from "../bpf/loader.ts";
 import { goTlsTargets } from "./go-tls-targets.ts";
 import { goRuntimeLayout } from "./go-runtime-layout.ts";
+import { fileIdentity } from "./file-identity.ts";
 import { OPENSSL_FUNCTIONS, opensslFunctions, opensslVersion } from "./openssl.ts";
 import * as L from "../bpf/gen/layout.ts";
 
@@ -23,9 +24,18 @@ export interface TlsLibrary {
   version: string;
   /** The functions probed. */
   functions: string[];
-  /** "device:inode" of the file: the same file under another path (a symlink, /usr merge,
-   * a container's root) is the same library. */
+  /** The file's identity (src/probes/file-identity.ts): the same file under another path
+   * (a symlink, /usr merge, a container's root, another container of the same image) is the
+   * same library. */
   fileKey: string;
+  /** Whose root the path is in, when not the host's ("container web"). */
+  where?: string;
+}
+
+/** A file as the user knows it. */
+interface FileName {
+  path: string;
+  where?: string;
 }
 
 export interface TlsProbes {
@@ -68,8 +78,10 @@ export function createTlsProbes(opts: {
   const libraries: TlsLibrary[] = [];
   const links: UprobeLink[] = [];
 
-  /** `path` as tapwire can open it; `shown` as the user knows it. */
-  function consider(path: string, shown = path): void {
+  /** `path` as tapwire can open it; `as` as the user knows it (the path in its process, and
+   * whose root that is when it is a container's). */
+  function consider(path: string, as: FileName = { path }): void {
+    const shown = as.where ? `${as.path} (${as.where})` : as.path;
     let st;
     try {
       st = statSync(path);
@@ -77,20 +89,20 @@ export function createTlsProbes(opts: {
       return; // gone already (the process exited)
     }
     if (!st.isFile()) return;
-    const key = `${st.dev}:${st.ino}`;
-    if (byFile.has(key)) return;
+    const key = fileIdentity(path);
+    if (key === undefined || byFile.has(key)) return;
     byFile.set(key, null);
     try {
-      if (!probeOpenssl(path, shown, key)) probeGo(path, shown, key);
+      if (!probeOpenssl(path, as, shown, key)) probeGo(path, as, shown, key);
     } catch (e) {
       opts.log(`tls: cannot probe ${shown}: ${(e as Error).message}`);
     }
   }
 
-  function probeOpenssl(path: string, shown: string, key: string): boolean {
+  function probeOpenssl(path: string, as: FileName, shown: string, key: string): boolean {
     const functions = opensslFunctions(path);
     if (!functions.length) return false;
-    const lib: TlsLibrary = { id: libraries.length + 1, path: shown, version: opensslVersion(path), functions: functions.map((f) => f.name), fileKey: key };
+    const lib: TlsLibrary = { id: libraries.length + 1, path: as.path, where: as.where, version: opensslVersion(path), functions: functions.map((f) => f.name), fileKey: key };
     if (opts.attach) {
       const targets = functions.map((f) => ({ offset: f.offset, cookie: lib.id | (OPENSSL_FUNCTIONS.find(([n]) => n === f.name)![1] << 16) }));
       links.push(opts.attach({ program: "tw_ssl_enter", path, targets, retprobe: false }));
@@ -104,7 +116,7 @@ export function createTlsProbes(opts: {
     return true;
   }
 
-  function probeGo(path: string, shown: string, key: string): boolean {
+  function probeGo(path: string, as: FileName, shown: string, key: string): boolean {
     const started = performance.now();
     let elf;
     try {
@@ -122,7 +134,8 @@ export function createTlsProbes(opts: {
       }
       const lib: TlsLibrary = {
         id: libraries.length + 1,
-        path: shown,
+        path: as.path,
+        where: as.where,
         version: `Go ${go.buildInfo.version} crypto/tls`,
         functions: [go.write.name, go.read.name],
         fileKey: key,
@@ -175,24 +188,15 @@ export function createTlsProbes(opts: {
     return path.startsWith("/") ? `/proc/${pid}/root${path}` : `/proc/${pid}/cwd/${path}`;
   }
 
-  /** A process's path as the user knows it: a container's file says whose it is. */
-  function shownPath(pid: number, path: string): string {
-    const where = opts.rootOf?.(pid);
-    return where ? `${path} (${where})` : path;
-  }
 
   /** Considered through the process's root, shown with where that root is. */
   function considerIn(pid: number, path: string): void {
     const real = inProcess(pid, path);
-    // The file is often one already known (the host's library): no need to say where.
-    let st;
-    try {
-      st = statSync(real);
-    } catch {
-      return;
-    }
-    if (byFile.has(`${st.dev}:${st.ino}`)) return;
-    consider(real, shownPath(pid, path));
+    // The file is often one already known (the host's, or another container's of the same
+    // image): no need to ask whose it is.
+    const key = fileIdentity(real);
+    if (key === undefined || byFile.has(key)) return;
+    consider(real, { path, where: opts.rootOf?.(pid) });
   }
 
   function considerExe(pid: number): void {
@@ -229,7 +233,7 @@ export function createTlsProbes(opts: {
       const before = libraries.length;
       considerIn(pid, path);
       // The process may already have left; its open file may still be reachable.
-      if (libraries.length === before && fd >= 0 && !existsSync(inProcess(pid, path))) consider(`/proc/${pid}/fd/${fd}`, path);
+      if (libraries.length === before && fd >= 0 && !existsSync(inProcess(pid, path))) consider(`/proc/${pid}/fd/${fd}`, { path, where: opts.rootOf?.(pid) });
     },
     close() {
       for (const l of links.splice(0)) l.detach();

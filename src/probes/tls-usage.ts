@@ -1,7 +1,8 @@
 // Which probed TLS files a running process uses: its executable (Go, or a program carrying
-// OpenSSL) and the libraries it maps, compared by device and inode, because one library
-// has many paths (symlinks, /usr merge, a container's root seen through /proc/PID/root).
-import { readFileSync, statSync } from "node:fs";
+// OpenSSL) and the libraries it maps, compared by file identity, because one library has
+// many paths (symlinks, /usr merge, a container's root seen through /proc/PID/root).
+import { readFileSync } from "node:fs";
+import { fileIdentity } from "./file-identity.ts";
 import type { TlsLibrary } from "./tls-probes.ts";
 
 export interface TlsUsage {
@@ -14,12 +15,7 @@ export function createTlsUsage(libraries: readonly TlsLibrary[], procRoot = "/pr
   const keys = new Map<string, string | undefined>();
   const keyOf = (path: string) => {
     if (!keys.has(path)) {
-      try {
-        const st = statSync(path);
-        keys.set(path, `${st.dev}:${st.ino}`);
-      } catch {
-        keys.set(path, undefined);
-      }
+      keys.set(path, fileIdentity(path));
     }
     return keys.get(path);
   };
@@ -34,11 +30,7 @@ export function createTlsUsage(libraries: readonly TlsLibrary[], procRoot = "/pr
       }
       const used = new Set<TlsLibrary>();
       // The executable's key is not cached: /proc/PID/exe differs for every process.
-      let exeKey: string | undefined;
-      try {
-        const st = statSync(`${procRoot}/${pid}/exe`);
-        exeKey = `${st.dev}:${st.ino}`;
-      } catch {}
+      const exeKey = fileIdentity(`${procRoot}/${pid}/exe`);
       const exeLib = exeKey ? byKey.get(exeKey) : undefined;
       if (exeLib) used.add(exeLib);
       for (const m of maps.matchAll(/ (\/\S+\.so[^\s/]*)$/gm)) {

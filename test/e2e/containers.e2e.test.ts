@@ -22,17 +22,21 @@ beforeAll(async () => {
   cert = await makeCert();
 }, 600_000);
 
-afterEach(async () => {
-  for (const t of running.splice(0)) if (t.proc.exitCode === null) t.proc.kill("SIGKILL");
-});
-
-afterAll(() => {
-  for (const name of started) {
+// Each test starts from no test containers: what one test started cannot be seen by the next.
+function removeContainers() {
+  for (const name of started.splice(0)) {
     try {
       pm.run(["rm", "-f", "-t", "0", name]);
     } catch {}
   }
+}
+
+afterEach(async () => {
+  for (const t of running.splice(0)) if (t.proc.exitCode === null) t.proc.kill("SIGKILL");
+  removeContainers();
 });
+
+afterAll(removeContainers);
 
 interface Box {
   name: string;
@@ -182,12 +186,28 @@ describe("containers", () => {
     expect(listed.networkMode).toBe("host");
     expect(listed.pids).toContain(box.pid);
     expect(listed.captured).toBe(true);
-    // A fresh tapwire: by now the engine has named the container.
-    expect(listed.tlsLibraries).toEqual([expect.stringMatching(/^OpenSSL 3\.\d+\.\d+ (\/usr)?\/lib\/x86_64-linux-gnu\/libssl\.so\.3 \(container tw-https\)$/)]);
+    // The library as the container's processes name it.
+    expect(listed.tlsLibraries).toEqual([expect.stringMatching(/^OpenSSL 3\.\d+\.\d+ (\/usr)?\/lib\/x86_64-linux-gnu\/libssl\.so\.3$/)]);
     const table = await run([TAPWIRE, "containers", "--docker-socket", pm.socket]);
     const row = new TextDecoder().decode(table.stdout).split("\n").find((l) => l.startsWith(box.id.slice(0, 12)));
     expect(row).toMatch(new RegExp(`^${box.id.slice(0, 12)}\\s+tw-https\\s+${IMAGE.replace(/[.]/g, "\\.")}\\s+\\d+\\s+host\\s+OpenSSL 3`));
     await t.stop();
+  }, 60_000);
+
+  test("two containers of one image share its libssl: probed once, each one's HTTPS flows captured once, each with its own label", async () => {
+    const t = await tapwire(["-v"]);
+    const one = await runContainer("tw-twin-1", "https");
+    const two = await runContainer("tw-twin-2", "https");
+    for (const box of [one, two]) await curl(`https://127.0.0.1:${box.port}/text?${box.name}`);
+    for (const box of [one, two]) {
+      const [f] = await t.waitForFlows(isServerOf(box, `/text?${box.name}`), 1);
+      expectServerFlow(f, box, { path: `/text?${box.name}`, tls: true, body: TEXT });
+    }
+    await Bun.sleep(500);
+    await t.stop();
+    const containerLibs = t.stderr.filter((l) => l.startsWith("tls: probing OpenSSL") && l.includes("(container "));
+    expect(containerLibs.length).toBe(1);
+    expect(t.flows.filter((f: JsonFlow) => f.connection.container).map((f: JsonFlow) => `${f.connection.container.name} ${f.request.path}`).sort()).toEqual(["tw-twin-1 /text?tw-twin-1", "tw-twin-2 /text?tw-twin-2"]);
   }, 60_000);
 
   test("a Go program in a container (its own copy of the executable) is probed through its root", async () => {
