@@ -5,6 +5,8 @@ import { loadProbes } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { createTlsProbes } from "../probes/tls-probes.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
+import { createContainerDirectory } from "../procs/containers.ts";
+import { dockerSocketPath } from "../procs/docker.ts";
 
 export async function doctor(color: boolean): Promise<number> {
   const mark = (ok: boolean) => (ok ? (color ? "\x1b[32m✓\x1b[0m" : "ok ") : color ? "\x1b[31m✗\x1b[0m" : "NO ");
@@ -33,6 +35,16 @@ export async function doctor(color: boolean): Promise<number> {
   found.scanRunning();
   if (found.libraries.length === 0) console.log(`-- ${"tls".padEnd(12)} no TLS library in use now; libraries loaded later are found as they load`);
   for (const lib of found.libraries) console.log(`-- ${lib.version.startsWith("Go") ? "go".padEnd(12) : "openssl".padEnd(12)} ${lib.version}: ${lib.path}${lib.where ? ` (${lib.where})` : ""} (${lib.functions.join(", ")})`);
+  // Not a requirement either: the container engine, for container names and images.
+  const containers = createContainerDirectory({ socket: dockerSocketPath() });
+  await containers.start();
+  containers.close();
+  const n = containers.running().length;
+  const engine = containers.engine.reachable
+    ? `engine at ${containers.engine.socket}`
+    : `no engine answers at ${containers.engine.socket} (${containers.engine.reason}): containers are labeled by id only`;
+  const v2 = containers.cgroupMount ? `cgroup v2 at ${containers.cgroupMount}` : "no cgroup v2: --container filters flows in user space";
+  console.log(`-- ${"containers".padEnd(12)} ${n} running; ${engine}; ${v2}`);
   console.log(failed ? `${failed} problem${failed > 1 ? "s" : ""} found` : "tapwire can run here");
   return failed ? 1 : 0;
 }

@@ -139,7 +139,7 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
         changed();
       }
     } catch (e) {
-      if (e instanceof DockerError) lost(e.message);
+      if (e instanceof DockerError) lost(e.reason);
     } finally {
       inspecting.delete(id);
     }
@@ -223,7 +223,7 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     try {
       list = await client.list();
     } catch (e) {
-      const reason = e instanceof DockerError ? e.message : String(e);
+      const reason = e instanceof DockerError ? e.reason : String(e);
       if (first) log(`tapwire: no container engine answers at ${opts.socket} (${reason}); containers are known by id only (--docker-socket PATH)`);
       engine.reason = reason;
       scheduleRetry();
@@ -257,7 +257,7 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
       }
       if (!closed) lost("the events stream ended");
     } catch (e) {
-      if (!closed) lost(e instanceof Error ? e.message : String(e));
+      if (!closed) lost(e instanceof DockerError ? e.reason : e instanceof Error ? e.message : String(e));
     }
   }
 

@@ -22,7 +22,15 @@ export interface ContainerEvent {
   image: string;
 }
 
-export class DockerError extends Error {}
+/** The engine could not be asked; `reason` says why, the message also names the socket. */
+export class DockerError extends Error {
+  constructor(
+    socket: string,
+    readonly reason: string,
+  ) {
+    super(`${socket}: ${reason}`);
+  }
+}
 
 const API = "v1.41";
 const REQUEST_TIMEOUT_MS = 3000;
@@ -50,9 +58,9 @@ export function createDockerClient(socket = dockerSocketPath()): DockerClient {
       // A request for a list or an inspect that hangs is an engine that is not answering.
       res = await fetch(`http://docker/${API}${path}`, { unix: socket, signal: signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS) } as RequestInit);
     } catch (e) {
-      throw new DockerError(`${socket}: ${reason(e as NodeJS.ErrnoException)}`);
+      throw new DockerError(socket, reason(e as NodeJS.ErrnoException));
     }
-    if (!res.ok && res.status !== 404) throw new DockerError(`${socket}: GET ${path}: HTTP ${res.status} ${(await res.text()).trim().slice(0, 200)}`);
+    if (!res.ok && res.status !== 404) throw new DockerError(socket, `GET ${path}: HTTP ${res.status} ${(await res.text()).trim().slice(0, 200)}`);
     return res;
   }
 
@@ -118,7 +126,7 @@ export function createDockerClient(socket = dockerSocketPath()): DockerClient {
         }
       } catch (e) {
         if (signal.aborted) return;
-        throw new DockerError(`${socket}: the events stream ended: ${(e as Error).message}`);
+        throw new DockerError(socket, `the events stream ended: ${(e as Error).message}`);
       }
     },
   };
