@@ -12,6 +12,8 @@ import { PYTHON, ROOT, freePort, requireRoot, run, startServer, waitFor, type Js
 
 const CURL = "/usr/bin/curl";
 const TAG = "localhost/tapwire:test";
+/** The build stage, tagged while the test runs so that pruning keeps its layers. */
+const BUILD_TAG = "localhost/tapwire-build:test";
 const CAPTURE = "tw-image-capture";
 /** What the image needs at run time, as the Dockerfile's header says. */
 const HOST_VIEW = ["--privileged", "--pid=host", "--cgroupns=host", "-v", "/sys/kernel:/sys/kernel"];
@@ -31,7 +33,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   // The container and the tag go; the layers stay, so that the next build is a warm one.
-  for (const args of [["rm", "-f", "-t", "0", CAPTURE], ["untag", TAG]]) {
+  for (const args of [["rm", "-f", "-t", "0", CAPTURE], ["untag", TAG], ["untag", BUILD_TAG]]) {
     try {
       pm.run(args);
     } catch {}
@@ -85,6 +87,13 @@ describe("the container image", () => {
     if (r.code !== 0) throw new Error(`podman build failed (${r.code}) after ${seconds} s:\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-4000)}`);
     const cached = (r.stdout.match(/^--> Using cache /gm) ?? []).length;
     console.log(`image: podman build took ${seconds} s (${cached} steps from the cache)`);
+    // The layers of earlier builds (of other sources) go; this build's stay as the next one's
+    // cache: both of its stages are tagged while untagged images are pruned.
+    const stage = await podman([...args.map((a) => (a === TAG ? BUILD_TAG : a)), "--target", "build", ROOT], 600_000);
+    if (stage.code === 0) {
+      const pruned = await podman(["image", "prune", "-f"]);
+      if (pruned.code !== 0) console.log(`image: podman image prune failed: ${pruned.stderr}`);
+    } else console.log(`image: tagging the build stage failed: ${stage.stderr.slice(-2000)}`);
     built = true;
   }, 1_800_000);
 
