@@ -234,6 +234,7 @@ struct tw_btf_anchor {
 	struct tw_proc_exit_event proc_exit;
 	struct tw_lib_open_event lib_open;
 	struct tw_go_config go_config;
+	struct tw_tls_secret_event tls_secret;
 	struct tw_settings settings;
 	struct tw_conn_key conn_key;
 	struct tw_config config;
@@ -1129,6 +1130,52 @@ static long basename_step(__u32 i, void *ctx)
 		return 1;
 	if (ch == '/')
 		scan->base = i + 1;
+	return 0;
+}
+
+/* ---- TLS secrets of Go programs (tapwire keylog) ---- */
+
+/* Up to `cap` (a power of two) bytes of user memory; sizes the verifier can bound. */
+static __always_inline bool read_field(void *dst, __u32 cap, __u64 src, __u64 len)
+{
+	if (len == 0)
+		return true;
+	if (len >= cap)
+		return bpf_probe_read_user(dst, cap, (void *)src) == 0;
+	return bpf_probe_read_user(dst, len & (cap - 1), (void *)src) == 0;
+}
+
+/* Entry of crypto/tls.(*Config).writeKeyLog, which every handshake calls for each secret it
+ * derives, key log configured or not. Register ABI: rax = *Config, rbx/rcx = label,
+ * rdi/rsi/r8 = clientRandom, r9/r10/r11 = secret. A restart of the entry (stack growth)
+ * sends the secret twice: user space writes each line once. */
+SEC("uprobe")
+int tw_go_keylog(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!process_wanted(pid_tgid >> 32))
+		return 0;
+	struct tw_tls_secret_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
+		return 0;
+	}
+	fill_header(&e->hdr, TW_EVENT_TLS_SECRET, pid_tgid);
+	e->label_len = ctx->cx;
+	e->random_len = ctx->si;
+	e->secret_len = ctx->r10;
+	e->reserved = 0;
+	__builtin_memset(e->label, 0, sizeof(e->label));
+	__builtin_memset(e->client_random, 0, sizeof(e->client_random));
+	__builtin_memset(e->secret, 0, sizeof(e->secret));
+	if (!read_field(e->label, TW_SECRET_LABEL_LEN, ctx->bx, ctx->cx))
+		e->label_len = 0;
+	if (!read_field(e->client_random, TW_SECRET_RANDOM_LEN, ctx->di, ctx->si))
+		e->random_len = 0;
+	if (!read_field(e->secret, TW_SECRET_LEN, ctx->r9, ctx->r10))
+		e->secret_len = 0;
+	bpf_ringbuf_submit(e, 0);
+	count(TW_CNT_EVENTS, 1);
 	return 0;
 }
 

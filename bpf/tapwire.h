@@ -29,6 +29,7 @@ enum tw_event_kind {
 	TW_EVENT_PROC_EXEC = 4,	 /* a process called exec */
 	TW_EVENT_PROC_EXIT = 5,	 /* the last thread of a process exited */
 	TW_EVENT_LIB_OPEN = 6,	 /* a process opened a file that may be a TLS library */
+	TW_EVENT_TLS_SECRET = 7, /* a TLS secret a Go program derived (tapwire keylog) */
 };
 
 /* Which way the bytes went, seen from the traced process. */
@@ -195,6 +196,24 @@ struct tw_lib_open_event {
 struct tw_proc_exit_event {
 	struct tw_event_header hdr;
 	char comm[TW_COMM_LEN];
+};
+
+/* Sizes of a TLS secret event's fields: labels are at most 31 bytes
+ * ("CLIENT_HANDSHAKE_TRAFFIC_SECRET"), client randoms 32, secrets 48 (SHA-384 suites). */
+#define TW_SECRET_LABEL_LEN 64
+#define TW_SECRET_RANDOM_LEN 32
+#define TW_SECRET_LEN 64
+
+/* crypto/tls.(*Config).writeKeyLog(label string, clientRandom, secret []byte), at entry. */
+struct tw_tls_secret_event {
+	struct tw_event_header hdr;
+	__u32 label_len; /* as passed: longer than the field means cut */
+	__u32 random_len;
+	__u32 secret_len;
+	__u32 reserved;
+	char label[TW_SECRET_LABEL_LEN];
+	__u8 client_random[TW_SECRET_RANDOM_LEN];
+	__u8 secret[TW_SECRET_LEN];
 };
 
 /* Settings fixed at load time (a `const volatile` global, set between open and load). */

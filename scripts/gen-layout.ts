@@ -27,6 +27,7 @@ export const SHARED_STRUCTS = [
   "tw_proc_exec_event",
   "tw_proc_exit_event",
   "tw_lib_open_event",
+  "tw_tls_secret_event",
   "tw_go_config",
   "tw_settings",
   "tw_conn_key",

@@ -106,7 +106,20 @@ export interface LibOpenEvent {
   path: string;
 }
 
-export type TapwireEvent = ConnOpenEvent | DataEvent | ConnCloseEvent | ProcExecEvent | ProcExitEvent | LibOpenEvent;
+/** A TLS secret a Go program derived (crypto/tls.(*Config).writeKeyLog). */
+export interface TlsSecretEvent {
+  kind: "tls-secret";
+  pid: number;
+  tid: number;
+  tsNs: number;
+  /** "CLIENT_RANDOM", "CLIENT_TRAFFIC_SECRET_0"...; "" when it could not be read. */
+  label: string;
+  /** Lowercase hex; "" when unreadable or longer than the event holds (never cut). */
+  clientRandom: string;
+  secret: string;
+}
+
+export type TapwireEvent = ConnOpenEvent | DataEvent | ConnCloseEvent | ProcExecEvent | ProcExitEvent | LibOpenEvent | TlsSecretEvent;
 
 export class DecodeError extends Error {}
 
@@ -235,6 +248,22 @@ export function decodeEvent(bytes: Uint8Array, dv: DataView, off: number, len: n
       const E = L.tw_lib_open_event;
       if (len < E.size) break;
       return { kind: "lib-open", pid, tid, tsNs, fd: dv.getInt32(off + E.fd, true), path: cString(bytes, off + E.path, L.TW_PATH_LEN, utf8) };
+    }
+    case L.TW_EVENT_TLS_SECRET: {
+      const E = L.tw_tls_secret_event;
+      if (len < E.size) break;
+      // A field longer than the event holds is left out rather than cut: a cut secret is wrong.
+      const field = (at: number, n: number, cap: number) => (n > 0 && n <= cap ? Buffer.from(bytes.buffer, bytes.byteOffset + off + at, n) : undefined);
+      const label = field(E.label, dv.getUint32(off + E.label_len, true), L.TW_SECRET_LABEL_LEN);
+      return {
+        kind: "tls-secret",
+        pid,
+        tid,
+        tsNs,
+        label: label ? label.toString("latin1") : "",
+        clientRandom: field(E.client_random, dv.getUint32(off + E.random_len, true), L.TW_SECRET_RANDOM_LEN)?.toString("hex") ?? "",
+        secret: field(E.secret, dv.getUint32(off + E.secret_len, true), L.TW_SECRET_LEN)?.toString("hex") ?? "",
+      };
     }
     default:
       throw new DecodeError(`unknown record kind ${kind}`);

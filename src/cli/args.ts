@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_REDACTED } from "../flows/redact.ts";
 import { dockerSocketPath } from "../procs/docker.ts";
 import { isContainerChoice } from "../procs/containers.ts";
+import type { KeylogArgs } from "./keylog.ts";
 
 export class UsageError extends Error {}
 
@@ -64,6 +65,7 @@ export type Args =
   | WatchArgs
   | { command: "doctor" }
   | { command: "containers"; json: boolean; dockerSocket: string }
+  | ({ command: "keylog" } & KeylogArgs)
   | { command: "inspect"; file: string; json: boolean }
   | { command: "help" }
   | { command: "version" };
@@ -75,6 +77,7 @@ usage:
   tapwire serve [options]       capture, and serve flows over Connect, gRPC and gRPC-Web
   tapwire watch [options]       print the flows a tapwire serve is capturing, as capture does
   tapwire containers [--json]   the containers running here, and what tapwire probes in each
+  tapwire keylog [-o FILE]      the TLS secrets of Go programs, for Wireshark (NSS key log format)
   tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
   tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
   tapwire help | --help         this text
@@ -156,6 +159,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
   }
   if (command === "watch") return parseWatch(args, isTty);
   if (command === "containers") return parseContainers(args);
+  if (command === "keylog") return parseKeylog(args);
   if (command !== "capture" && command !== "serve") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
   const serve = command === "serve";
 
@@ -296,6 +300,25 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
     comms: values.comm!,
     containers: values.container!.map((c) => (checkContainerChoice("--container", c), c)),
   };
+}
+
+function parseKeylog(args: string[]): Args {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        output: { type: "string", short: "o", default: "" },
+        pid: { type: "string", multiple: true, default: [] },
+        verbose: { type: "boolean", short: "v", default: false },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
+  }
+  return { command: "keylog", output: values.output!, verbose: values.verbose!, pids: values.pid!.map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)) };
 }
 
 function parseContainers(args: string[]): Args {

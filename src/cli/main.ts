@@ -9,6 +9,7 @@ import { watch } from "./watch.ts";
 import { doctor } from "./doctor.ts";
 import { inspect } from "./inspect.ts";
 import { containersCommand } from "./containers.ts";
+import { keylog } from "./keylog.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 async function main(argv: string[]): Promise<number> {
@@ -35,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
         return await inspect(args.file, args.json);
       case "containers":
         return await containersCommand(args);
+      case "keylog":
+        return await keylog(args);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -98,6 +98,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         opts.onLibOpen?.(event.pid, event.path, event.fd);
         return;
       }
+      if (event.kind === "tls-secret") return; // only tapwire keylog asks for these
       table.handle(event);
       if (event.kind === "proc-exec") opts.onExec?.(event.pid, event.cgroupId);
     },

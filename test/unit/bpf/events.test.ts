@@ -58,3 +58,37 @@ describe("formatIp", () => {
   });
   test("IPv4", () => expect(formatIp(new Uint8Array([10, 1, 2, 3]), 0, 4)).toBe("10.1.2.3"));
 });
+
+describe("decodeEvent: TLS secrets", () => {
+  const L = require("../../../src/bpf/gen/layout.ts");
+  function secretRecord(label: string, random: Uint8Array, secret: Uint8Array, lens?: { label?: number; random?: number; secret?: number }) {
+    const E = L.tw_tls_secret_event;
+    const b = new Uint8Array(E.size);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(0, L.TW_EVENT_TLS_SECRET, true);
+    dv.setUint32(4, 42, true);
+    dv.setUint32(8, 43, true);
+    dv.setUint32(E.label_len, lens?.label ?? label.length, true);
+    dv.setUint32(E.random_len, lens?.random ?? random.length, true);
+    dv.setUint32(E.secret_len, lens?.secret ?? secret.length, true);
+    b.set(new TextEncoder().encode(label), E.label);
+    b.set(random, E.client_random);
+    b.set(secret, E.secret);
+    return b;
+  }
+  const random = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const secret = Uint8Array.from({ length: 48 }, (_, i) => 255 - i);
+
+  test("label, client random and secret as the key log writes them", () => {
+    const r = secretRecord("CLIENT_TRAFFIC_SECRET_0", random, secret);
+    expect(decodeEvent(r, view(r), 0, r.length)).toMatchObject({
+      kind: "tls-secret", pid: 42, tid: 43, label: "CLIENT_TRAFFIC_SECRET_0",
+      clientRandom: Buffer.from(random).toString("hex"), secret: Buffer.from(secret).toString("hex"),
+    });
+  });
+
+  test("a field longer than the event holds is left out, never cut", () => {
+    const r = secretRecord("CLIENT_RANDOM", random, secret, { secret: 65 });
+    expect(decodeEvent(r, view(r), 0, r.length)).toMatchObject({ label: "CLIENT_RANDOM", secret: "" });
+  });
+});
