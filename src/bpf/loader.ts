@@ -183,15 +183,19 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
     ring = createRingReader(fd("events"), opts.ringBytes);
 
     const zeroKey = new Uint32Array(1);
-    const writeSettings = (f: Filters) => {
+    type Flags = { pids: boolean; comms: boolean; ports: boolean; cgroups: boolean };
+    const flagsOf = (f: Filters): Flags => ({ pids: !!f.pids?.length, comms: !!f.comms?.length, ports: !!f.ports?.length, cgroups: !!f.cgroups });
+    let flags: Flags = { pids: false, comms: false, ports: false, cgroups: false };
+    const writeSettings = (next: Flags) => {
       const s = new DataView(new ArrayBuffer(L.tw_settings.size));
-      s.setUint32(L.tw_settings.filter_pids, f.pids?.length ? 1 : 0, true);
-      s.setUint32(L.tw_settings.filter_comms, f.comms?.length ? 1 : 0, true);
-      s.setUint32(L.tw_settings.filter_ports, f.ports?.length ? 1 : 0, true);
-      s.setUint32(L.tw_settings.filter_cgroups, f.cgroups ? 1 : 0, true);
+      s.setUint32(L.tw_settings.filter_pids, next.pids ? 1 : 0, true);
+      s.setUint32(L.tw_settings.filter_comms, next.comms ? 1 : 0, true);
+      s.setUint32(L.tw_settings.filter_ports, next.ports ? 1 : 0, true);
+      s.setUint32(L.tw_settings.filter_cgroups, next.cgroups ? 1 : 0, true);
       s.setUint32(L.tw_settings.chunk_limit, L.TW_MAX_CHUNKS, true);
       const e = lb.bpf_map_update_elem(settingsFd, ptr(zeroKey), ptr(new Uint8Array(s.buffer)), 0);
       if (e) fail("cannot write the settings map", -e);
+      flags = next;
     };
     const replaceSet = (mapFd: number, keySize: number, keys: Uint8Array[]) => {
       // Keys that stay are left alone, new ones added before old ones go: a container
@@ -214,6 +218,10 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
       for (const [h, k] of existing) if (!wanted.has(h)) lb.bpf_map_delete_elem(mapFd, ptr(k));
     };
     function setFilters(f: Filters) {
+      // A filter being turned off is off before its set changes, one being turned on is on
+      // only once its set is whole: no event is turned away by a half-written filter.
+      const next = flagsOf(f);
+      writeSettings({ pids: flags.pids && next.pids, comms: flags.comms && next.comms, ports: flags.ports && next.ports, cgroups: flags.cgroups && next.cgroups });
       replaceSet(pidsFd, 4, (f.pids ?? []).map((p) => new Uint8Array(new Uint32Array([p]).buffer)));
       replaceSet(commsFd, L.TW_COMM_LEN, (f.comms ?? []).map((c) => {
         const k = new Uint8Array(L.TW_COMM_LEN);
@@ -222,7 +230,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
       }));
       replaceSet(portsFd, 2, (f.ports ?? []).map((p) => new Uint8Array(new Uint16Array([p]).buffer)));
       replaceSet(cgroupsFd, 8, (f.cgroups ?? []).map((id) => new Uint8Array(new BigUint64Array([BigInt(id)]).buffer)));
-      writeSettings(f);
+      writeSettings(next);
     }
     const possibleCpus = cpus;
     setFilters(opts.filters ?? {});

@@ -61,7 +61,13 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
   let filter: CaptureFilter = { pids: args.pids, comms: args.comms, containers: args.containers };
   const chosenCgroups = () => {
     const ids = new Set<number>();
-    for (const c of containers.running()) if (c.cgroupId && filter.containers.some((choice) => containerMatches(choice, c))) ids.add(c.cgroupId);
+    // A container that has just started is not named until the engine answers: when a
+    // container is chosen by name, it is let through meanwhile (its flows are checked by
+    // their label below) and shut out once named otherwise.
+    const byName = containers.engine.reachable && filter.containers.some((choice) => !/^[0-9a-f]{12,64}$/.test(choice));
+    for (const c of containers.running()) {
+      if (c.cgroupId && ((byName && !c.name) || filter.containers.some((choice) => containerMatches(choice, c)))) ids.add(c.cgroupId);
+    }
     return [...ids];
   };
   const kernelFilters = () => ({
@@ -72,7 +78,8 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
   });
 
   // The probes load first (their checks say what is missing: root, BTF, libbpf), with
-  // chosen containers' filter closed; the containers that run are known before "ready".
+  // chosen containers' filter closed; the containers that run are known before "ready"
+  // (the engine is asked once events already flow, below).
   const object = await readBpfObject();
   const probes = loadProbes({
     object,
@@ -83,11 +90,6 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
   containers.onChange(() => {
     if (filter.containers.length && kernelContainerFilter) probes.setFilters(kernelFilters());
   });
-  await containers.start();
-  if (filter.containers.length && kernelContainerFilter) probes.setFilters(kernelFilters());
-  for (const choice of args.containers) {
-    if (!containers.running().some((c) => containerMatches(choice, c))) log(`tapwire: --container ${choice}: no running container has this name or id yet; it is captured from when one starts`);
-  }
 
   let tls: TlsProbes | undefined;
   if (args.tls) {
@@ -103,8 +105,10 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
   }
 
   const redact = args.redact.length ? createRedactor(args.redact) : undefined;
+  // Containers chosen: a flow's label decides too (hosts without cgroup v2, containers let
+  // through the kernel while unnamed).
   const wanted = (flow: Flow) => {
-    if (!filter.containers.length || kernelContainerFilter) return true;
+    if (!filter.containers.length) return true;
     const c = flow.connection?.container;
     return !!c && filter.containers.some((choice) => containerMatches(choice, c));
   };
@@ -153,6 +157,12 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     timer = n >= DRAIN_BATCH ? (setImmediate(loop) as unknown as ReturnType<typeof setTimeout>) : setTimeout(loop, n > 0 ? 1 : IDLE_POLL_MS);
   };
   loop();
+  // Asked while events already flow: a slow engine delays "ready", never the capture.
+  await containers.start();
+  if (filter.containers.length && kernelContainerFilter) probes.setFilters(kernelFilters());
+  for (const choice of args.containers) {
+    if (!containers.running().some((c) => containerMatches(choice, c))) log(`tapwire: --container ${choice}: no running container has this name or id yet; it is captured from when one starts`);
+  }
 
   return {
     probes,

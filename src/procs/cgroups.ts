@@ -12,16 +12,21 @@ export interface CgroupContainer {
   runtime: ContainerRuntime;
   /** The full 64-hex-digit container id. */
   id: string;
-  /** The v2 cgroup path ("/libpod_parent/libpod-ID"), when the process has one. */
+  /** The process's v2 cgroup path ("/libpod_parent/libpod-ID"), when the v2 line names the
+   * container; "" otherwise (v1-only hosts, or a v2 cgroup shared by several containers). */
   path: string;
+  /** The container's own v2 cgroup: `path` up to the segment that names the container (its
+   * processes may sit below it: "/machine.slice/libpod-ID.scope/container"); "" with `path`. */
+  containerPath: string;
 }
 
 const ID = "([0-9a-f]{64})";
+// Podman's conmon (libpod-conmon-ID) watches a container from outside it: not one of its processes.
 const PATTERNS: [ContainerRuntime, RegExp][] = [
-  ["docker", new RegExp(`/docker[-/]${ID}(?:\\.scope)?(?:/|$)`)],
-  ["containerd", new RegExp(`/cri-containerd[-:]${ID}(?:\\.scope)?(?:/|$)`)],
-  ["crio", new RegExp(`/crio-${ID}(?:\\.scope)?(?:/|$)`)],
-  ["podman", new RegExp(`/libpod-(?:conmon-)?${ID}(?:\\.scope)?(?:/|$)`)],
+  ["docker", new RegExp(`/docker[-/]${ID}(?:\\.scope)?(?=/|$)`)],
+  ["containerd", new RegExp(`/cri-containerd[-:]${ID}(?:\\.scope)?(?=/|$)`)],
+  ["crio", new RegExp(`/crio-${ID}(?:\\.scope)?(?=/|$)`)],
+  ["podman", new RegExp(`/libpod-${ID}(?:\\.scope)?(?=/|$)`)],
 ];
 
 /** The v2 hierarchy's mount point from /proc/self/mountinfo text; undefined on v1-only hosts. */
@@ -43,7 +48,9 @@ export function containerFromCgroup(text: string): CgroupContainer | undefined {
     const path = line.slice(line.indexOf(":", line.indexOf(":") + 1) + 1);
     for (const [runtime, re] of PATTERNS) {
       const m = re.exec(path);
-      if (m) return { runtime, id: m[1]!, path: v2 ? v2.slice(3) : "" };
+      if (!m) continue;
+      const onV2 = line === v2;
+      return { runtime, id: m[1]!, path: onV2 ? path : "", containerPath: onV2 ? path.slice(0, m.index + m[0].length) : "" };
     }
   }
   return undefined;

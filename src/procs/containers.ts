@@ -21,8 +21,11 @@ export interface KnownContainer extends ContainerLabel {
   running: boolean;
   networkMode: string;
   ip: string;
-  /** The cgroup v2 id of its processes' cgroup, 0 when not known. */
+  /** The cgroup v2 id of the container's own cgroup (its processes are in it or below), 0
+   * when not known. */
   cgroupId: number;
+  /** That cgroup's v2 path, "" when not known. */
+  cgroupPath: string;
   /** Where it was learnt from. */
   source: "engine" | "cgroup";
 }
@@ -64,6 +67,10 @@ export interface ContainerDirectoryOptions {
 /** A cgroup tree walk for a process that is already gone is done at most this often. */
 const SCAN_INTERVAL_MS = 1000;
 const MAX_SCAN_DEPTH = 8;
+/** Bounds for long runs: the cgroup cache is dropped whole past this many entries, and
+ * containers that no longer run are forgotten (oldest first) past this many. */
+const MAX_CGROUPS = 65_536;
+const MAX_CONTAINERS = 4096;
 
 export function createContainerDirectory(opts: ContainerDirectoryOptions): ContainerDirectory {
   const procRoot = opts.procRoot ?? "/proc";
@@ -74,23 +81,49 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
   const engine: EngineStatus = { socket: opts.socket, reachable: false, reason: opts.socket ? "not asked yet" : "no engine socket given" };
 
   const containers = new Map<string, KnownContainer>();
-  /** cgroup id -> container id, or null for a cgroup that is not a container's. */
+  /** Process cgroup id -> container id, or null for a cgroup that is not a container's. */
   const byCgroup = new Map<number, string | null>();
   const inspecting = new Set<string>();
   const listeners: (() => void)[] = [];
   let lastScan = 0;
   let closed = false;
   const abort = new AbortController();
+  /** The events stream being read; a new one replaces it (never two at once). */
+  let following: AbortController | undefined;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   const changed = () => {
-    for (const l of listeners) l();
+    if (containers.size > MAX_CONTAINERS) prune();
+    for (const l of listeners) {
+      try {
+        l();
+      } catch (e) {
+        log(`tapwire: updating the container filter failed: ${(e as Error).message}`);
+      }
+    }
   };
+
+  function prune() {
+    for (const [id, c] of containers) {
+      if (containers.size <= MAX_CONTAINERS) break;
+      if (!c.running) containers.delete(id);
+    }
+  }
+
+  function remember(cid: number, id: string | null) {
+    if (byCgroup.size >= MAX_CGROUPS) byCgroup.clear();
+    byCgroup.set(cid, id);
+  }
+
+  /** The container's own cgroup (v2 id and path), from one of its processes' cgroup. */
+  function containerCgroup(cg: CgroupContainer | undefined): { id: number; path: string } {
+    if (!cg?.containerPath || !mount) return { id: 0, path: "" };
+    return { id: Number(cgroupId(mount, cg.containerPath) ?? 0), path: cg.containerPath };
+  }
 
   function fromEngine(info: ContainerInfo) {
     const old = containers.get(info.id);
-    const cg = info.pid ? cgroupOfPid(info.pid) : undefined;
-    const cid = cg?.path && mount ? (cgroupId(mount, cg.path) ?? 0) : 0;
+    const own = containerCgroup(info.pid ? cgroupOfPid(info.pid) : undefined);
     const c: KnownContainer = {
       id: info.id,
       name: info.name,
@@ -99,11 +132,12 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
       running: info.running,
       networkMode: info.networkMode,
       ip: info.ip,
-      cgroupId: Number(cid) || old?.cgroupId || 0,
+      cgroupId: own.id || (info.running ? old?.cgroupId : 0) || 0,
+      cgroupPath: own.path || old?.cgroupPath || "",
       source: "engine",
     };
     containers.set(c.id, c);
-    if (c.cgroupId) byCgroup.set(c.cgroupId, c.id);
+    if (c.cgroupId) remember(c.cgroupId, c.id);
   }
 
   function cgroupOfPid(pid: number): CgroupContainer | undefined {
@@ -114,17 +148,20 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     }
   }
 
-  /** A container seen through a process; the engine is asked about it when it answers. */
-  function seen(id: string, pid: number, cid: number) {
-    let c = containers.get(id);
+  /** A container seen through a process or its cgroup; the engine is asked about new ones. */
+  function seen(id: string, pid: number, own: { id: number; path: string }) {
+    const c = containers.get(id);
     if (!c) {
-      c = { id, name: "", image: "", pid, running: true, networkMode: "", ip: "", cgroupId: cid, source: "cgroup" };
-      containers.set(id, c);
+      containers.set(id, { id, name: "", image: "", pid, running: true, networkMode: "", ip: "", cgroupId: own.id, cgroupPath: own.path, source: "cgroup" });
       if (client && engine.reachable) void inspect(id);
       changed();
-    } else if (!c.cgroupId && cid) {
-      c.cgroupId = cid;
-      if (!c.pid) c.pid = pid;
+    } else if (own.id && c.cgroupId !== own.id) {
+      // Started again (a restart makes a new cgroup), or its cgroup learnt only now.
+      Object.assign(c, { cgroupId: own.id, cgroupPath: own.path, running: true, pid: pid || c.pid });
+      if (client && engine.reachable) void inspect(id);
+      changed();
+    } else if (!c.running && pid && isAlive(pid)) {
+      Object.assign(c, { running: true, pid });
       changed();
     }
   }
@@ -146,10 +183,15 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
   }
 
   /** Resolve a process's cgroup to a container, caching by cgroup id. */
-  function resolve(pid: number, cid: number): string | undefined {
+  function resolve(pid: number, kernelId: number): string | undefined {
+    // Without cgroup v2 the kernel's id names the v2 root for everyone: not a key.
+    const cid = mount ? kernelId : 0;
     if (cid) {
       const known = byCgroup.get(cid);
-      if (known !== undefined) return known ?? undefined;
+      if (known !== undefined) {
+        if (known && !containers.has(known)) seen(known, pid, { id: 0, path: "" });
+        return known ?? undefined;
+      }
     }
     let text: string;
     try {
@@ -160,12 +202,14 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
       return cid ? (byCgroup.get(cid) ?? undefined) : undefined;
     }
     const cg = containerFromCgroup(text);
-    if (!cid) return cg?.id; // v1-only host, or a caller without the kernel's id
-    const pathId = mount ? cgroupIdOfText(text) : undefined;
+    if (!cid) {
+      if (cg) seen(cg.id, pid, { id: 0, path: "" });
+      return cg?.id;
+    }
     // Cached only when the process is still where the kernel saw it.
-    if (pathId === cid) {
-      byCgroup.set(cid, cg?.id ?? null);
-      if (cg) seen(cg.id, pid, cid);
+    if (cgroupIdOfText(text) === cid) {
+      remember(cid, cg?.id ?? null);
+      if (cg) seen(cg.id, pid, containerCgroup(cg));
     }
     return cg?.id;
   }
@@ -177,11 +221,12 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     return id === undefined ? undefined : Number(id);
   }
 
+  /** Every container cgroup of the tree (and those below it), by id: containers alive now. */
   function scanTree() {
     const now = Date.now();
     if (!mount || now - lastScan < SCAN_INTERVAL_MS) return;
     lastScan = now;
-    const walk = (dir: string, rel: string, depth: number) => {
+    const walk = (dir: string, rel: string, depth: number, inside: string | undefined) => {
       let entries;
       try {
         entries = readdirSync(dir, { withFileTypes: true });
@@ -191,21 +236,22 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
       for (const e of entries) {
         if (!e.isDirectory()) continue;
         const path = `${rel}/${e.name}`;
-        const cg = containerFromCgroup(`0::${path}`);
-        if (cg) {
-          const id = cgroupId(mount, path);
-          if (id !== undefined) byCgroup.set(Number(id), cg.id);
-        }
-        if (depth < MAX_SCAN_DEPTH) walk(`${dir}/${e.name}`, path, depth + 1);
+        const cg = inside ? undefined : containerFromCgroup(`0::${path}`);
+        const id = cgroupId(mount, path);
+        if (id !== undefined && (inside || cg)) remember(Number(id), inside ?? cg!.id);
+        if (cg && id !== undefined) seen(cg.id, 0, { id: Number(id), path });
+        if (depth < MAX_SCAN_DEPTH) walk(`${dir}/${e.name}`, path, depth + 1, inside ?? cg?.id);
       }
     };
-    walk(mount, "", 1);
+    walk(mount, "", 1, undefined);
   }
 
   function lost(reason: string) {
     if (engine.reachable) log(`tapwire: the container engine went away (${reason}); flows keep their container ids, names return when it does`);
     engine.reachable = false;
     engine.reason = reason;
+    following?.abort();
+    following = undefined;
     scheduleRetry();
   }
 
@@ -219,10 +265,18 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
 
   async function connect(first: boolean) {
     if (!client || closed) return;
+    // The events stream first, then the list: a container that stops in between is not
+    // left listed as running.
+    const stream = new AbortController();
+    following?.abort();
+    following = stream;
+    const events = follow(stream.signal);
     let list: ContainerInfo[];
     try {
       list = await client.list();
     } catch (e) {
+      stream.abort();
+      if (following === stream) following = undefined;
       const reason = e instanceof DockerError ? e.reason : String(e);
       if (first) log(`tapwire: no container engine answers at ${opts.socket} (${reason}); containers are known by id only (--docker-socket PATH)`);
       engine.reason = reason;
@@ -239,25 +293,25 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     // Containers first seen through a process while the engine was away.
     for (const c of containers.values()) if (c.source === "cgroup") void inspect(c.id);
     changed();
-    void follow();
+    void events; // read until it ends or is replaced
   }
 
-  async function follow() {
+  async function follow(signal: AbortSignal) {
     if (!client) return;
     try {
-      for await (const ev of client.events(abort.signal)) {
+      for await (const ev of client.events(AbortSignal.any([abort.signal, signal]))) {
         if (ev.action === "start" || ev.action === "restart" || ev.action === "unpause") await inspect(ev.id);
         else if (ev.action === "die" || ev.action === "stop" || ev.action === "kill" || ev.action === "remove" || ev.action === "destroy") {
           const c = containers.get(ev.id);
-          if (c && c.running && (ev.action !== "kill" || !isAlive(c.pid))) {
+          if (c && c.running && !stillRunning(c)) {
             c.running = false;
             changed();
           }
         }
       }
-      if (!closed) lost("the events stream ended");
+      if (!closed && !signal.aborted) lost("the events stream ended");
     } catch (e) {
-      if (!closed) lost(e instanceof DockerError ? e.reason : e instanceof Error ? e.message : String(e));
+      if (!closed && !signal.aborted) lost(e instanceof DockerError ? e.reason : e instanceof Error ? e.message : String(e));
     }
   }
 
@@ -268,6 +322,12 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     } catch {
       return false;
     }
+  }
+
+  /** A container runs while its cgroup exists (or, without one known, its process lives). */
+  function stillRunning(c: KnownContainer): boolean {
+    if (c.cgroupPath && mount) return cgroupId(mount, c.cgroupPath) !== undefined;
+    return !!c.pid && isAlive(c.pid);
   }
 
   return {
@@ -283,8 +343,7 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
       resolve(pid, cid);
     },
     running() {
-      // Containers only seen through processes: still running while a process is.
-      for (const c of containers.values()) if (c.source === "cgroup" && c.running && c.pid && !isAlive(c.pid)) c.running = false;
+      for (const c of containers.values()) if (c.source === "cgroup" && c.running && !stillRunning(c)) c.running = false;
       return [...containers.values()].filter((c) => c.running);
     },
     onChange(listener) {
@@ -292,7 +351,7 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     },
     async start() {
       scanProcesses();
-      await connect(true);
+      await connect(true).catch(() => {});
     },
     close() {
       closed = true;
@@ -306,8 +365,11 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     for (const [id, procs] of containerProcesses(procRoot)) {
       const { pid, cgroupText } = procs[0]!;
       const cid = cgroupIdOfText(cgroupText) ?? 0;
-      if (cid) byCgroup.set(cid, id);
-      if (!containers.has(id)) containers.set(id, { id, name: "", image: "", pid, running: true, networkMode: "", ip: "", cgroupId: cid, source: "cgroup" });
+      if (cid) remember(cid, id);
+      if (!containers.has(id)) {
+        const own = containerCgroup(containerFromCgroup(cgroupText));
+        containers.set(id, { id, name: "", image: "", pid, running: true, networkMode: "", ip: "", cgroupId: own.id, cgroupPath: own.path, source: "cgroup" });
+      }
     }
   }
 }

@@ -272,6 +272,30 @@ describe("containers", () => {
     expect(t.flows.length).toBe(2);
   }, 90_000);
 
+  test("a container chosen by name whose first act is a request (a job) is captured from that request", async () => {
+    const port = await freePort();
+    const hostServer = await startServer([PYTHON, `${PEERS}/echo_server.py`, String(port)], "127.0.0.1", port);
+    try {
+      const t = await tapwire(["--container", "tw-job"]);
+      started.push("tw-job");
+      const id = pm.run(["run", "--init", "--network", "host", "--name", "tw-job", IMAGE, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${port}/text?job`]).trim();
+      expect(id).toBe("200"); // curl's output: the container ran to its end
+      const [client] = await t.waitForFlows((f) => f.request?.path === "/text?job", 1);
+      const info = JSON.parse(pm.run(["inspect", "tw-job"]))[0];
+      expect(client.connection.role).toBe("ROLE_CLIENT");
+      expect(client.connection.process.comm).toBe("curl");
+      expect(client.connection.container).toEqual({ id: info.Id, name: "tw-job", image: IMAGE });
+      expect(client.connection.destination).toEqual({ ip: "127.0.0.1", port });
+      expect([client.request.method, client.response.status, fromB64(client.response.body).toString()]).toEqual(["GET", 200, TEXT]);
+      await Bun.sleep(500);
+      await t.stop();
+      // Only the job's side: not the host's server answering it.
+      expect(t.flows.map((f: JsonFlow) => `${f.connection.process.comm} ${f.connection.role}`)).toEqual(["curl ROLE_CLIENT"]);
+    } finally {
+      await hostServer.stop();
+    }
+  }, 60_000);
+
   test("no engine: tapwire says so once, and container flows still carry the container's id", async () => {
     const box = await runContainer("tw-noapi", "http");
     const t = await tapwire([], "/run/tapwire-no-such-engine.sock");

@@ -8,21 +8,26 @@ const ID = "3f1c2b9a8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170615e4d3";
 
 describe("container from /proc/PID/cgroup", () => {
   test.each([
-    ["Docker, cgroupfs driver (v2)", `0::/docker/${ID}\n`, "docker", `/docker/${ID}`],
-    ["Docker, systemd driver (v2)", `0::/system.slice/docker-${ID}.scope\n`, "docker", `/system.slice/docker-${ID}.scope`],
-    ["containerd under Kubernetes (v2)", `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-${ID}.scope\n`, "containerd", `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-${ID}.scope`],
-    ["CRI-O (v2)", `0::/kubepods.slice/crio-${ID}.scope\n`, "crio", `/kubepods.slice/crio-${ID}.scope`],
-    ["podman on a hybrid host", `12:pids:/libpod_parent/libpod-${ID}\n1:name=systemd:/libpod_parent/libpod-${ID}\n0::/libpod_parent/libpod-${ID}\n`, "podman", `/libpod_parent/libpod-${ID}`],
-    ["podman with systemd (v2)", `0::/machine.slice/libpod-${ID}.scope/container\n`, "podman", `/machine.slice/libpod-${ID}.scope/container`],
-    ["Docker on cgroup v1 only", `11:memory:/docker/${ID}\n10:cpu,cpuacct:/docker/${ID}\n`, "docker", ""],
-  ] as [string, string, ContainerRuntime, string][])("%s", (_, text, runtime, path) => {
-    expect(containerFromCgroup(text)).toEqual({ runtime, id: ID, path });
+    ["Docker, cgroupfs driver (v2)", `0::/docker/${ID}\n`, "docker", `/docker/${ID}`, `/docker/${ID}`],
+    ["Docker, systemd driver (v2)", `0::/system.slice/docker-${ID}.scope\n`, "docker", `/system.slice/docker-${ID}.scope`, `/system.slice/docker-${ID}.scope`],
+    ["systemd inside a Docker container (v2)", `0::/system.slice/docker-${ID}.scope/init.scope\n`, "docker", `/system.slice/docker-${ID}.scope/init.scope`, `/system.slice/docker-${ID}.scope`],
+    ["containerd under Kubernetes (v2)", `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-${ID}.scope\n`, "containerd", `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-${ID}.scope`, `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-${ID}.scope`],
+    ["CRI-O (v2)", `0::/kubepods.slice/crio-${ID}.scope\n`, "crio", `/kubepods.slice/crio-${ID}.scope`, `/kubepods.slice/crio-${ID}.scope`],
+    ["podman on a hybrid host", `12:pids:/libpod_parent/libpod-${ID}\n1:name=systemd:/libpod_parent/libpod-${ID}\n0::/libpod_parent/libpod-${ID}\n`, "podman", `/libpod_parent/libpod-${ID}`, `/libpod_parent/libpod-${ID}`],
+    ["podman with systemd (v2)", `0::/machine.slice/libpod-${ID}.scope/container\n`, "podman", `/machine.slice/libpod-${ID}.scope/container`, `/machine.slice/libpod-${ID}.scope`],
+    ["Docker on cgroup v1 only", `11:memory:/docker/${ID}\n10:cpu,cpuacct:/docker/${ID}\n`, "docker", "", ""],
+    // Named on v1 only, while its v2 cgroup is shared: labeled, but not filterable by v2 id.
+    ["hybrid, v2 cgroup shared", `4:memory:/docker/${ID}\n0::/system.slice/containerd.service\n`, "docker", "", ""],
+  ] as [string, string, ContainerRuntime, string, string][])("%s", (_, text, runtime, path, containerPath) => {
+    expect(containerFromCgroup(text)).toEqual({ runtime, id: ID, path, containerPath });
   });
 
   test("a host process, and ids of the wrong length, are not containers", () => {
     expect(containerFromCgroup("0::/user.slice/user-0.slice/session-1.scope\n")).toBeUndefined();
     expect(containerFromCgroup("0::/\n9:name=systemd:/\n")).toBeUndefined();
     expect(containerFromCgroup(`0::/docker/${ID.slice(1)}\n`)).toBeUndefined();
+    expect(containerFromCgroup(`0::/libpod_parent/libpod-conmon-${ID}\n`)).toBeUndefined(); // podman's monitor
+    expect(containerFromCgroup(`0::/docker/${ID}x\n`)).toBeUndefined();
     expect(containerFromCgroup("")).toBeUndefined();
   });
 });

@@ -26,7 +26,7 @@ function fakeHost() {
     writeFileSync(`${proc}/${pid}/cgroup`, `0::${path}\n`);
     writeFileSync(`${proc}/${pid}/stat`, `${pid} (x) S`);
   };
-  return { root, proc, cgroup, process, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  return { root, proc, cgroup, cgroupDir: (path: string) => `${cg}${path}`, process, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
 describe("container directory without an engine", () => {
@@ -60,7 +60,10 @@ describe("container directory without an engine", () => {
     expect(changes).toBe(1);
     rmSync(`${h.proc}/300`, { recursive: true });
     expect(label(dir.labelOf(300, id))).toEqual({ id: ID_B, name: "", image: "" });
-    expect(dir.running().map((c) => c.id)).toEqual([]); // its only process is gone
+    // Running while its cgroup exists, whatever became of the process first seen.
+    expect(dir.running().map((c) => c.id)).toEqual([ID_B]);
+    rmSync(h.cgroupDir(`/system.slice/docker-${ID_B}.scope`), { recursive: true });
+    expect(dir.running().map((c) => c.id)).toEqual([]);
     dir.close();
     h.cleanup();
   });
@@ -100,6 +103,39 @@ describe("container directory without an engine", () => {
     expect(lines.length).toBe(1);
     expect(lines[0]).toStartWith(`tapwire: no container engine answers at ${h.root}/no.sock (`);
     expect(dir.engine.reachable).toBe(false);
+    h.cleanup();
+  });
+});
+
+describe("container directory: the container's own cgroup", () => {
+  test("the filter's cgroup is the container's, not a process's below it; a restart's new cgroup is taken", async () => {
+    const h = fakeHost();
+    const own = h.cgroup(`/machine.slice/libpod-${ID_A}.scope`);
+    const inner = h.cgroup(`/machine.slice/libpod-${ID_A}.scope/container`);
+    h.process(10, `/machine.slice/libpod-${ID_A}.scope/container`);
+    // podman's monitor is not one of the container's processes.
+    h.cgroup(`/machine.slice/libpod-conmon-${ID_A}.scope`);
+    h.process(9, `/machine.slice/libpod-conmon-${ID_A}.scope`);
+    const dir = createContainerDirectory({ socket: "", procRoot: h.proc });
+    await dir.start();
+    expect(dir.running().map((c) => [c.id, c.cgroupId, c.cgroupPath, c.pid])).toEqual([[ID_A, own, `/machine.slice/libpod-${ID_A}.scope`, 10]]);
+    expect(dir.labelOf(9, 0)).toBeUndefined();
+    expect(label(dir.labelOf(10, inner))).toEqual({ id: ID_A, name: "", image: "" });
+    // Restarted: the same id in a new cgroup directory (a new id).
+    rmSync(h.cgroupDir(`/machine.slice/libpod-${ID_A}.scope`), { recursive: true });
+    expect(dir.running()).toEqual([]);
+    // (cgroup ids are never reused; a file system may reuse inode numbers at once)
+    for (const d of ["/x1", "/x2", "/x3"]) h.cgroup(d);
+    const again = h.cgroup(`/machine.slice/libpod-${ID_A}.scope`);
+    expect(again).not.toBe(own);
+    const innerAgain = h.cgroup(`/machine.slice/libpod-${ID_A}.scope/container`);
+    h.process(20, `/machine.slice/libpod-${ID_A}.scope/container`);
+    let changes = 0;
+    dir.onChange(() => changes++);
+    dir.noteProcess(20, innerAgain);
+    expect(changes).toBe(1);
+    expect(dir.running().map((c) => [c.cgroupId, c.pid])).toEqual([[again, 20]]);
+    dir.close();
     h.cleanup();
   });
 });
