@@ -7,3 +7,8 @@ declare module "*.wasm" {
   const path: string;
   export default path;
 }
+// bpftrace templates, imported as text.
+declare module "*.hbs" {
+  const text: string;
+  export default text;
+}

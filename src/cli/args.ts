@@ -4,6 +4,7 @@ import { DEFAULT_REDACTED } from "../flows/redact.ts";
 import { dockerSocketPath } from "../procs/docker.ts";
 import { isContainerChoice } from "../procs/containers.ts";
 import type { KeylogArgs } from "./keylog.ts";
+import type { GenArgs } from "./gen.ts";
 
 export class UsageError extends Error {}
 
@@ -66,6 +67,7 @@ export type Args =
   | { command: "doctor" }
   | { command: "containers"; json: boolean; dockerSocket: string }
   | ({ command: "keylog" } & KeylogArgs)
+  | ({ command: "gen" } & GenArgs)
   | { command: "inspect"; file: string; json: boolean }
   | { command: "help" }
   | { command: "version" };
@@ -77,6 +79,10 @@ usage:
   tapwire serve [options]       capture, and serve flows over Connect, gRPC and gRPC-Web
   tapwire watch [options]       print the flows a tapwire serve is capturing, as capture does
   tapwire containers [--json]   the containers running here, and what tapwire probes in each
+  tapwire gen TEMPLATE BINARY [key=value ...] [-o FILE]
+                                a bpftrace program for a Go executable (templates: goroutine,
+                                httpsnoop, latency symbol=F, random, recover, shortread,
+                                skeleton symbol=F, tcpremote, tlssecrets; or a template file)
   tapwire keylog [-o FILE]      the TLS secrets of Go programs, for Wireshark (NSS key log format)
   tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
   tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
@@ -160,6 +166,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
   if (command === "watch") return parseWatch(args, isTty);
   if (command === "containers") return parseContainers(args);
   if (command === "keylog") return parseKeylog(args);
+  if (command === "gen") return parseGen(args);
   if (command !== "capture" && command !== "serve") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
   const serve = command === "serve";
 
@@ -300,6 +307,23 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
     comms: values.comm!,
     containers: values.container!.map((c) => (checkContainerChoice("--container", c), c)),
   };
+}
+
+function parseGen(args: string[]): Args {
+  let values, positionals;
+  try {
+    ({ values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { output: { type: "string", short: "o", default: "" } } }));
+  } catch (e) {
+    throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
+  }
+  const [template, binary, ...rest] = positionals;
+  if (!template || !binary) throw new UsageError("gen takes a template and a Go executable: tapwire gen TEMPLATE BINARY [key=value ...]");
+  const params = rest.map((p): [string, string] => {
+    const eq = p.indexOf("=");
+    if (eq <= 0) throw new UsageError(`gen: "${p}" is not key=value`);
+    return [p.slice(0, eq), p.slice(eq + 1)];
+  });
+  return { command: "gen", template, binary, params, output: values.output! };
 }
 
 function parseKeylog(args: string[]): Args {

@@ -10,6 +10,7 @@ import { doctor } from "./doctor.ts";
 import { inspect } from "./inspect.ts";
 import { containersCommand } from "./containers.ts";
 import { keylog } from "./keylog.ts";
+import { gen } from "./gen.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 async function main(argv: string[]): Promise<number> {
@@ -38,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
         return await containersCommand(args);
       case "keylog":
         return await keylog(args);
+      case "gen":
+        return await gen(args);
     }
   } catch (e) {
     if (e instanceof UsageError) {

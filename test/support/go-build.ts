@@ -17,14 +17,15 @@ const FLAGS: Record<GoVariant, { args: string[]; env?: Record<string, string> }>
 };
 
 /** Path of the built binary (built now if this source has not been built before). */
-export function goBinary(variant: GoVariant): string {
-  const hash = createHash("sha256").update(readFileSync(`${GO_PEER_DIR}/main.go`)).update(readFileSync(`${GO_PEER_DIR}/go.mod`)).digest("hex").slice(0, 12);
+export function goBinary(variant: GoVariant, peer: "gohttps" | "gotrace" = "gohttps"): string {
+  const peerDir = resolve(GO_PEER_DIR, "..", peer);
+  const hash = createHash("sha256").update(readFileSync(`${peerDir}/main.go`)).update(readFileSync(`${peerDir}/go.mod`)).digest("hex").slice(0, 12);
   const dir = `${tmpdir()}/tapwire-go-${hash}`;
-  const out = `${dir}/gohttps-${variant}`;
+  const out = `${dir}/${peer}-${variant}`;
   if (existsSync(out)) return out;
   mkdirSync(dir, { recursive: true });
   const r = Bun.spawnSync(["go", "build", ...FLAGS[variant].args, "-o", `${out}.tmp`, "."], {
-    cwd: GO_PEER_DIR,
+    cwd: peerDir,
     env: { ...process.env, GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local", ...FLAGS[variant].env },
     stderr: "pipe",
   });

@@ -1,0 +1,69 @@
+// `tapwire gen TEMPLATE BINARY [key=value ...] [-o FILE]`: a bpftrace program for a Go
+// executable, from a built-in template or a template file.
+import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { openElf, ElfError } from "../elfkit/elf.ts";
+import { loadDecoder } from "../elfkit/rets.ts";
+import { GoPclntabError } from "../elfkit/gopclntab.ts";
+import { goTarget, GenError } from "../bpftrace/go-target.ts";
+import { generate } from "../bpftrace/generate.ts";
+import { detectBpftrace } from "../bpftrace/bpftrace-support.ts";
+import { BUILT_IN_TEMPLATES } from "../bpftrace/templates.ts";
+import { UsageError } from "./args.ts";
+
+export interface GenArgs {
+  template: string;
+  binary: string;
+  params: [string, string][];
+  output: string;
+}
+
+export async function gen(args: GenArgs): Promise<number> {
+  let template = BUILT_IN_TEMPLATES[args.template];
+  if (template === undefined) {
+    if (!args.template.includes("/") && !existsSync(args.template)) {
+      throw new UsageError(`no template "${args.template}": built in are ${Object.keys(BUILT_IN_TEMPLATES).join(", ")}; or give a template file's path`);
+    }
+    try {
+      template = readFileSync(args.template, "utf8");
+    } catch (e) {
+      throw new UsageError(`${args.template}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  let path: string;
+  try {
+    path = realpathSync(args.binary);
+  } catch (e) {
+    throw new UsageError(`${args.binary}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  await loadDecoder();
+  let elf;
+  try {
+    elf = openElf(path);
+  } catch (e) {
+    if (e instanceof ElfError) throw new UsageError(`${args.binary}: ${e.message}`);
+    throw e;
+  }
+  const params = new Map<string, string[]>();
+  for (const [k, v] of args.params) params.set(k, [...(params.get(k) ?? []), v]);
+  let out;
+  try {
+    const target = goTarget(elf, path);
+    out = generate({
+      template,
+      templateName: args.template,
+      target,
+      params,
+      bpftrace: detectBpftrace(),
+      command: `tapwire gen ${[args.template, args.binary, ...args.params.map(([k, v]) => `${k}=${v}`)].join(" ")}`,
+    });
+  } catch (e) {
+    if (e instanceof GenError || e instanceof GoPclntabError) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    elf.close();
+  }
+  if (args.output) writeFileSync(args.output, out.script);
+  else process.stdout.write(out.script);
+  if (out.unsafe) process.stderr.write(`tapwire: run it with bpftrace --unsafe (its probes are placed at file offsets)\n`);
+  return 0;
+}

@@ -1,0 +1,3 @@
+module tapwire.test/gotrace
+
+go 1.19
