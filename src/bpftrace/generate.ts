@@ -4,6 +4,7 @@
 //                                          whether the register ABI is in use
 //   {{entry "pkg.Func"}}                   the probe at a function's entry
 //   {{returns "pkg.Func"}}                 the probes at each of its RETs, comma-separated
+//   {{retOffsets "pkg.Func"}}              the file offsets of its RETs (a list, for {{#each}})
 //   {{arg i}}  {{ret i [argWords]}}        argument word i at entry, result word i at a RET
 //   {{goroutine}}                          the current goroutine (its runtime.g address)
 //   {{offset "pkg.Type" "Field"}}          a struct field's offset (DWARF; built-in table)
@@ -65,6 +66,7 @@ export function generate(opts: {
       if (!f.retOffsets.length) throw new GenError(`${name} has no RET instruction: its returns cannot be probed`);
       return f.retOffsets.map((r) => probeAt(name, { entry: f.fileOffset, at: r })).join(",\n");
     },
+    retOffsets: (...a: unknown[]) => target.func(str(args(a)[0], "retOffsets")).retOffsets.map((r) => `0x${r.toString(16)}`),
     arg: (...a: unknown[]) => target.arg(num(args(a)[0], "arg")),
     ret: (...a: unknown[]) => {
       const [i, words] = args(a);

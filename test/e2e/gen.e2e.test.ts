@@ -251,12 +251,12 @@ describe("tapwire gen: mistakes are one line and exit 2", () => {
 
   test("a template file of the user's: its fields filled in", async () => {
     const file = `${dir}/mine.bt.hbs`;
-    writeFileSync(file, '// {{exe}} {{version}} regabi={{regabi}} who={{param "who"}}\n{{entry "main.work"}} { printf("%d\\n", {{arg 0}}); }\n');
+    writeFileSync(file, '// {{exe}} {{version}} regabi={{regabi}} who={{param "who"}} rets={{#each (retOffsets "main.work")}}{{this}};{{/each}}\n{{entry "main.work"}} { printf("%d\\n", {{arg 0}}); }\n');
     const r = await run([TAPWIRE, "gen", file, bins.stripped, "who=me"]);
     expect(r.exitCode).toBe(0);
     const text = new TextDecoder().decode(r.stdout);
     expect(text).toContain(`// ${bins.stripped} go1.19`);
-    expect(text).toContain(" regabi=true who=me\n");
+    expect(text).toMatch(/ regabi=true who=me rets=(0x[0-9a-f]+;)+\n/);
     expect(text).toMatch(new RegExp(`\\nuprobe:${bins.stripped.replace(/[.]/g, "\\.")}:0x[0-9a-f]+ \\{ printf\\("%d\\\\n", reg\\("ax"\\)\\); \\}\\n`));
   });
 });
