@@ -41,6 +41,14 @@ export function generate(opts: {
   const probeAt = (name: string, place: { entry: number; at: number }) => {
     const byName = target.hasSymbols && (place.at === place.entry || bpftrace.symbolOffsets);
     if (byName) return `uprobe:${target.path}:"${name}"${place.at === place.entry ? "" : `+${place.at - place.entry}`}`;
+    // A bpftrace without bfd reads the number as an address when the file has symbols: one
+    // inside the code would be taken for a place in another function and refused (or worse).
+    if (target.hasSymbols && place.at >= target.text[0] && place.at < target.text[1]) {
+      throw new GenError(
+        `bpftrace${bpftrace.version ? ` ${bpftrace.version}` : ""} cannot probe inside ${name} in ${target.path}: it takes "symbol"+offset only when built with bfd, ` +
+          `and would read the file offset 0x${place.at.toString(16)} as an address in the program's code (a copy stripped of its symbols, strip -o COPY, can be traced when the program runs from it)`,
+      );
+    }
     unsafe = true;
     return `uprobe:${target.path}:0x${place.at.toString(16)}`;
   };

@@ -39,6 +39,8 @@ export interface GoTarget {
   regabi: boolean;
   /** Whether the executable has a symbol table (bpftrace can name its functions). */
   hasSymbols: boolean;
+  /** Virtual addresses of its code (.text): [start, end). */
+  text: [number, number];
   func(name: string): GoFunctionPlace;
   /** The first of `names` the binary has, or undefined. */
   firstOf(names: string[]): string | undefined;
@@ -52,6 +54,8 @@ export interface GoTarget {
 }
 
 export function goTarget(elf: ElfFile, path: string): GoTarget {
+  // bpftrace's probe syntax has no quoting for these.
+  if (/[\s:"]/.test(path)) throw new GenError(`${path}: bpftrace cannot name a file whose path has a space, a colon or a quote (use a link without)`);
   const buildInfo = readGoBuildInfo(elf);
   if (!buildInfo) throw new GenError(`${path} is not a Go executable (no Go build information)`);
   if (elf.machine !== "x86-64") throw new GenError(`${path}: only x86-64 Go executables are supported (this one is ${elf.machine})`);
@@ -75,6 +79,10 @@ export function goTarget(elf: ElfFile, path: string): GoTarget {
     buildInfo,
     regabi,
     hasSymbols: !!elf.section(".symtab"),
+    text: (() => {
+      const t = elf.section(".text");
+      return t ? [t.addr, t.addr + t.size] : [0, 0];
+    })(),
     func(name) {
       let place = places.get(name);
       if (place) return place;

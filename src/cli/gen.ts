@@ -41,6 +41,8 @@ export async function gen(args: GenArgs): Promise<number> {
     elf = openElf(path);
   } catch (e) {
     if (e instanceof ElfError) throw new UsageError(`${args.binary}: ${e.message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) throw new UsageError(`${args.binary}: ${code}`);
     throw e;
   }
   const params = new Map<string, string[]>();
@@ -62,7 +64,13 @@ export async function gen(args: GenArgs): Promise<number> {
   } finally {
     elf.close();
   }
-  if (args.output) writeFileSync(args.output, out.script);
+  if (args.output) {
+    try {
+      writeFileSync(args.output, out.script);
+    } catch (e) {
+      throw new UsageError(`-o ${args.output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
   else process.stdout.write(out.script);
   if (out.unsafe) process.stderr.write(`tapwire: run it with bpftrace --unsafe (its probes are placed at file offsets)\n`);
   return 0;

@@ -3,8 +3,9 @@
 // running now and those started later are probed at crypto/tls.(*Config).writeKeyLog; each
 // line is written once (client and server of one connection derive the same secrets, and a
 // restarted function entry reports one twice) and flushed at once, so a Wireshark reading
-// the file while it grows decrypts live traffic.
-import { closeSync, openSync, readdirSync, readlinkSync, writeSync } from "node:fs";
+// the file while it grows decrypts live traffic. A program's handshakes in the first few
+// tens of milliseconds after its exec, before its file is read and probed, are not seen.
+import { closeSync, constants, fchmodSync, fstatSync, openSync, readdirSync, readlinkSync, writeSync } from "node:fs";
 import { loadProbes, type UprobeLink } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { decodeEvent, DecodeError } from "../bpf/events.ts";
@@ -32,27 +33,25 @@ export async function keylog(args: KeylogArgs): Promise<number> {
     object,
     ringBytes: 1 << 20,
     selfPid: process.pid,
-    programFilter: (name) => name === "tw_go_keylog" || name === "tw_process_exec",
+    programFilter: (name) => name === "tw_go_keylog" || name === "tw_process_exec" || name === "tw_process_exit",
     filters: { pids: args.pids },
   });
-  if (!probes.uprobeMulti) {
-    await probes.close();
-    log("tapwire: keylog needs multi-uprobe links (Linux 6.6+)");
-    return 2;
-  }
   // Opened after the probes load: a mistake in them leaves no empty file behind.
   let fd = 1;
   if (args.output) {
     try {
-      fd = openSync(args.output, "a", 0o600);
+      fd = openKeyLog(args.output);
     } catch (e) {
       await probes.close();
-      throw new UsageError(`-o ${args.output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw e;
     }
   }
 
-  const seenFiles = new Set<string>();
-  const links: UprobeLink[] = [];
+  /** Probed files by identity, with the processes running them: a file's probe goes when its last process does. */
+  const probed = new Map<string, { link: UprobeLink; pids: Set<number> }>();
+  const fileOfPid = new Map<number, string>();
+  /** Files looked at that have nothing to probe (not Go, no crypto/tls). */
+  const nothing = new Set<string>();
   let programs = 0;
   const consider = (pid: number) => {
     let exe;
@@ -63,37 +62,64 @@ export async function keylog(args: KeylogArgs): Promise<number> {
     }
     const path = `/proc/${pid}/root${exe}`;
     const key = fileIdentity(path);
-    if (key === undefined || seenFiles.has(key)) return;
-    seenFiles.add(key);
+    if (key === undefined || nothing.has(key)) return;
+    const known = probed.get(key);
+    if (known) {
+      known.pids.add(pid);
+      fileOfPid.set(pid, key);
+      return;
+    }
     let elf;
     try {
       elf = openElf(path);
     } catch (e) {
       if (!(e instanceof ElfError)) log(`keylog: cannot read ${exe}: ${(e as Error).message}`);
+      nothing.add(key);
       return;
     }
     try {
       const target = goKeyLogTarget(elf);
-      if (!target) return;
-      if (target.fileOffset === undefined) {
-        if (args.verbose && target.unsupported !== "it does not use crypto/tls") log(`keylog: not probing ${exe}: ${target.unsupported}`);
+      if (target?.fileOffset === undefined) {
+        if (args.verbose && target && target.unsupported !== "it does not use crypto/tls") log(`keylog: not probing ${exe}: ${target.unsupported}`);
+        nothing.add(key);
         return;
       }
-      links.push(probes.attachUprobe({ program: "tw_go_keylog", path, targets: [{ offset: target.fileOffset, cookie: 0 }], retprobe: false }));
+      const link = probes.attachUprobe({ program: "tw_go_keylog", path, targets: [{ offset: target.fileOffset, cookie: 0 }], retprobe: false });
+      probed.set(key, { link, pids: new Set([pid]) });
+      fileOfPid.set(pid, key);
       programs++;
       if (args.verbose) log(`keylog: probing ${target.buildInfo.version} in ${exe} (pid ${pid})`);
     } catch (e) {
       log(`keylog: cannot probe ${exe}: ${(e as Error).message}`);
+      nothing.add(key);
     } finally {
       elf.close();
     }
   };
-  for (const entry of readdirSync("/proc")) if (/^\d+$/.test(entry) && Number(entry) !== process.pid) consider(Number(entry));
+  const exited = (pid: number) => {
+    const key = fileOfPid.get(pid);
+    if (key === undefined) return;
+    fileOfPid.delete(pid);
+    const p = probed.get(key);
+    if (!p) return;
+    p.pids.delete(pid);
+    if (p.pids.size === 0) {
+      p.link.detach();
+      probed.delete(key);
+    }
+  };
+  const scan = args.pids.length ? args.pids.map(String) : readdirSync("/proc");
+  for (const entry of scan) if (/^\d+$/.test(entry) && Number(entry) !== process.pid) consider(Number(entry));
 
   const written = new Set<string>();
   let secrets = 0;
   let unreadable = 0;
+  /** Set when the output cannot be written: keylog stops. */
+  let writeFailure: NodeJS.ErrnoException | undefined;
+  let failed!: () => void;
+  const writeFailed = new Promise<void>((resolve) => (failed = resolve));
   const onRecord = (bytes: Uint8Array, view: DataView, offset: number, length: number) => {
+    if (writeFailure) return;
     let e;
     try {
       e = decodeEvent(bytes, view, offset, length);
@@ -102,6 +128,7 @@ export async function keylog(args: KeylogArgs): Promise<number> {
       throw err;
     }
     if (e.kind === "proc-exec") consider(e.pid);
+    else if (e.kind === "proc-exit") exited(e.pid);
     if (e.kind !== "tls-secret") return;
     if (!e.label || !e.clientRandom || !e.secret) {
       unreadable++;
@@ -111,8 +138,13 @@ export async function keylog(args: KeylogArgs): Promise<number> {
     if (written.has(line)) return;
     if (written.size >= MAX_REMEMBERED) written.delete(written.values().next().value!);
     written.add(line);
-    writeSync(fd, line);
-    secrets++;
+    try {
+      writeSync(fd, line);
+      secrets++;
+    } catch (err) {
+      writeFailure = err as NodeJS.ErrnoException;
+      failed();
+    }
   };
 
   log(`ready: ${programs} Go program${programs === 1 ? "" : "s"} probed for TLS secrets; writing ${args.output || "to stdout"}`);
@@ -123,17 +155,40 @@ export async function keylog(args: KeylogArgs): Promise<number> {
     setTimeout(loop, POLL_MS);
   };
   loop();
-  await untilSignal();
+  await Promise.race([untilSignal(), writeFailed]);
   stopping = true;
   probes.ring.drain(onRecord);
   const drops = probes.counters().drop_ringbuf_events ?? 0;
-  for (const l of links.splice(0)) l.detach();
+  for (const p of probed.values()) p.link.detach();
   await probes.close();
   if (fd !== 1) closeSync(fd);
+  // A reader that went away (keylog | head) ends keylog quietly; any other failure is said.
+  if (writeFailure && writeFailure.code !== "EPIPE") {
+    log(`tapwire: cannot write ${args.output || "stdout"}: ${writeFailure.code ?? writeFailure.message}`);
+    return 1;
+  }
   log(
     `tapwire: ${secrets} secrets written from ${programs} Go program${programs === 1 ? "" : "s"}` +
       (unreadable ? `; ${unreadable} could not be read` : "") +
       (drops ? `; ${drops} lost (ring buffer full)` : ""),
   );
   return 0;
+}
+
+/** The key log file, appended to: created 0600; an existing one must be ours and private. */
+function openKeyLog(path: string): number {
+  let fd;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`-o ${path}: ${code === "ELOOP" ? "a symbolic link (not followed: the file will hold secrets)" : (code ?? (e as Error).message)}`);
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile() || st.uid !== process.getuid?.()) {
+    closeSync(fd);
+    throw new UsageError(`-o ${path}: ${st.isFile() ? "owned by another user" : "not a regular file"} (the file will hold TLS secrets)`);
+  }
+  if (st.mode & 0o077) fchmodSync(fd, 0o600); // secrets: for its owner only
+  return fd;
 }

@@ -1,7 +1,7 @@
 // `tapwire keylog`: the TLS secrets of Go programs in the NSS key log format, checked the
 // way a user would: tshark records the loopback traffic and decrypts it with the file.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { TAPWIRE, freePort, requireRoot, run, startPeer, startServer, waitFor, type Peer } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
@@ -83,19 +83,25 @@ describe("tapwire keylog", () => {
       const pcap = `${dir}/lo-${variant}.pcapng`;
       const server = await startServer([bin, "server", String(port), cert.cert, cert.key], "127.0.0.1", port);
       const k = await keylog(["-o", keys, "-v"]);
-      const capture = await record(port, pcap);
+      let summary = "";
       try {
-        // The server ran before keylog (found by the scan); the client starts after (its exec).
-        expect(k.stderr.some((l) => l.startsWith("keylog: probing go1.") && l.includes(bin))).toBe(true);
-        const r = await run([bin, "post", `https://127.0.0.1:${port}/echo?secret=${variant}`, cert.cert, `keylog says hi ${variant}`]);
-        expect([r.exitCode, r.stderr]).toEqual([0, ""]);
-        await waitFor("the secrets of both sides", () => existsCapture(keys) && readFileSync(keys, "latin1").split("\n").length >= 5);
-        await Bun.sleep(300);
+        const capture = await record(port, pcap);
+        try {
+          // The server ran before keylog: found by the scan. (The client, the same file, is
+          // probed already; a program started later is probed on its exec.)
+          expect(k.stderr.some((l) => l.startsWith("keylog: probing go1.") && l.includes(bin))).toBe(true);
+          const r = await run([bin, "post", `https://127.0.0.1:${port}/echo?secret=${variant}`, cert.cert, `keylog says hi ${variant}`]);
+          expect([r.exitCode, r.stderr]).toEqual([0, ""]);
+          await waitFor("the secrets of both sides", () => existsCapture(keys) && readFileSync(keys, "latin1").split("\n").length >= 5);
+          await Bun.sleep(300);
+        } finally {
+          await capture.stop();
+        }
       } finally {
-        await capture.stop();
         await server.stop();
+        summary = await stop(k);
       }
-      const summary = await stop(k);
+      expect(statSync(keys).mode & 0o777).toBe(0o600);
       const lines = readFileSync(keys, "latin1").trim().split("\n");
       // TLS 1.3: four secrets per connection, each written once though both sides derive them.
       expect(lines.map((l) => l.split(" ")[0]).sort()).toEqual(["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0"]);
@@ -113,6 +119,41 @@ describe("tapwire keylog", () => {
       expect(new TextDecoder().decode(decrypted.stdout)).toContain(`keylog says hi ${variant}`);
     }, 120_000);
   }
+
+  test("the key log file: an existing one is made private, a symbolic link is refused", async () => {
+    const existing = `${dir}/existing.log`;
+    writeFileSync(existing, "");
+    chmodSync(existing, 0o644);
+    const k = await keylog(["-o", existing]);
+    expect(statSync(existing).mode & 0o777).toBe(0o600);
+    expect(await stop(k)).toMatch(/^tapwire: 0 secrets written from \d+ Go programs?$/);
+    symlinkSync(existing, `${dir}/link.log`);
+    const r = await run([TAPWIRE, "keylog", "-o", `${dir}/link.log`]);
+    expect([r.exitCode, r.stderr]).toEqual([2, `tapwire: -o ${dir}/link.log: a symbolic link (not followed: the file will hold secrets)\n`]);
+  }, 60_000);
+
+  test("a reader that goes away (keylog | head) ends keylog quietly, its probes detached", async () => {
+    const bin = goBinary("plain");
+    const port = await freePort();
+    const server = await startServer([bin, "server", String(port), cert.cert, cert.key], "127.0.0.1", port);
+    try {
+      const sh = Bun.spawn(["sh", "-c", `${TAPWIRE} keylog 2>${dir}/head.err | head -c 10 >/dev/null`], { stdout: "ignore", stderr: "ignore" });
+      await waitFor("keylog's ready line", () => {
+        try {
+          return readFileSync(`${dir}/head.err`, "latin1").includes("ready");
+        } catch {
+          return false;
+        }
+      }, 30_000);
+      // Secrets enough to pass head's 10 bytes, then one more handshake to meet the closed pipe.
+      for (let i = 0; i < 2; i++) expect((await run([bin, "post", `https://127.0.0.1:${port}/echo`, cert.cert, "x"])).exitCode).toBe(0);
+      const code = await Promise.race([sh.exited, Bun.sleep(10_000).then(() => "still running")]);
+      expect(code).toBe(0);
+      expect(readFileSync(`${dir}/head.err`, "latin1")).not.toContain("internal error");
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 
   test("bad arguments and an output that cannot be written: one line, exit 2", async () => {
     const bad = await run([TAPWIRE, "keylog", "--nope"]);

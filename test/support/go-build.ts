@@ -1,7 +1,7 @@
 // Builds the Go test peer (test/peers-go/gohttps) with Debian's Go, in the variants the
 // tests need, once per source version: later test files reuse the binaries.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { tmpdir } from "node:os";
 
@@ -30,6 +30,28 @@ export function goBinary(variant: GoVariant, peer: "gohttps" | "gotrace" = "goht
     stderr: "pipe",
   });
   if (r.exitCode !== 0) throw new Error(`go build (${variant}) failed: ${r.stderr.toString()}`);
+  Bun.spawnSync(["mv", `${out}.tmp`, out]);
+  return out;
+}
+
+/** An unstripped Go program whose code passes 4 MB (main.work lies beyond file offset
+ * 0x401000, where non-PIE Go code begins): generated, built once per machine. */
+export function bigGoBinary(): string {
+  const functions = 30_000;
+  const dir = `${tmpdir()}/tapwire-go-big-${functions}`;
+  const out = `${dir}/big`;
+  if (existsSync(out)) return out;
+  mkdirSync(dir, { recursive: true });
+  const parts = ["package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\n//go:noinline\nfunc work(i int) int { return i * 2 }\n\nvar table = []func(int) int{\n"];
+  for (let i = 0; i < functions; i++) parts.push(`\tf${i},\n`);
+  parts.push("}\n\nfunc main() {\n\ts := 0\n\tfor i, f := range table {\n\t\ts += f(i + len(os.Args))\n\t}\n\tfmt.Println(work(s))\n}\n");
+  for (let i = 0; i < functions; i++) {
+    parts.push(`\n//go:noinline\nfunc f${i}(x int) int {\n\tswitch x % 7 {\n\tcase 0:\n\t\treturn x*${i} + 1\n\tcase 1:\n\t\treturn x ^ ${i}\n\tcase 2:\n\t\treturn x - ${i}*3\n\tcase 3:\n\t\treturn x/3 + ${i}\n\tdefault:\n\t\treturn x<<2 | ${i}\n\t}\n}\n`);
+  }
+  writeFileSync(`${dir}/go.mod`, "module tapwire.test/big\n\ngo 1.19\n");
+  writeFileSync(`${dir}/main.go`, parts.join(""));
+  const r = Bun.spawnSync(["go", "build", "-o", `${out}.tmp`, "."], { cwd: dir, env: { ...process.env, GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" }, stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`go build (big) failed: ${r.stderr.toString().slice(0, 2000)}`);
   Bun.spawnSync(["mv", `${out}.tmp`, out]);
   return out;
 }
