@@ -10,7 +10,7 @@ import { PageTokenError } from "../flows/flow-store.ts";
 import type { FlowBroadcast } from "../flows/flow-broadcast.ts";
 import { compileFlowFilter } from "../flows/flow-filter.ts";
 import type { CaptureEngine } from "../cli/engine.ts";
-import { listContainers } from "../cli/containers.ts";
+import { listContainers } from "./container-list.ts";
 import { isContainerChoice } from "../procs/containers.ts";
 import { createTlsUsage } from "../probes/tls-usage.ts";
 import { create } from "@bufbuild/protobuf";
