@@ -8,22 +8,31 @@ import { statfsSync, statSync } from "node:fs";
 
 const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
 
-/** The identity of the file at `path`, or undefined when it cannot be read (gone). */
+/** The identity of the regular file at `path`; undefined when it is not one, or is gone. */
 export function fileIdentity(path: string): string | undefined {
   let st;
   try {
     st = statSync(path, { bigint: true });
-    if (isOverlay(path)) return `overlay:${st.ino}:${st.size}:${st.mtimeNs}`;
   } catch {
     return undefined;
   }
-  return `${st.dev}:${st.ino}`;
+  if (!st.isFile()) return undefined;
+  return isOverlay(path, st.dev) ? `overlay:${st.ino}:${st.size}:${st.mtimeNs}` : `${st.dev}:${st.ino}`;
 }
 
-function isOverlay(path: string): boolean {
-  try {
-    return Number(statfsSync(path).type) === OVERLAYFS_SUPER_MAGIC;
-  } catch {
-    return false;
+/** Whether a device is an overlay mount, asked once per device (one per container root). */
+const overlayByDevice = new Map<bigint, boolean>();
+
+function isOverlay(path: string, dev: bigint): boolean {
+  let overlay = overlayByDevice.get(dev);
+  if (overlay === undefined) {
+    try {
+      overlay = Number(statfsSync(path).type) === OVERLAYFS_SUPER_MAGIC;
+    } catch {
+      return false;
+    }
+    if (overlayByDevice.size >= 4096) overlayByDevice.clear();
+    overlayByDevice.set(dev, overlay);
   }
+  return overlay;
 }

@@ -7,7 +7,7 @@
 //  - then event-driven: a process that execs (its executable), and a process that opens a
 //    file named libssl.so* (the dynamic loader at start-up, Python's lazy `import ssl`,
 //    dlopen) — the kernel reports both.
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { openElf, ElfError } from "../elfkit/elf.ts";
 import type { GoBinaryConfig, UprobeLink, UprobeSpec } from "../bpf/loader.ts";
 import { goTlsTargets } from "./go-tls-targets.ts";
@@ -80,17 +80,10 @@ export function createTlsProbes(opts: {
 
   /** `path` as tapwire can open it; `as` as the user knows it (the path in its process, and
    * whose root that is when it is a container's). */
-  function consider(path: string, as: FileName = { path }): void {
-    const shown = as.where ? `${as.path} (${as.where})` : as.path;
-    let st;
-    try {
-      st = statSync(path);
-    } catch {
-      return; // gone already (the process exited)
-    }
-    if (!st.isFile()) return;
-    const key = fileIdentity(path);
+  function consider(path: string, as: FileName = { path }, key = fileIdentity(path)): void {
+    // Not a file, or gone already (the process exited); or known.
     if (key === undefined || byFile.has(key)) return;
+    const shown = as.where ? `${as.path} (${as.where})` : as.path;
     byFile.set(key, null);
     try {
       if (!probeOpenssl(path, as, shown, key)) probeGo(path, as, shown, key);
@@ -196,7 +189,7 @@ export function createTlsProbes(opts: {
     // image): no need to ask whose it is.
     const key = fileIdentity(real);
     if (key === undefined || byFile.has(key)) return;
-    consider(real, { path, where: opts.rootOf?.(pid) });
+    consider(real, { path, where: opts.rootOf?.(pid) }, key);
   }
 
   function considerExe(pid: number): void {

@@ -4,7 +4,7 @@
 // engine's events and, sooner, from the first exec of one of their processes: that is
 // what lets a container chosen with --container be captured from its first request.
 import { readdirSync, readFileSync } from "node:fs";
-import { cgroup2Mount, cgroupId, containerFromCgroup, type CgroupContainer } from "./cgroups.ts";
+import { cgroup2Mount, cgroup2Path, cgroupId, containerFromCgroup, containerOfPid, type CgroupContainer } from "./cgroups.ts";
 import { createDockerClient, DockerError, type ContainerInfo, type DockerClient } from "./docker.ts";
 
 export interface ContainerLabel {
@@ -123,7 +123,7 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
 
   function fromEngine(info: ContainerInfo) {
     const old = containers.get(info.id);
-    const own = containerCgroup(info.pid ? cgroupOfPid(info.pid) : undefined);
+    const own = containerCgroup(info.pid ? containerOfPid(info.pid, procRoot) : undefined);
     const c: KnownContainer = {
       id: info.id,
       name: info.name,
@@ -138,14 +138,6 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     };
     containers.set(c.id, c);
     if (c.cgroupId) remember(c.cgroupId, c.id);
-  }
-
-  function cgroupOfPid(pid: number): CgroupContainer | undefined {
-    try {
-      return containerFromCgroup(readFileSync(`${procRoot}/${pid}/cgroup`, "latin1"));
-    } catch {
-      return undefined;
-    }
   }
 
   /** A container seen through a process or its cgroup; the engine is asked about new ones. */
@@ -214,10 +206,10 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     return cg?.id;
   }
 
+  /** The kernel's id of the v2 cgroup a /proc/PID/cgroup text names. */
   function cgroupIdOfText(text: string): number | undefined {
-    const line = text.split("\n").find((l) => l.startsWith("0::"));
-    if (!line || !mount) return undefined;
-    const id = cgroupId(mount, line.slice(3));
+    const path = cgroup2Path(text);
+    const id = path && mount ? cgroupId(mount, path) : undefined;
     return id === undefined ? undefined : Number(id);
   }
 
