@@ -1,5 +1,5 @@
 // Command-line parsing: every mistake is one clear line and exit code 2.
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { DEFAULT_REDACTED } from "../flows/redact.ts";
 import { dockerSocketPath } from "../procs/docker.ts";
 import { isContainerChoice } from "../procs/containers.ts";
@@ -170,45 +170,39 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
   if (command !== "capture" && command !== "serve") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
   const serve = command === "serve";
 
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...(serve
-          ? {
-              listen: { type: "string", default: "127.0.0.1:7478" },
-              token: { type: "string", default: process.env.TAPWIRE_TOKEN ?? "" },
-              insecure: { type: "boolean", default: false },
-              "tls-cert": { type: "string", default: "" },
-              "tls-key": { type: "string", default: "" },
-              history: { type: "string", default: "10000" },
-              "history-bytes": { type: "string", default: "256m" },
-              trayce: { type: "string", default: "" },
-            }
-          : { json: { type: "boolean", default: false } }),
-        verbose: { type: "boolean", short: "v", default: false },
-        pid: { type: "string", multiple: true, default: [] },
-        comm: { type: "string", multiple: true, default: [] },
-        port: { type: "string", multiple: true, default: [] },
-        "max-body": { type: "string", default: "1m" },
-        "ring-buffer": { type: "string", default: "16m" },
-        "no-color": { type: "boolean", default: false },
-        "no-tls": { type: "boolean", default: false },
-        "proto-path": { type: "string", multiple: true, default: [] },
-        "proto-set": { type: "string", multiple: true, default: [] },
-        redact: { type: "boolean", default: false },
-        "redact-header": { type: "string", multiple: true, default: [] },
-        container: { type: "string", multiple: true, default: [] },
-        "docker-socket": { type: "string" },
-      },
-    }) as { values: Record<string, string | boolean | string[] | undefined> });
-  } catch (e) {
-    // parseArgs' messages are long; keep the first sentence.
-    throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
-  }
+  const { values } = parseFlags({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      ...(serve
+        ? {
+            listen: { type: "string", default: "127.0.0.1:7478" },
+            token: { type: "string", default: process.env.TAPWIRE_TOKEN ?? "" },
+            insecure: { type: "boolean", default: false },
+            "tls-cert": { type: "string", default: "" },
+            "tls-key": { type: "string", default: "" },
+            history: { type: "string", default: "10000" },
+            "history-bytes": { type: "string", default: "256m" },
+            trayce: { type: "string", default: "" },
+          }
+        : { json: { type: "boolean", default: false } }),
+      verbose: { type: "boolean", short: "v", default: false },
+      pid: { type: "string", multiple: true, default: [] },
+      comm: { type: "string", multiple: true, default: [] },
+      port: { type: "string", multiple: true, default: [] },
+      "max-body": { type: "string", default: "1m" },
+      "ring-buffer": { type: "string", default: "16m" },
+      "no-color": { type: "boolean", default: false },
+      "no-tls": { type: "boolean", default: false },
+      "proto-path": { type: "string", multiple: true, default: [] },
+      "proto-set": { type: "string", multiple: true, default: [] },
+      redact: { type: "boolean", default: false },
+      "redact-header": { type: "string", multiple: true, default: [] },
+      container: { type: "string", multiple: true, default: [] },
+      "docker-socket": { type: "string" },
+    },
+  }) as { values: Record<string, string | boolean | string[] | undefined> };
   const str = (k: string) => values[k] as string;
   const list = (k: string) => values[k] as string[];
   const ringBytes = parseSize("--ring-buffer", str("ring-buffer"));
@@ -222,7 +216,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
   for (const c of list("container")) checkContainerChoice("--container", c);
   const common = {
     verbose: values.verbose as boolean,
-    pids: list("pid").map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)),
+    pids: pidFlags(list("pid")),
     comms: list("comm"),
     ports: list("port").map((p) => parseIntFlag("--port", p, 1, 65535)),
     maxBody: parseSize("--max-body", str("max-body")),
@@ -265,28 +259,23 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
 }
 
 function parseWatch(args: string[], isTty: boolean): WatchArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        server: { type: "string", default: "http://127.0.0.1:7478" },
-        token: { type: "string", default: process.env.TAPWIRE_TOKEN ?? "" },
-        cacert: { type: "string", default: "" },
-        last: { type: "string", default: "0" },
-        json: { type: "boolean", default: false },
-        verbose: { type: "boolean", short: "v", default: false },
-        pid: { type: "string", multiple: true, default: [] },
-        comm: { type: "string", multiple: true, default: [] },
-        container: { type: "string", multiple: true, default: [] },
-        "no-color": { type: "boolean", default: false },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
-  }
+  const { values } = parseFlags({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      server: { type: "string", default: "http://127.0.0.1:7478" },
+      token: { type: "string", default: process.env.TAPWIRE_TOKEN ?? "" },
+      cacert: { type: "string", default: "" },
+      last: { type: "string", default: "0" },
+      json: { type: "boolean", default: false },
+      verbose: { type: "boolean", short: "v", default: false },
+      pid: { type: "string", multiple: true, default: [] },
+      comm: { type: "string", multiple: true, default: [] },
+      container: { type: "string", multiple: true, default: [] },
+      "no-color": { type: "boolean", default: false },
+    },
+  });
   let url: URL;
   try {
     url = new URL(values.server!);
@@ -303,19 +292,14 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
     json: values.json!,
     verbose: values.verbose!,
     color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
-    pids: values.pid!.map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)),
+    pids: pidFlags(values.pid!),
     comms: values.comm!,
     containers: values.container!.map((c) => (checkContainerChoice("--container", c), c)),
   };
 }
 
 function parseGen(args: string[]): Args {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { output: { type: "string", short: "o", default: "" } } }));
-  } catch (e) {
-    throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
-  }
+  const { values, positionals } = parseFlags({ args, strict: true, allowPositionals: true, options: { output: { type: "string", short: "o", default: "" } } });
   const [template, binary, ...rest] = positionals;
   if (!template || !binary) throw new UsageError("gen takes a template and a Go executable: tapwire gen TEMPLATE BINARY [key=value ...]");
   const params = rest.map((p): [string, string] => {
@@ -327,32 +311,35 @@ function parseGen(args: string[]): Args {
 }
 
 function parseKeylog(args: string[]): Args {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        output: { type: "string", short: "o", default: "" },
-        pid: { type: "string", multiple: true, default: [] },
-        verbose: { type: "boolean", short: "v", default: false },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
-  }
-  return { command: "keylog", output: values.output!, verbose: values.verbose!, pids: values.pid!.map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff)) };
+  const { values } = parseFlags({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      output: { type: "string", short: "o", default: "" },
+      pid: { type: "string", multiple: true, default: [] },
+      verbose: { type: "boolean", short: "v", default: false },
+    },
+  });
+  return { command: "keylog", output: values.output!, verbose: values.verbose!, pids: pidFlags(values.pid!) };
 }
 
 function parseContainers(args: string[]): Args {
-  let values;
+  const { values } = parseFlags({ args, strict: true, allowPositionals: false, options: { json: { type: "boolean", default: false }, "docker-socket": { type: "string" } } });
+  return { command: "containers", json: values.json!, dockerSocket: dockerSocketPath(values["docker-socket"]) };
+}
+
+/** parseArgs, its mistakes as one UsageError line (its own messages run long). */
+function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {
-    ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: { json: { type: "boolean", default: false }, "docker-socket": { type: "string" } } }));
+    return parseArgs(config);
   } catch (e) {
     throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
   }
-  return { command: "containers", json: values.json!, dockerSocket: dockerSocketPath(values["docker-socket"]) };
+}
+
+function pidFlags(values: string[]): number[] {
+  return values.map((p) => parseIntFlag("--pid", p, 1, 0x7fffffff));
 }
 
 function checkContainerChoice(flag: string, c: string): void {

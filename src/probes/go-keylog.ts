@@ -3,8 +3,8 @@
 // whether a key log is configured or not (the function itself checks). Its arguments are
 // read from registers, so only x86-64 binaries of Go 1.17+ (register ABI) qualify.
 import type { ElfFile } from "../elfkit/elf.ts";
-import { readGoBuildInfo, type GoBuildInfo } from "../elfkit/go-buildinfo.ts";
-import { readGoFunctions } from "../elfkit/gopclntab.ts";
+import type { GoBuildInfo } from "../elfkit/go-buildinfo.ts";
+import { goProbeable } from "./go-tls-targets.ts";
 
 export const GO_WRITE_KEY_LOG = "crypto/tls.(*Config).writeKeyLog";
 
@@ -17,13 +17,9 @@ export interface GoKeyLogTarget {
 
 /** undefined for a file that is not a Go executable. */
 export function goKeyLogTarget(elf: ElfFile): GoKeyLogTarget | undefined {
-  const buildInfo = readGoBuildInfo(elf);
-  if (!buildInfo) return undefined;
-  const [major, minor] = buildInfo.release;
-  if (major === 1 && minor < 17) return { buildInfo, unsupported: `${buildInfo.version} passes arguments on the stack (Go 1.17+ register ABI needed)` };
-  if (elf.machine !== "x86-64") return { buildInfo, unsupported: "TLS secrets are read from x86-64 registers only" };
-  const table = readGoFunctions(elf);
-  if (!table) return { buildInfo, unsupported: "no Go function table (.gopclntab)" };
+  const go = goProbeable(elf, ["x86-64"]); // arguments read from x86-64 registers
+  if (!go?.table) return go;
+  const { buildInfo, table } = go;
   const f = table.find([GO_WRITE_KEY_LOG]).get(GO_WRITE_KEY_LOG);
   if (!f) return { buildInfo, unsupported: "it does not use crypto/tls" };
   const fileOffset = elf.fileOffset(f.entry);

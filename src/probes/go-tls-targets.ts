@@ -4,7 +4,7 @@
 // the function table (stripped binaries too), decoded instructions for the RETs.
 import type { ElfFile } from "../elfkit/elf.ts";
 import { readGoBuildInfo, type GoBuildInfo } from "../elfkit/go-buildinfo.ts";
-import { readGoFunctions } from "../elfkit/gopclntab.ts";
+import { readGoFunctions, type GoFunctionTable } from "../elfkit/gopclntab.ts";
 import { findRets } from "../elfkit/rets.ts";
 
 export const GO_TLS_READ = "crypto/tls.(*Conn).Read";
@@ -26,15 +26,24 @@ export interface GoTlsTargets {
   write?: GoTlsFunction;
 }
 
-/** undefined for a file that is not a Go executable. Needs rets.loadDecoder() first on x86-64. */
-export function goTlsTargets(elf: ElfFile): GoTlsTargets | undefined {
+/** A Go executable tapwire's probes can read arguments of: its build info and function
+ * table, or why not (`unsupported`); undefined for a file that is not a Go executable. */
+export function goProbeable(elf: ElfFile, machines: ElfFile["machine"][]): { buildInfo: GoBuildInfo; table?: GoFunctionTable; unsupported?: string } | undefined {
   const buildInfo = readGoBuildInfo(elf);
   if (!buildInfo) return undefined;
   const [major, minor] = buildInfo.release;
   if (major === 1 && minor < 17) return { buildInfo, unsupported: `${buildInfo.version} passes arguments on the stack (Go 1.17+ register ABI needed)` };
-  if (elf.machine === "other") return { buildInfo, unsupported: "only x86-64 and arm64 Go binaries are supported" };
+  if (!machines.includes(elf.machine)) return { buildInfo, unsupported: `only ${machines.join(" and ")} Go binaries are supported` };
   const table = readGoFunctions(elf);
   if (!table) return { buildInfo, unsupported: "no Go function table (.gopclntab)" };
+  return { buildInfo, table };
+}
+
+/** undefined for a file that is not a Go executable. Needs rets.loadDecoder() first on x86-64. */
+export function goTlsTargets(elf: ElfFile): GoTlsTargets | undefined {
+  const go = goProbeable(elf, ["x86-64", "arm64"]);
+  if (!go?.table) return go;
+  const { buildInfo, table } = go;
   const found = table.find([GO_TLS_READ, GO_TLS_WRITE]);
   const read = found.get(GO_TLS_READ);
   const write = found.get(GO_TLS_WRITE);
