@@ -4,10 +4,10 @@ import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { openElf, ElfError } from "../elfkit/elf.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
 import { GoPclntabError } from "../elfkit/gopclntab.ts";
-import { goTarget, GenError } from "../bpftrace/go-target.ts";
-import { generate } from "../bpftrace/generate.ts";
-import { detectBpftrace } from "../bpftrace/bpftrace-support.ts";
-import { BUILT_IN_TEMPLATES } from "../bpftrace/templates.ts";
+import { goTarget, GenError } from "../probes/bpftrace/go-target.ts";
+import { generate } from "../probes/bpftrace/generate.ts";
+import { detectBpftrace } from "../probes/bpftrace/bpftrace-support.ts";
+import { BUILT_IN_TEMPLATES } from "../probes/bpftrace/templates.ts";
 import { UsageError } from "./args.ts";
 
 export interface GenArgs {

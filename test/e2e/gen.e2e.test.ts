@@ -227,7 +227,7 @@ for (const variant of ["plain", "stripped"] as GoVariant[]) {
 
 describe("what the generator knows", () => {
   test("the built-in struct offsets for binaries without DWARF equal a Go 1.19 binary's DWARF", async () => {
-    const { OFFSETS_BY_RELEASE } = await import("../../src/bpftrace/go-target.ts");
+    const { OFFSETS_BY_RELEASE } = await import("../../src/probes/bpftrace/go-target.ts");
     const { openElf } = await import("../../src/elfkit/elf.ts");
     const { readDwarfStructs } = await import("../../src/elfkit/dwarf.ts");
     const table = OFFSETS_BY_RELEASE["1.19"]!;
@@ -240,8 +240,8 @@ describe("what the generator knows", () => {
   test("a bpftrace that takes \"symbol\"+offset gets named RET probes for a binary with symbols; a stripped one gets file offsets", async () => {
     const { openElf } = await import("../../src/elfkit/elf.ts");
     const { loadDecoder } = await import("../../src/elfkit/rets.ts");
-    const { goTarget } = await import("../../src/bpftrace/go-target.ts");
-    const { generate } = await import("../../src/bpftrace/generate.ts");
+    const { goTarget } = await import("../../src/probes/bpftrace/go-target.ts");
+    const { generate } = await import("../../src/probes/bpftrace/generate.ts");
     await loadDecoder();
     const template = '{{returns "main.work"}} { }\n';
     for (const [variant, expectUnsafe] of [["plain", false], ["stripped", true]] as const) {

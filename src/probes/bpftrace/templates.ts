@@ -1,4 +1,4 @@
-// The built-in templates (src/bpftrace/templates/*.bt.hbs), embedded in the executable.
+// The built-in templates (src/probes/bpftrace/templates/*.bt.hbs), embedded in the executable.
 import goroutine from "./templates/goroutine.bt.hbs" with { type: "text" };
 import httpsnoop from "./templates/httpsnoop.bt.hbs" with { type: "text" };
 import latency from "./templates/latency.bt.hbs" with { type: "text" };

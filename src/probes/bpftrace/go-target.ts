@@ -2,11 +2,11 @@
 // function starts and where it returns (Go cannot take uretprobes: its stacks move), where
 // argument and result words are (register ABI or stack), the current goroutine, and struct
 // field offsets. Stripped binaries work: functions come from .gopclntab.
-import type { ElfFile } from "../elfkit/elf.ts";
-import { readGoBuildInfo, type GoBuildInfo } from "../elfkit/go-buildinfo.ts";
-import { readGoFunctions, type GoFunctionTable } from "../elfkit/gopclntab.ts";
-import { findRets } from "../elfkit/rets.ts";
-import { readDwarfStructs } from "../elfkit/dwarf.ts";
+import type { ElfFile } from "../../elfkit/elf.ts";
+import { readGoBuildInfo, type GoBuildInfo } from "../../elfkit/go-buildinfo.ts";
+import { readGoFunctions, type GoFunctionTable } from "../../elfkit/gopclntab.ts";
+import { findRets } from "../../elfkit/rets.ts";
+import { readDwarfStructs } from "../../elfkit/dwarf.ts";
 
 export class GenError extends Error {}
 
