@@ -42,6 +42,13 @@ export interface ElfSegment {
   memsz: number;
 }
 
+export interface ElfDynamic {
+  needed: string[];
+  /** Colon-separated lists as written ($ORIGIN not expanded); undefined when absent. */
+  runpath?: string;
+  rpath?: string;
+}
+
 export type ElfMachine = "x86-64" | "arm64" | "other";
 
 export interface ElfFile {
@@ -57,8 +64,13 @@ export interface ElfFile {
   sectionBytes(section: ElfSection): Uint8Array;
   /** File offset of a virtual address, from the loadable segments; undefined when not in the file. */
   fileOffset(vaddr: number): number | undefined;
-  /** The symbols of `table` (".dynsym" or ".symtab") whose names are in `names`. */
+  /** The symbols of `table` (".dynsym" or ".symtab") whose names are in `names`. The dynamic
+   * table is searched through its GNU hash table when the file has one (node's holds 100,000
+   * names: a hash lookup reads a few entries where a scan reads them all). The hash table
+   * holds defined symbols only: there, a name the file imports is not found. */
   symbols(names: Set<string>, table?: ".dynsym" | ".symtab"): Map<string, ElfSymbol>;
+  /** What the dynamic loader reads: DT_NEEDED names, DT_RUNPATH and DT_RPATH (empty when static). */
+  dynamic(): ElfDynamic;
   /** `length` bytes at file offset `offset`. */
   read(offset: number, length: number): Uint8Array;
   close(): void;
@@ -67,6 +79,11 @@ export interface ElfFile {
 const SHT_SYMTAB = 2;
 const SHT_NOBITS = 8;
 const SHT_DYNSYM = 11;
+const SHT_DYNAMIC = 6;
+const SHT_GNU_HASH = 0x6ffffff6;
+const DT_NEEDED = 1;
+const DT_RPATH = 15;
+const DT_RUNPATH = 29;
 const PT_LOAD = 1;
 const EM_X86_64 = 62;
 const EM_AARCH64 = 183;
@@ -163,6 +180,65 @@ function parseElf(path: string, size: number, readInto: (out: Uint8Array, offset
       }
     }
 
+    const symbolAt = (sv: DataView, o: number, name: string): ElfSymbol => {
+      const info = sv.getUint8(o + 4);
+      const shndx = sv.getUint16(o + 6, true);
+      const value = Number(sv.getBigUint64(o + 8, true));
+      const home = shndx !== 0 && shndx < sections.length ? sections[shndx]! : undefined;
+      return {
+        name,
+        value,
+        fileOffset: home ? value - home.addr + home.offset : NaN,
+        size: Number(sv.getBigUint64(o + 16, true)),
+        defined: shndx !== 0,
+        isFunction: (info & 0xf) === STT_FUNC,
+      };
+    };
+
+    /** The wanted symbols through .gnu.hash; undefined when the table is malformed (then the
+     * caller scans). Layout: nbuckets, symoffset, bloom words, bloom shift; the bloom filter
+     * (skipped: it only saves reads); nbuckets first-symbol indexes; one hash per symbol from
+     * symoffset on, the low bit marking the end of a bucket's chain. */
+    const gnuHashLookup = (hash: ElfSection, dynsym: ElfSection, strtab: ElfSection, wanted: Set<string>): Map<string, ElfSymbol> | undefined => {
+      if (hash.size < 16) return undefined;
+      const table = read(hash.offset, hash.size);
+      const hv = new DataView(table.buffer);
+      const nbuckets = hv.getUint32(0, true);
+      const symoffset = hv.getUint32(4, true);
+      const bloomWords = hv.getUint32(8, true);
+      const buckets = 16 + bloomWords * 8;
+      const chains = buckets + nbuckets * 4;
+      const nsyms = Math.floor(dynsym.size / SYM_SIZE);
+      if (nbuckets === 0 || chains > table.length) return undefined;
+      const found = new Map<string, ElfSymbol>();
+      for (const name of wanted) {
+        const bytes = Buffer.from(name, "latin1");
+        let h = 5381;
+        for (const c of bytes) h = (Math.imul(h, 33) + c) >>> 0;
+        let i = hv.getUint32(buckets + (h % nbuckets) * 4, true);
+        if (i === 0) continue;
+        for (; i < nsyms; i++) {
+          const at = chains + (i - symoffset) * 4;
+          if (i < symoffset || at + 4 > table.length) return undefined;
+          const h2 = hv.getUint32(at, true);
+          if ((h2 | 1) === (h | 1)) {
+            const sym = read(dynsym.offset + i * SYM_SIZE, SYM_SIZE);
+            const sv = new DataView(sym.buffer);
+            const nameOff = sv.getUint32(0, true);
+            if (nameOff + bytes.length < strtab.size) {
+              const candidate = read(strtab.offset + nameOff, bytes.length + 1);
+              if (candidate[bytes.length] === 0 && Buffer.from(candidate.buffer, 0, bytes.length).equals(bytes)) {
+                found.set(name, symbolAt(sv, 0, name));
+                break;
+              }
+            }
+          }
+          if (h2 & 1) break;
+        }
+      }
+      return found;
+    };
+
     return {
       path,
       size,
@@ -180,11 +256,16 @@ function parseElf(path: string, size: number, readInto: (out: Uint8Array, offset
         return undefined;
       },
       symbols(wanted, tableName = ".dynsym") {
-        const found = new Map<string, ElfSymbol>();
         const type = tableName === ".dynsym" ? SHT_DYNSYM : SHT_SYMTAB;
         const sec = sections.find((s) => s.type === type);
-        if (!sec || sec.link >= sections.length) return found;
+        if (!sec || sec.link >= sections.length) return new Map();
         const strtab = sections[sec.link]!;
+        const hash = type === SHT_DYNSYM ? sections.find((s) => s.type === SHT_GNU_HASH && sections[s.link] === sec) : undefined;
+        if (hash) {
+          const byHash = gnuHashLookup(hash, sec, strtab, wanted);
+          if (byHash) return byHash;
+        }
+        const found = new Map<string, ElfSymbol>();
         const strs = read(strtab.offset, strtab.size);
         const syms = read(sec.offset, sec.size);
         const sv = new DataView(syms.buffer);
@@ -195,20 +276,31 @@ function parseElf(path: string, size: number, readInto: (out: Uint8Array, offset
           // Names longer than the longest wanted one are cut short: they cannot match.
           const name = cString(strs, nameOff, maxLen + 1);
           if (!wanted.has(name)) continue;
-          const info = syms[o + 4]!;
-          const shndx = sv.getUint16(o + 6, true);
-          const value = Number(sv.getBigUint64(o + 8, true));
-          const home = shndx !== 0 && shndx < sections.length ? sections[shndx]! : undefined;
-          found.set(name, {
-            name,
-            value,
-            fileOffset: home ? value - home.addr + home.offset : NaN,
-            size: Number(sv.getBigUint64(o + 16, true)),
-            defined: shndx !== 0,
-            isFunction: (info & 0xf) === STT_FUNC,
-          });
+          found.set(name, symbolAt(sv, o, name));
         }
         return found;
+      },
+      dynamic() {
+        const out: ElfDynamic = { needed: [] };
+        const sec = sections.find((s) => s.type === SHT_DYNAMIC);
+        if (!sec || sec.link >= sections.length || sec.size > 1 << 20) return out;
+        const strtab = sections[sec.link]!;
+        if (strtab.size > 64 << 20) return out;
+        const strs = read(strtab.offset, strtab.size);
+        const raw = read(sec.offset, sec.size);
+        const dv = new DataView(raw.buffer);
+        for (let o = 0; o + 16 <= raw.length; o += 16) {
+          const tag = Number(dv.getBigInt64(o, true));
+          if (tag === 0) break;
+          if (tag !== DT_NEEDED && tag !== DT_RPATH && tag !== DT_RUNPATH) continue;
+          const at = Number(dv.getBigUint64(o + 8, true));
+          if (at >= strs.length) continue;
+          const value = cString(strs, at);
+          if (tag === DT_NEEDED) out.needed.push(value);
+          else if (tag === DT_RUNPATH) out.runpath = value;
+          else out.rpath = value;
+        }
+        return out;
       },
       close,
     };

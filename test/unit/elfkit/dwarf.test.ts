@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { openElf } from "../../../src/elfkit/elf.ts";
 import { debugSection, parseDwarfStructs, readDwarfStructs, DwarfError } from "../../../src/elfkit/dwarf.ts";
 import { readGoBuildInfo } from "../../../src/elfkit/go-buildinfo.ts";
-import { BY_RELEASE, goRuntimeLayout, runtimeOffsets } from "../../../src/probes/go-runtime-layout.ts";
+import { BY_RELEASE, dwarfOffsets, goRuntimeLayout, runtimeOffsets } from "../../../src/probes/go-runtime-layout.ts";
 import { goBinary, type GoVariant } from "../../support/go-build.ts";
 
 const bins = {} as Record<GoVariant, string>;
@@ -86,10 +86,14 @@ describe("Go socket path offsets", () => {
     const truth = JSON.parse(Bun.spawnSync([bins.plain, "layout"], { stdout: "pipe" }).stdout.toString());
     for (const v of ["plain", "pie"] as GoVariant[]) {
       const elf = openElf(bins[v]);
-      const { offsets, source } = runtimeOffsets(elf, [1, 19]);
-      elf.close();
+      const { offsets, source } = runtimeOffsets(elf, [1, 19], { preferDwarf: true });
       expect(source).toBe("DWARF");
       expect(offsets.conn).toEqual(truth);
+      // Without the preference a version in the table is read from it, and it is the same.
+      expect(runtimeOffsets(elf, [1, 19])).toEqual({ offsets: dwarfOffsets(elf)!, source: "table (Go 1.19)" });
+      // A version the table does not have is read from DWARF.
+      expect(runtimeOffsets(elf, [1, 22]).source).toBe("DWARF");
+      elf.close();
     }
   });
 
@@ -99,7 +103,7 @@ describe("Go socket path offsets", () => {
     const claimed = Object.keys(BY_RELEASE);
     // A version added to the table needs a binary of that version checked here.
     expect(claimed).toEqual([info.release.join(".")]);
-    expect(runtimeOffsets(elf, info.release).offsets).toEqual(BY_RELEASE[claimed[0]!]!);
+    expect(dwarfOffsets(elf)).toEqual(BY_RELEASE[claimed[0]!]!);
     elf.close();
   });
 
