@@ -223,6 +223,15 @@ struct {
 	__type(value, __u8);
 } filter_cgroups SEC(".maps");
 
+/* LD_LIBRARY_PATH of the last exec of each process that had one. Key: tgid. Written at
+ * execve entry, deleted at an exec without one; LRU, since exits do not clean it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct tw_exec_env);
+} exec_env SEC(".maps");
+
 /* Never used: it makes every struct of tapwire.h appear in the
  * object's BTF, where user space reads their layouts (scripts/gen-layout.ts). */
 struct tw_btf_anchor {
@@ -238,6 +247,7 @@ struct tw_btf_anchor {
 	struct tw_settings settings;
 	struct tw_conn_key conn_key;
 	struct tw_config config;
+	struct tw_exec_env exec_env;
 } tw_btf_anchor;
 
 /* Connection ids: a counter that only grows while the program is loaded. */
@@ -1292,6 +1302,66 @@ int tw_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + loc);
 	bpf_ringbuf_submit(e, 0);
 	count(TW_CNT_EVENTS, 1);
+	return 0;
+}
+
+/* ---- the environment of an exec ---- */
+
+/* Environment entries looked at per exec. */
+#define TW_MAX_ENV 256
+
+struct env_scan {
+	const char *const *envp;
+	struct tw_exec_env *out;
+	int found;
+};
+
+static const char ld_library_path_key[] = "LD_LIBRARY_PATH=";
+
+static long env_step(__u32 i, void *ctx)
+{
+	struct env_scan *scan = ctx;
+	const char *entry = 0;
+	if (bpf_probe_read_user(&entry, sizeof(entry), &scan->envp[i]) || !entry)
+		return 1; /* the end of envp */
+	char head[sizeof(ld_library_path_key) - 1];
+	if (bpf_probe_read_user(head, sizeof(head), entry))
+		return 0;
+#pragma unroll
+	for (int k = 0; k < (int)sizeof(head); k++)
+		if (head[k] != ld_library_path_key[k])
+			return 0;
+	scan->out->len = bpf_probe_read_user_str(scan->out->ld_library_path, TW_ENV_VALUE_LEN, entry + sizeof(head));
+	scan->found = 1;
+	return 1;
+}
+
+/* Stash LD_LIBRARY_PATH from the environment the program is exec'd with. */
+static __always_inline void note_exec_env(const char *const *envp)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == tw_config.self_tgid || !envp)
+		return;
+	struct tw_exec_env env = {};
+	struct env_scan scan = { .envp = envp, .out = &env, .found = 0 };
+	bpf_loop(TW_MAX_ENV, env_step, &scan, 0);
+	if (scan.found && env.len > 1)
+		bpf_map_update_elem(&exec_env, &tgid, &env, BPF_ANY);
+	else
+		bpf_map_delete_elem(&exec_env, &tgid);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int tw_enter_execve(struct syscall_trace_enter *ctx)
+{
+	note_exec_env((const char *const *)ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int tw_enter_execveat(struct syscall_trace_enter *ctx)
+{
+	note_exec_env((const char *const *)ctx->args[3]);
 	return 0;
 }
 

@@ -216,6 +216,17 @@ struct tw_tls_secret_event {
 	__u8 secret[TW_SECRET_LEN];
 };
 
+/* The LD_LIBRARY_PATH a program is exec'd with (the `exec_env` map, by tgid): the loader
+ * searches it first, so user space follows it when it looks ahead at the libraries of an
+ * exec it holds. Written at execve entry (where the new environment is), gone when the next
+ * exec of the process has none. */
+#define TW_ENV_VALUE_LEN 256
+struct tw_exec_env {
+	__s32 len; /* what bpf_probe_read_user_str returned: bytes with the NUL, or < 0 */
+	__u32 reserved;
+	char ld_library_path[TW_ENV_VALUE_LEN];
+};
+
 /* Settings fixed at load time (a `const volatile` global, set between open and load). */
 struct tw_config {
 	__u32 self_tgid; /* tapwire itself: never traced */

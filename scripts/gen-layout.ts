@@ -32,6 +32,7 @@ export const SHARED_STRUCTS = [
   "tw_settings",
   "tw_conn_key",
   "tw_config",
+  "tw_exec_env",
 ] as const;
 
 export function readBtf(objectPath: string): BtfType[] {

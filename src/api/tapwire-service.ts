@@ -57,6 +57,8 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
         historyFlows: BigInt(deps.store.count),
         historyBytes: BigInt(deps.store.bytes),
         subscribers: deps.broadcast.subscribers,
+        execHolds: BigInt(e.hold?.stats.held ?? 0),
+        execHoldTimeouts: BigInt(e.hold?.stats.timedOut ?? 0),
       };
     },
     async *watchFlows(req, ctx) {

@@ -42,6 +42,8 @@ export interface LoadedProbes {
   setFilters(filters: Filters): void;
   /** Forget a connection in the kernel's table (its process exited without closing it). */
   forgetConnection(pid: number, fd: number): void;
+  /** The LD_LIBRARY_PATH of the process's last exec, if it had one (map exec_env). */
+  execLibraryPath(pid: number): string | undefined;
   /** Tell the Go probes about a Go binary (map go_bins), before attaching them to it. */
   setGoBinary(id: number, config: GoBinaryConfig): void;
   /** Whether uprobes are attached with multi-uprobe links (needed by the Go probes). */
@@ -180,6 +182,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
     const cgroupsFd = fd("filter_cgroups");
     const connsFd = fd("conns");
     const goBinsFd = fd("go_bins");
+    const execEnvFd = fd("exec_env");
     ring = createRingReader(fd("events"), opts.ringBytes);
 
     const zeroKey = new Uint32Array(1);
@@ -274,6 +277,15 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
         lb.bpf_map_delete_elem(connsFd, ptr(key));
       },
       uprobeMulti: multi,
+      execLibraryPath(pid) {
+        const key = new Uint32Array([pid]);
+        const value = new Uint8Array(L.tw_exec_env.size);
+        if (lb.bpf_map_lookup_elem(execEnvFd, ptr(key), ptr(value)) !== 0) return undefined;
+        const len = new DataView(value.buffer).getInt32(L.tw_exec_env.len, true);
+        if (len <= 1) return undefined;
+        const at = L.tw_exec_env.ld_library_path;
+        return Buffer.from(value.subarray(at, at + Math.min(len - 1, L.TW_ENV_VALUE_LEN - 1))).toString("latin1");
+      },
       setGoBinary(id, cfg) {
         const G = L.tw_go_config;
         const v = new DataView(new ArrayBuffer(G.size));

@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { DEFAULT_REDACTED } from "../flows/redact.ts";
 import { dockerSocketPath } from "../procs/docker.ts";
 import { isContainerChoice } from "../procs/containers.ts";
+import { DEFAULT_HOLD_TIMEOUT_MS } from "../probes/exec-hold.ts";
 import type { KeylogArgs } from "./keylog.ts";
 import type { GenArgs } from "./gen.ts";
 
@@ -29,6 +30,10 @@ export interface CaptureArgs {
   containers: string[];
   /** The Docker Engine API's unix socket ("" to ask no engine). */
   dockerSocket: string;
+  /** Hold the first exec of a file tapwire has not seen until it is probed (--no-hold: not). */
+  hold: boolean;
+  /** ... for at most this long, in ms; then the exec goes on unprobed. */
+  holdTimeoutMs: number;
 }
 
 export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color"> {
@@ -102,6 +107,10 @@ capture options:
   --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes)
   --ring-buffer SIZE  kernel ring buffer size, a power of two (default 16m)
   --no-tls            no TLS plaintext: leave the TLS uprobes out
+  --hold-timeout MS   a program started after tapwire waits at its exec until tapwire has
+                      probed its file (and the libssl it loads), so its first request is
+                      seen; at most this long (default 200), then it goes on unprobed
+  --no-hold           never hold an exec (a new program's first requests may be missed)
   --proto-path DIR    read gRPC messages with the .proto files under DIR (repeatable)
   --proto-set FILE    ... or with a binary FileDescriptorSet (buf build -o, protoc
                       --include_imports --descriptor_set_out; repeatable)
@@ -195,6 +204,8 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
       "ring-buffer": { type: "string", default: "16m" },
       "no-color": { type: "boolean", default: false },
       "no-tls": { type: "boolean", default: false },
+      "hold-timeout": { type: "string", default: String(DEFAULT_HOLD_TIMEOUT_MS) },
+      "no-hold": { type: "boolean", default: false },
       "proto-path": { type: "string", multiple: true, default: [] },
       "proto-set": { type: "string", multiple: true, default: [] },
       redact: { type: "boolean", default: false },
@@ -222,6 +233,8 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     maxBody: parseSize("--max-body", str("max-body")),
     ringBytes,
     tls: !values["no-tls"],
+    hold: !values["no-hold"],
+    holdTimeoutMs: parseIntFlag("--hold-timeout", str("hold-timeout"), 1, 10_000),
     protoPaths: list("proto-path"),
     protoSets: list("proto-set"),
     redact: values.redact || redactExtra.length ? [...DEFAULT_REDACTED, ...redactExtra] : [],

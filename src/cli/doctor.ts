@@ -7,6 +7,8 @@ import { createTlsProbes } from "../probes/tls-probes.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
 import { createContainerDirectory } from "../procs/containers.ts";
 import { dockerSocketPath } from "../procs/docker.ts";
+import { startExecHold, ExecHoldUnavailable } from "../probes/exec-hold.ts";
+import { execHolderCommand } from "./holder-command.ts";
 
 export async function doctor(color: boolean): Promise<number> {
   const mark = (ok: boolean) => (ok ? (color ? "\x1b[32m✓\x1b[0m" : "ok ") : color ? "\x1b[31m✗\x1b[0m" : "NO ");
@@ -27,6 +29,22 @@ export async function doctor(color: boolean): Promise<number> {
     } catch (e) {
       failed++;
       console.log(`${mark(false)} ${"probes".padEnd(12)} ${(e as Error).message}`);
+    }
+  }
+  if (failed === 0) {
+    // Holding a new program's exec until it is probed: fanotify permission events.
+    try {
+      const hold = await startExecHold({ timeoutMs: 1, holderCommand: execHolderCommand(), decide: () => "retry", log: () => {} });
+      await hold.close();
+      console.log(
+        `${mark(true)} ${"exec hold".padEnd(12)} programs started after tapwire wait until probed (fanotify, ${hold.filesystems} filesystems)` +
+          (hold.skipped ? `; not on ${hold.skipped}` : ""),
+      );
+    } catch (e) {
+      if (!(e instanceof ExecHoldUnavailable)) throw e;
+      // Not a failure: tapwire runs, a new program's first requests may be missed.
+      console.log(`-- ${"exec hold".padEnd(12)} not available (${e.message}): a program started after tapwire may make its first requests before it is probed`);
+      console.log("    fix: a kernel with CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y");
     }
   }
   // Not a requirement: what TLS capture would probe, so a user sees why a program's HTTPS shows or not.

@@ -11,6 +11,8 @@ import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { createRedactor } from "../flows/redact.ts";
 import { containerMatches, createContainerDirectory, type ContainerDirectory, type ContainerLabel } from "../procs/containers.ts";
+import { startExecHold, ExecHoldUnavailable, type ExecHold } from "../probes/exec-hold.ts";
+import { execHolderCommand } from "./holder-command.ts";
 
 /** Records handled per turn of the event loop before output gets its turn. */
 const DRAIN_BATCH = 8192;
@@ -21,6 +23,8 @@ export interface CaptureEngine {
   readonly probes: LoadedProbes;
   readonly pipeline: Pipeline;
   readonly tls: TlsProbes | undefined;
+  /** Execs held until probed; undefined when not held (--no-hold, --no-tls, or unavailable). */
+  readonly hold: ExecHold | undefined;
   readonly containers: ContainerDirectory;
   /** What is captured: processes by pid or name, containers by name or id (empty: all). */
   readonly captureFilter: CaptureFilter;
@@ -35,7 +39,7 @@ export interface CaptureEngine {
 
 export type CaptureOptions = Pick<
   CaptureArgs,
-  "pids" | "comms" | "ports" | "ringBytes" | "maxBody" | "tls" | "verbose" | "protoPaths" | "protoSets" | "redact" | "containers" | "dockerSocket"
+  "pids" | "comms" | "ports" | "ringBytes" | "maxBody" | "tls" | "verbose" | "protoPaths" | "protoSets" | "redact" | "containers" | "dockerSocket" | "hold" | "holdTimeoutMs"
 >;
 
 export interface CaptureFilter {
@@ -103,6 +107,8 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     });
     tls.scanRunning();
   }
+  const hold = tls && args.hold ? await startHolding(tls, probes, args, log) : undefined;
+  if (tls && !args.hold && args.verbose) log("tapwire: --no-hold: a program started from now on runs before tapwire has probed it: its first requests may be missed");
 
   const redact = args.redact.length ? createRedactor(args.redact) : undefined;
   // Containers chosen: a flow's label decides too (hosts without cgroup v2, containers let
@@ -136,6 +142,7 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
   const readyLine =
     `ready: ${probes.attached.length} probes attached` +
     (tls ? `; TLS probed in ${tls.libraries.length} files` : "; TLS off") +
+    (hold ? `; new programs held up to ${args.holdTimeoutMs} ms until probed` : tls ? "; new programs not held" : "") +
     `; ring buffer ${args.ringBytes >> 20} MiB` +
     (args.pids.length ? `; pids ${args.pids.join(",")}` : "") +
     (args.comms.length ? `; processes ${args.comms.join(",")}` : "") +
@@ -168,6 +175,7 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     probes,
     pipeline,
     tls,
+    hold,
     containers,
     readyLine,
     get captureFilter() {
@@ -182,6 +190,8 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     },
     async stop() {
       stopping = true;
+      // Nothing on the host may wait for a tapwire that is leaving.
+      await hold?.close();
       containers.close();
       if (timer) clearTimeout(timer);
       // What is already in the ring still becomes flows; then every open connection ends.
@@ -195,10 +205,43 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
       return (
         `tapwire: ${s.flows} flows from ${s.records} events; ` +
         (drops.length ? `drops: ${drops.map(([k, v]) => `${k.slice(5)}=${v}`).join(" ")}` : "no drops") +
-        (pipeline.connections.stats.lostBytes ? `; ${pipeline.connections.stats.lostBytes} bytes lost` : "")
+        (pipeline.connections.stats.lostBytes ? `; ${pipeline.connections.stats.lostBytes} bytes lost` : "") +
+        (hold ? `; ${holdSummary(hold)}` : "")
       );
     },
   };
+}
+
+/** Starts holding new programs' execs until their files are probed; undefined (said once)
+ * where fanotify permission events are not available. */
+async function startHolding(tls: TlsProbes, probes: LoadedProbes, args: CaptureOptions, log: (line: string) => void): Promise<ExecHold | undefined> {
+  try {
+    const hold = await startExecHold({
+      timeoutMs: args.holdTimeoutMs,
+      holderCommand: execHolderCommand(),
+      decide: (pid, file) => tls.onHeldExec(pid, file, probes.execLibraryPath(pid)),
+      log,
+    });
+    // What the scan settled is never held.
+    hold.ignore(tls.knownPaths());
+    if (args.verbose) {
+      log(
+        `tapwire: a program started from now on waits at its exec until its file is probed (at most ${args.holdTimeoutMs} ms; ${hold.filesystems} filesystems)` +
+          (hold.skipped ? `; not on ${hold.skipped}` : ""),
+      );
+    }
+    return hold;
+  } catch (e) {
+    if (!(e instanceof ExecHoldUnavailable)) throw e;
+    log(`tapwire: programs started from now on are not held until probed (${e.message}): their first requests may be missed`);
+    return undefined;
+  }
+}
+
+/** "3 execs held (longest 12 ms)", with those let go at the deadline. */
+export function holdSummary(hold: ExecHold): string {
+  const s = hold.stats;
+  return `${s.held} execs held (longest ${s.maxMs.toFixed(1)} ms)` + (s.timedOut ? `, ${s.timedOut} let go unprobed at the deadline` : "");
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

@@ -1,6 +1,5 @@
-#!/usr/bin/env bun
-// tapwire's entry point: parse the command line, run the command, turn every failure a
-// user can cause into one line on stderr and exit code 2.
+// tapwire's commands: parse the command line, run the command, turn every failure a user
+// can cause into one line on stderr and exit code 2.
 import { parseCommandLine, UsageError, USAGE } from "./args.ts";
 import { SetupError, setLibbpfDebug } from "../bpf/libbpf.ts";
 import { capture } from "./capture.ts";
@@ -13,7 +12,7 @@ import { keylog } from "./keylog.ts";
 import { gen } from "./gen.ts";
 import pkg from "../../package.json" with { type: "json" };
 
-async function main(argv: string[]): Promise<number> {
+export async function run(argv: string[]): Promise<number> {
   const debug = !!process.env.TAPWIRE_DEBUG;
   setLibbpfDebug(debug);
   try {
@@ -56,10 +55,3 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-
-// A reader that goes away (tapwire --json | head) ends tapwire quietly.
-process.stdout.on?.("error", (e: NodeJS.ErrnoException) => {
-  if (e.code === "EPIPE") process.exit(0);
-});
-
-process.exit(await main(process.argv.slice(2)));

@@ -1,18 +1,27 @@
 // Finds every TLS library in use on the host and puts tapwire's uprobes on it, once per
-// file (device + inode): each OpenSSL (SSL_read, SSL_write, their _ex forms and the calls
-// that tell which socket an SSL object uses) and each Go executable that uses crypto/tls
-// ((*Conn).Write and (*Conn).Read at entry and at every RET).
-//  - at start: the system's libssl from the loader cache, every libssl.so* mapped by a
+// file (src/probes/file-identity.ts): each OpenSSL (SSL_read, SSL_write, their _ex forms and
+// the calls that tell which socket an SSL object uses) and each Go executable that uses
+// crypto/tls ((*Conn).Write and (*Conn).Read at entry and at every RET).
+//  - at start: the system's libssl from the loader's cache, every libssl.so* mapped by a
 //    running process, and every running executable (node carries OpenSSL; Go programs);
-//  - then event-driven: a process that execs (its executable), and a process that opens a
-//    file named libssl.so* (the dynamic loader at start-up, Python's lazy `import ssl`,
-//    dlopen) — the kernel reports both.
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+//  - an exec held until its file is probed (src/probes/exec-hold.ts): the executable, and
+//    the libssl it will load (its DT_NEEDED chain, src/probes/library-deps.ts) — before the
+//    program runs a single instruction;
+//  - then event-driven: a process that execs (its executable, when the exec was not held),
+//    and a process that opens a file named libssl.so* (dlopen, Python's lazy `import ssl`).
+// Every file is opened first and looked at and attached through tapwire's own descriptor, so
+// a process that exits meanwhile cannot make a file unreachable. What a file turned out to be
+// is remembered for the life of tapwire; a failure that may pass (the file went away, an
+// attach refused) is not, and the file is tried again on its next use.
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { openElf, ElfError } from "../elfkit/elf.ts";
+import { parseLdCache } from "../elfkit/ld-cache.ts";
+import { GoPclntabError } from "../elfkit/gopclntab.ts";
 import type { GoBinaryConfig, UprobeLink, UprobeSpec } from "../bpf/loader.ts";
 import { goTlsTargets } from "./go-tls-targets.ts";
-import { goRuntimeLayout } from "./go-runtime-layout.ts";
+import { goRuntimeLayout, GoLayoutError } from "./go-runtime-layout.ts";
 import { fileIdentity } from "./file-identity.ts";
+import { createLibraryResolver, isLibsslName } from "./library-deps.ts";
 import { OPENSSL_FUNCTIONS, opensslFunctions, opensslVersion } from "./openssl.ts";
 import * as L from "../bpf/gen/layout.ts";
 
@@ -38,29 +47,55 @@ interface FileName {
   where?: string;
 }
 
+/** What looking at a file settled: "known" for good (probed, or nothing to probe), or "retry"
+ * (it could not be looked at for a reason that may pass). */
+export type FileVerdict = "known" | "retry";
+
 export interface TlsProbes {
   /** Look at what runs now. */
   scanRunning(): void;
-  /** A process exec'd: its executable may carry OpenSSL, or be Go. */
+  /** A process exec'd (the kernel's exec event): its executable may carry OpenSSL, or be Go. */
   onExec(pid: number): void;
+  /**
+   * An exec waiting for this answer: `file` opens its executable (tapwire's descriptor of it,
+   * /proc/self/fd/N). The executable, and the libssl it loads at start, are probed before it
+   * returns. `ldLibraryPath` is the new program's LD_LIBRARY_PATH, when it has one.
+   */
+  onHeldExec(pid: number, file: string, ldLibraryPath?: string): FileVerdict;
   /** A process opened a file named libssl.so*. */
   onLibOpen(pid: number, path: string, fd: number): void;
   /** The library behind an id from a connection. */
   library(id: number): TlsLibrary | undefined;
   readonly libraries: TlsLibrary[];
+  /** Paths of the executables and libraries known now (for the exec holder's ignore marks). */
+  knownPaths(): string[];
   close(): void;
 }
 
-/** Paths of the system's libssl from the dynamic loader's cache (`ldconfig -p`). */
+/** Attempts at a file whose probing failed for a reason that may pass, before giving up. */
+const MAX_TRIES = 3;
+
+/** Paths of the system's libssl, from the dynamic loader's cache. */
 function systemLibssl(): string[] {
-  for (const ldconfig of ["/sbin/ldconfig", "/usr/sbin/ldconfig"]) {
-    if (!existsSync(ldconfig)) continue;
-    const r = Bun.spawnSync([ldconfig, "-p"], { stdout: "pipe", stderr: "ignore" });
-    const out = new TextDecoder().decode(r.stdout);
-    return [...out.matchAll(/^\s*libssl\.so\S*\s.*=>\s*(\S+)$/gm)].map((m) => m[1]!);
+  try {
+    return [...parseLdCache(readFileSync("/etc/ld.so.cache")).entries()].filter(([name]) => isLibsslName(name)).map(([, path]) => path);
+  } catch {
+    return [];
   }
-  return [];
 }
+
+/** A directory's device and inode ("" when it is gone): tells one root from another. */
+function directoryIdentity(path: string): string {
+  try {
+    const st = statSync(`${path}/`);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return "";
+  }
+}
+
+/** Analysis that found the file unfit (remembered), as opposed to I/O or attach failures. */
+const isAnalysisError = (e: unknown) => e instanceof ElfError || e instanceof GoLayoutError || e instanceof GoPclntabError;
 
 export function createTlsProbes(opts: {
   /** Absent: find the files only (tapwire doctor). */
@@ -74,56 +109,107 @@ export function createTlsProbes(opts: {
   /** Where a process's files are when it is not the host's root ("container web"). */
   rootOf?(pid: number): string | undefined;
 }): TlsProbes {
-  const byFile = new Map<string, TlsLibrary | null>(); // "dev:ino" -> library, or null: nothing to probe
+  const byFile = new Map<string, TlsLibrary | null>(); // identity -> library, or null: nothing to probe
+  const tries = new Map<string, number>();
+  /** A path each known file was seen by, for knownPaths(). */
+  const seenAt = new Map<string, string>();
   const libraries: TlsLibrary[] = [];
   const links: UprobeLink[] = [];
+  const deps = createLibraryResolver();
+  /** Executables classified while their exec was held, by pid: the exec event that follows
+   * is answered from here (the held descriptor may name the file by another identity than
+   * /proc/PID/exe does: a container's file is the layer's file under the overlay's). */
+  const heldExecs = new Map<number, string>();
 
-  /** `path` as tapwire can open it; `as` as the user knows it (the path in its process, and
-   * whose root that is when it is a container's). */
-  function consider(path: string, as: FileName = { path }, key = fileIdentity(path)): void {
-    // Not a file, or gone already (the process exited); or known.
-    if (key === undefined || byFile.has(key)) return;
-    const shown = as.where ? `${as.path} (${as.where})` : as.path;
-    byFile.set(key, null);
+  /**
+   * Opens `path` and looks at the file through tapwire's own descriptor. `as` is the file as
+   * the user knows it; `named` a path its neighbours are found by (OpenSSL's libcrypto).
+   */
+  function considerPath(path: string, as: FileName, named = path): FileVerdict {
+    let fd: number;
     try {
-      if (!probeOpenssl(path, as, shown, key)) probeGo(path, as, shown, key);
-    } catch (e) {
-      opts.log(`tls: cannot probe ${shown}: ${(e as Error).message}`);
+      fd = openSync(path, "r");
+    } catch {
+      return "retry"; // gone, or not ours to open: tried again on its next use
+    }
+    try {
+      return consider(`/proc/self/fd/${fd}`, as, named);
+    } finally {
+      closeSync(fd);
     }
   }
 
-  function probeOpenssl(path: string, as: FileName, shown: string, key: string): boolean {
-    const functions = opensslFunctions(path);
-    if (!functions.length) return false;
-    const lib: TlsLibrary = { id: libraries.length + 1, path: as.path, where: as.where, version: opensslVersion(path), functions: functions.map((f) => f.name), fileKey: key };
+  /** `file` is tapwire's descriptor of it (/proc/self/fd/N). */
+  function consider(file: string, as: FileName, named: string, key = fileIdentity(file)): FileVerdict {
+    if (key === undefined) return "retry"; // not a regular file, or gone
+    if (byFile.has(key)) return "known";
+    const shown = as.where ? `${as.path} (${as.where})` : as.path;
+    try {
+      const lib = probeOpenssl(file, as, shown, key, named) ?? probeGo(file, as, shown, key);
+      byFile.set(key, lib);
+      if (!seenAt.has(key) && seenAt.size < 65_536) seenAt.set(key, named);
+      tries.delete(key);
+      return "known";
+    } catch (e) {
+      // The file's own name is in `shown`; errors name it by tapwire's descriptor.
+      const why = (e as Error).message.replaceAll(`${file}: `, "");
+      if (isAnalysisError(e)) {
+        byFile.set(key, null);
+        opts.log(`tls: not probing ${shown}: ${why}`);
+        return "known";
+      }
+      const n = (tries.get(key) ?? 0) + 1;
+      if (tries.size >= 4096) tries.clear();
+      if (n >= MAX_TRIES) {
+        byFile.set(key, null);
+        tries.delete(key);
+        opts.log(`tls: cannot probe ${shown}: ${why} (given up after ${n} tries)`);
+        return "known";
+      }
+      tries.set(key, n);
+      opts.log(`tls: cannot probe ${shown}: ${why} (tried again on its next use)`);
+      return "retry";
+    }
+  }
+
+  function probeOpenssl(file: string, as: FileName, shown: string, key: string, named: string): TlsLibrary | undefined {
+    const functions = opensslFunctions(file);
+    if (!functions.length) return undefined;
+    const lib: TlsLibrary = { id: libraries.length + 1, path: as.path, where: as.where, version: opensslVersion(file, named), functions: functions.map((f) => f.name), fileKey: key };
     if (opts.attach) {
       const targets = functions.map((f) => ({ offset: f.offset, cookie: lib.id | (OPENSSL_FUNCTIONS.find(([n]) => n === f.name)![1] << 16) }));
-      links.push(opts.attach({ program: "tw_ssl_enter", path, targets, retprobe: false }));
-      // SSL_free needs no return probe.
-      const returning = targets.filter((t) => t.cookie >> 16 !== L.TW_SSL_FREE);
-      links.push(opts.attach({ program: "tw_ssl_exit", path, targets: returning, retprobe: true }));
+      const entry = opts.attach({ program: "tw_ssl_enter", path: file, targets, retprobe: false });
+      try {
+        // SSL_free needs no return probe.
+        const returning = targets.filter((t) => t.cookie >> 16 !== L.TW_SSL_FREE);
+        links.push(opts.attach({ program: "tw_ssl_exit", path: file, targets: returning, retprobe: true }));
+      } catch (e) {
+        entry.detach();
+        throw e;
+      }
+      links.push(entry);
       opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")})`);
     }
-    byFile.set(key, lib);
     libraries.push(lib);
-    return true;
+    return lib;
   }
 
-  function probeGo(path: string, as: FileName, shown: string, key: string): boolean {
+  /** The Go library, or null when the file is not a Go program to probe. */
+  function probeGo(file: string, as: FileName, shown: string, key: string): TlsLibrary | null {
     const started = performance.now();
     let elf;
     try {
-      elf = openElf(path);
+      elf = openElf(file);
     } catch (e) {
-      if (e instanceof ElfError) return false; // not ELF: nothing to probe
+      if (e instanceof ElfError) return null; // not ELF (a script): nothing to probe
       throw e;
     }
     try {
       const go = goTlsTargets(elf);
-      if (!go) return false;
+      if (!go) return null;
       if (go.unsupported || !go.read || !go.write) {
         if (go.unsupported && go.unsupported !== "it does not use crypto/tls") opts.log(`tls: not probing ${shown}: ${go.unsupported}`);
-        return false;
+        return null;
       }
       const lib: TlsLibrary = {
         id: libraries.length + 1,
@@ -136,7 +222,7 @@ export function createTlsProbes(opts: {
       if (opts.attach) {
         if (!opts.goSupported) {
           opts.log(`tls: not probing ${shown}: Go needs multi-uprobe links (Linux 6.6+)`);
-          return false;
+          return null;
         }
         const pclntab = (elf.section(".gopclntab") ?? elf.section(".data.rel.ro.gopclntab"))!;
         const layout = goRuntimeLayout(elf, go.buildInfo.release, pclntab.addr);
@@ -147,30 +233,33 @@ export function createTlsProbes(opts: {
           writeVaddr: go.write.vaddr,
           ...layout.conn,
         });
-        links.push(
-          opts.attach({
-            program: "tw_go_enter",
-            path,
-            targets: [
-              { offset: go.write.fileOffset, cookie: lib.id | (L.TW_GO_WRITE << 16) },
-              { offset: go.read.fileOffset, cookie: lib.id | (L.TW_GO_READ << 16) },
-            ],
-            retprobe: false,
-          }),
-        );
-        links.push(
-          opts.attach({
-            program: "tw_go_ret",
-            path,
-            targets: [...go.write.retOffsets, ...go.read.retOffsets].map((offset) => ({ offset, cookie: lib.id | (L.TW_GO_RET << 16) })),
-            retprobe: false,
-          }),
-        );
-        opts.log(`tls: probing ${lib.version} in ${shown} (Write and Read at entry and at ${go.write.retOffsets.length} and ${go.read.retOffsets.length} RETs; offsets from ${layout.source}; ${Math.round(performance.now() - started)} ms)`);
+        const entry = opts.attach({
+          program: "tw_go_enter",
+          path: file,
+          targets: [
+            { offset: go.write.fileOffset, cookie: lib.id | (L.TW_GO_WRITE << 16) },
+            { offset: go.read.fileOffset, cookie: lib.id | (L.TW_GO_READ << 16) },
+          ],
+          retprobe: false,
+        });
+        try {
+          links.push(
+            opts.attach({
+              program: "tw_go_ret",
+              path: file,
+              targets: [...go.write.retOffsets, ...go.read.retOffsets].map((offset) => ({ offset, cookie: lib.id | (L.TW_GO_RET << 16) })),
+              retprobe: false,
+            }),
+          );
+        } catch (e) {
+          entry.detach();
+          throw e;
+        }
+        links.push(entry);
+        opts.log(`tls: probing ${lib.version} in ${shown} (Write and Read at entry and at ${go.write.retOffsets.length} and ${go.read.retOffsets.length} RETs; offsets from ${layout.source}; ${(performance.now() - started).toFixed(1)} ms)`);
       }
-      byFile.set(key, lib);
       libraries.push(lib);
-      return true;
+      return lib;
     } finally {
       elf.close();
     }
@@ -181,32 +270,63 @@ export function createTlsProbes(opts: {
     return path.startsWith("/") ? `/proc/${pid}/root${path}` : `/proc/${pid}/cwd/${path}`;
   }
 
-
-  /** Considered through the process's root, shown with where that root is. */
-  function considerIn(pid: number, path: string): void {
+  /** A library named by a process (a path in its root), looked at through its root. */
+  function considerIn(pid: number, path: string): FileVerdict {
     const real = inProcess(pid, path);
-    // The file is often one already known (the host's, or another container's of the same
-    // image): no need to ask whose it is.
+    // Usually a file already known (the host's, or another container's of the same image):
+    // no need to open it or ask whose root it is.
     const key = fileIdentity(real);
-    if (key === undefined || byFile.has(key)) return;
-    consider(real, { path, where: opts.rootOf?.(pid) }, key);
+    if (key !== undefined && byFile.has(key)) return "known";
+    return considerPath(real, { path, where: opts.rootOf?.(pid) });
+  }
+
+  /** Executables (with their root and library path) whose libraries were followed. */
+  const followed = new Set<string>();
+
+  /** The libssl an executable loads at start, probed through the process's root; once per
+   * executable, root and LD_LIBRARY_PATH. */
+  function considerDependencies(pid: number, exe: string, exeInRoot: string, ldLibraryPath?: string): FileVerdict {
+    let verdict: FileVerdict = "known";
+    const root = `/proc/${pid}/root`;
+    const done = `${fileIdentity(exe)}|${directoryIdentity(root)}|${ldLibraryPath ?? ""}`;
+    if (followed.has(done)) return "known";
+    let libs: string[];
+    try {
+      libs = deps.libsslOf(exe, exeInRoot, root, ldLibraryPath);
+    } catch (e) {
+      opts.log(`tls: cannot follow the libraries of ${exeInRoot}: ${(e as Error).message}`);
+      return "retry";
+    }
+    for (const lib of libs) if (considerIn(pid, lib.slice(root.length)) === "retry") verdict = "retry";
+    if (verdict === "known") {
+      if (followed.size >= 16_384) followed.clear();
+      followed.add(done);
+    }
+    return verdict;
+  }
+
+  /** /proc/PID/exe without " (deleted)". */
+  function exePath(pid: number): string | undefined {
+    try {
+      return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
+    } catch {
+      return undefined;
+    }
   }
 
   function considerExe(pid: number): void {
-    let exe;
-    try {
-      exe = readlinkSync(`/proc/${pid}/exe`);
-    } catch {
-      return;
-    }
-    considerIn(pid, exe.replace(/ \(deleted\)$/, ""));
+    const shown = exePath(pid);
+    if (shown === undefined) return;
+    // The link opens the very file the process runs, in whatever root, even deleted.
+    considerPath(`/proc/${pid}/exe`, { path: shown, where: opts.rootOf?.(pid) }, inProcess(pid, shown));
   }
 
   return {
     libraries,
     library: (id) => libraries[id - 1],
+    knownPaths: () => [...seenAt.values()],
     scanRunning() {
-      for (const path of systemLibssl()) consider(path);
+      for (const path of systemLibssl()) considerPath(path, { path });
       for (const entry of readdirSync("/proc")) {
         if (!/^\d+$/.test(entry)) continue;
         const pid = Number(entry);
@@ -221,12 +341,44 @@ export function createTlsProbes(opts: {
         for (const m of maps.matchAll(/ (\/\S*\/libssl\.so[^\s/]*)$/gm)) considerIn(pid, m[1]!);
       }
     },
-    onExec: (pid) => considerExe(pid),
+    onExec(pid) {
+      const held = heldExecs.get(pid);
+      if (held !== undefined) {
+        heldExecs.delete(pid);
+        // Its file and libraries were looked at while the exec waited; the same file seen
+        // through /proc/PID/exe is known by that identity too.
+        const key = fileIdentity(`/proc/${pid}/exe`);
+        if (key !== undefined && !byFile.has(key) && byFile.has(held)) byFile.set(key, byFile.get(held)!);
+        return;
+      }
+      considerExe(pid);
+      const shown = exePath(pid);
+      if (shown !== undefined) considerDependencies(pid, `/proc/${pid}/exe`, shown);
+    },
+    onHeldExec(pid, file, ldLibraryPath) {
+      const key = fileIdentity(file);
+      if (key === undefined) return "retry";
+      let shown: string;
+      try {
+        shown = readlinkSync(file).replace(/ \(deleted\)$/, "");
+      } catch {
+        return "retry";
+      }
+      const as = { path: shown, where: opts.rootOf?.(pid) };
+      let verdict = consider(file, as, inProcess(pid, shown), key);
+      // The program's own file comes first; its interpreter (ld.so, or a script's) after it.
+      if (verdict === "known" && !heldExecs.has(pid)) {
+        if (heldExecs.size >= 4096) heldExecs.clear();
+        heldExecs.set(pid, key);
+      }
+      // A program that carries no TLS of its own may load a libssl nothing has loaded yet.
+      if (byFile.get(key) === null && considerDependencies(pid, file, shown, ldLibraryPath) === "retry") verdict = "retry";
+      return verdict;
+    },
     onLibOpen(pid, path, fd) {
-      const before = libraries.length;
-      considerIn(pid, path);
-      // The process may already have left; its open file may still be reachable.
-      if (libraries.length === before && fd >= 0 && !existsSync(inProcess(pid, path))) consider(`/proc/${pid}/fd/${fd}`, { path, where: opts.rootOf?.(pid) });
+      // By its path in the process's root; when that is gone (the process has left), by the
+      // process's descriptor, which may still be open.
+      if (considerIn(pid, path) === "retry" && fd >= 0) considerPath(`/proc/${pid}/fd/${fd}`, { path, where: opts.rootOf?.(pid) }, inProcess(pid, path));
     },
     close() {
       for (const l of links.splice(0)) l.detach();
