@@ -195,7 +195,9 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     }
     const cg = containerFromCgroup(text);
     if (!cid) {
-      if (cg) seen(cg.id, pid, { id: 0, path: "" });
+      // Asked without the kernel's id (a label for a file's owner): the container's own
+      // cgroup is still known from its path, and the filter needs it.
+      if (cg) seen(cg.id, pid, containerCgroup(cg));
       return cg?.id;
     }
     // Cached only when the process is still where the kernel saw it.
@@ -358,10 +360,10 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
       const { pid, cgroupText } = procs[0]!;
       const cid = cgroupIdOfText(cgroupText) ?? 0;
       if (cid) remember(cid, id);
+      const own = containerCgroup(containerFromCgroup(cgroupText));
       if (!containers.has(id)) {
-        const own = containerCgroup(containerFromCgroup(cgroupText));
         containers.set(id, { id, name: "", image: "", pid, running: true, networkMode: "", ip: "", cgroupId: own.id, cgroupPath: own.path, source: "cgroup" });
-      }
+      } else if (own.id) seen(id, pid, own); // known before its cgroup was: learnt now
     }
   }
 }

@@ -48,6 +48,19 @@ describe("container directory without an engine", () => {
     h.cleanup();
   });
 
+  test("a container first met through a label asked without the kernel's id still gets its cgroup id (the filter needs it)", async () => {
+    const h = fakeHost();
+    const podmanId = h.cgroup(`/libpod_parent/libpod-${ID_A}`);
+    h.process(100, `/libpod_parent/libpod-${ID_A}`);
+    const dir = createContainerDirectory({ socket: "", procRoot: h.proc });
+    // Whose root a file is in is asked before start (the TLS scan), with no kernel cgroup id.
+    expect(label(dir.labelOf(100, 0))).toEqual({ id: ID_A, name: "", image: "" });
+    await dir.start();
+    expect(dir.running().map((c) => [c.id, c.cgroupId])).toEqual([[ID_A, podmanId]]);
+    dir.close();
+    h.cleanup();
+  });
+
   test("answers are cached by cgroup id: the process may be gone by the time its flow ends", async () => {
     const h = fakeHost();
     const dir = createContainerDirectory({ socket: "", procRoot: h.proc });
