@@ -23,6 +23,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
+#define O_ACCMODE 3
+#define O_RDONLY 0
 
 const volatile struct tw_config tw_config = {};
 
@@ -1197,10 +1199,15 @@ int tw_exit_openat(struct syscall_trace_exit *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if ((pid_tgid >> 32) == tw_config.self_tgid)
 		return 0;
+	/* Loaders open libraries read-only; a file opened for writing (being copied or
+	 * installed) is not looked at until it is complete and opened to be loaded. */
+	struct pt_regs *regs = syscall_regs();
+	if ((PT_REGS_PARM3_CORE_SYSCALL(regs) & O_ACCMODE) != O_RDONLY)
+		return 0;
 	struct tw_scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	const char *name = (const char *)PT_REGS_PARM2_CORE_SYSCALL(syscall_regs());
+	const char *name = (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs);
 	long len = bpf_probe_read_user_str(s->data, TW_PATH_LEN, name);
 	if (len <= (long)sizeof(libssl_name))
 		return 0;

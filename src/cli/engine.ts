@@ -1,10 +1,11 @@
 // Capture, as every command that needs it runs it: load the probes, find the TLS libraries,
 // drain the ring buffer on a short timer through the pipeline, and stop cleanly.
+import { readlinkSync } from "node:fs";
 import { loadProbes, type LoadedProbes } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
 import { createPipeline, type Pipeline } from "../flows/pipeline.ts";
-import { createTlsProbes, type TlsProbes } from "../probes/tls-probes.ts";
+import { createTlsProbes, type FileVerdict, type TlsProbes } from "../probes/tls-probes.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
 import { UsageError, type CaptureArgs } from "./args.ts";
 import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";
@@ -215,11 +216,26 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
 /** Starts holding new programs' execs until their files are probed; undefined (said once)
  * where fanotify permission events are not available. */
 async function startHolding(tls: TlsProbes, probes: LoadedProbes, args: CaptureOptions, log: (line: string) => void): Promise<ExecHold | undefined> {
+  /** The exec just answered, for its -v line. */
+  let last: { pid: number; verdict: FileVerdict; before: number; ms: number } | undefined;
   try {
     const hold = await startExecHold({
       timeoutMs: args.holdTimeoutMs,
       holderCommand: execHolderCommand(),
-      decide: (pid, file) => tls.onHeldExec(pid, file, probes.execLibraryPath(pid)),
+      decide(pid, file) {
+        const t0 = performance.now();
+        const before = tls.libraries.length;
+        const verdict = tls.onHeldExec(pid, file, probes.execLibraryPath(pid));
+        last = { pid, verdict, before, ms: performance.now() - t0 };
+        return verdict;
+      },
+      afterAnswer(file) {
+        tls.finishHeld();
+        if (!args.verbose || !last) return;
+        const probed = tls.libraries.slice(last.before).map((l) => l.version);
+        const what = probed.length ? `probed ${probed.join(", ")}` : last.verdict === "known" ? "nothing to probe" : "to be looked at again on its next exec";
+        log(`hold: ${fileName(file)} (pid ${last.pid}): ${what} in ${last.ms.toFixed(1)} ms`);
+      },
       log,
     });
     // What the scan settled is never held.
@@ -238,10 +254,20 @@ async function startHolding(tls: TlsProbes, probes: LoadedProbes, args: CaptureO
   }
 }
 
-/** "3 execs held (longest 12 ms)", with those let go at the deadline. */
+/** The path a descriptor's file was opened by. */
+function fileName(fdPath: string): string {
+  try {
+    return readlinkSync(fdPath).replace(/ \(deleted\)$/, "");
+  } catch {
+    return fdPath;
+  }
+}
+
+/** "3 execs held (longest 12.0 ms)", with those let go at the deadline; "no exec held". */
 export function holdSummary(hold: ExecHold): string {
   const s = hold.stats;
-  return `${s.held} execs held (longest ${s.maxMs.toFixed(1)} ms)` + (s.timedOut ? `, ${s.timedOut} let go unprobed at the deadline` : "");
+  if (!s.held) return "no exec held";
+  return `${s.held} exec${s.held === 1 ? "" : "s"} held (longest ${s.maxMs.toFixed(1)} ms)` + (s.timedOut ? `, ${s.timedOut} let go unprobed at the deadline` : "");
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

@@ -49,6 +49,8 @@ export interface ExecHoldOptions {
   /** Look at a held exec's file (`file` is tapwire's descriptor of it, /proc/self/fd/N); the
    * exec goes on when this returns. */
   decide(pid: number, file: string): FileVerdict;
+  /** Called once the exec has been let go, with `file` still open. */
+  afterAnswer?(file: string): void;
   log(line: string): void;
 }
 
@@ -95,18 +97,24 @@ export async function startExecHold(opts: ExecHoldOptions): Promise<ExecHold> {
     const fd = pidfdGetfd(pidfd, holderFd);
     if (fd < 0) return; // let go already (the deadline passed while this one waited)
     let verdict: FileVerdict = "retry";
+    const file = `/proc/self/fd/${fd}`;
     try {
       // A number the holder has reused since would name another file.
-      if (fstatSync(fd).ino !== ino) return;
-      verdict = opts.decide(pid, `/proc/self/fd/${fd}`);
+      if (fstatSync(fd).ino !== ino) return closeFd(fd);
+      verdict = opts.decide(pid, file);
+    } catch (e) {
+      opts.log(`tapwire: exec hold: ${(e as Error).message}`);
+    }
+    send(`A ${id} ${verdict === "known" ? "k" : "r"}`);
+    const ms = performance.now() - t0;
+    stats.totalMs += ms;
+    if (ms > stats.maxMs) stats.maxMs = ms;
+    try {
+      opts.afterAnswer?.(file);
     } catch (e) {
       opts.log(`tapwire: exec hold: ${(e as Error).message}`);
     } finally {
       closeFd(fd);
-      send(`A ${id} ${verdict === "known" ? "k" : "r"}`);
-      const ms = performance.now() - t0;
-      stats.totalMs += ms;
-      if (ms > stats.maxMs) stats.maxMs = ms;
     }
   };
 

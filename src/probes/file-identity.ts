@@ -3,7 +3,8 @@
 // root of most containers): there every container's mount reports its own device with the
 // inode of the underlying file, so two containers of one image would look like two files —
 // while a uprobe lands on the underlying inode, shared by both. Overlay files are named by
-// inode, size and modification time instead.
+// inode alone. Size and modification time are always part of it: a file deleted and another
+// made (a fresh build, a copy) may get the same inode number, and must not pass for the old.
 import { statfsSync, statSync } from "node:fs";
 
 const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
@@ -17,7 +18,7 @@ export function fileIdentity(path: string): string | undefined {
     return undefined;
   }
   if (!st.isFile()) return undefined;
-  return isOverlay(path, st.dev) ? `overlay:${st.ino}:${st.size}:${st.mtimeNs}` : `${st.dev}:${st.ino}`;
+  return `${isOverlay(path, st.dev) ? "overlay" : st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
 }
 
 /** Whether a device is an overlay mount, asked once per device (one per container root). */

@@ -23,15 +23,21 @@ const CACHE_LIMIT = 16_384;
 
 export const isLibsslName = (name: string) => /^libssl\.so/.test(name.slice(name.lastIndexOf("/") + 1));
 
+/** A libssl a program loads, and the libcrypto it comes with (OpenSSL's version is there). */
+export interface LoadedLibssl {
+  /** Paths tapwire can open: `root` + the path inside it. */
+  libssl: string;
+  libcrypto?: string;
+}
+
 export interface LibraryResolver {
   /**
-   * The libssl files the executable loads at start, as paths tapwire can open
-   * (`root` + the path inside it).
+   * The libssl files the executable loads at start.
    * @param exe a path tapwire can open the executable by
    * @param exeInRoot the executable's path inside its root (for $ORIGIN)
    * @param root "" for tapwire's own root, else e.g. "/proc/PID/root"
    */
-  libsslOf(exe: string, exeInRoot: string, root: string, ldLibraryPath?: string): string[];
+  libsslOf(exe: string, exeInRoot: string, root: string, ldLibraryPath?: string): LoadedLibssl[];
 }
 
 export function createLibraryResolver(): LibraryResolver {
@@ -115,7 +121,7 @@ export function createLibraryResolver(): LibraryResolver {
         return undefined;
       };
 
-      const found: string[] = [];
+      const found: LoadedLibssl[] = [];
       const seen = new Set<string>();
       const queue: [string, ElfDynamic][] = [[exeInRoot, exeDynamic]];
       while (queue.length && seen.size < MAX_LIBRARIES) {
@@ -124,12 +130,15 @@ export function createLibraryResolver(): LibraryResolver {
           const lib = resolve(name, inRoot, dyn);
           if (!lib || seen.has(lib)) continue;
           seen.add(lib);
-          if (isLibsslName(lib)) {
-            found.push(root + lib);
-            continue; // what libssl needs (libcrypto, libc) carries no libssl
-          }
           const key = fileIdentity(root + lib);
           const libDynamic = key && dynamicOf(root + lib, key);
+          if (isLibsslName(lib)) {
+            // What libssl needs (libcrypto, libc) carries no libssl.
+            const crypto = libDynamic ? libDynamic.needed.find((n) => n.startsWith("libcrypto")) : undefined;
+            const libcrypto = crypto && libDynamic ? resolve(crypto, lib, libDynamic) : undefined;
+            found.push({ libssl: root + lib, ...(libcrypto ? { libcrypto: root + libcrypto } : {}) });
+            continue;
+          }
           if (libDynamic) queue.push([lib, libDynamic]);
         }
       }

@@ -44,13 +44,14 @@ export function opensslFunctions(path: string): { name: string; offset: number }
 const VERSION = /^OpenSSL (\d+\.\d+\.\d+[a-z]*)/;
 const MARK = Buffer.from("OpenSSL ");
 
-/** "OpenSSL x.y.z" from the file, or from the libcrypto beside a libssl; `named` is a path the
- * file can also be opened by whose directory holds that libcrypto (when `file` is a
- * descriptor's /proc/self/fd/N). */
-export function opensslVersion(file: string, named = file): string {
+/** "OpenSSL x.y.z" from the file, or from the libcrypto beside a libssl, or from `libcrypto`
+ * (the one it is loaded with, when known); `named` is a path the file can also be opened by,
+ * whose directory is looked in for libcrypto (when `file` is a descriptor's /proc/self/fd/N). */
+export function opensslVersion(file: string, named = file, libcrypto?: string): string {
   const candidates = [file];
   const m = /libssl(\.so.*)$/.exec(basename(named));
   if (m) candidates.push(`${dirname(named)}/libcrypto${m[1]}`);
+  if (libcrypto) candidates.push(libcrypto);
   for (const candidate of candidates) {
     let elf;
     try {

@@ -21,7 +21,7 @@ import type { GoBinaryConfig, UprobeLink, UprobeSpec } from "../bpf/loader.ts";
 import { goTlsTargets } from "./go-tls-targets.ts";
 import { goRuntimeLayout, GoLayoutError } from "./go-runtime-layout.ts";
 import { fileIdentity } from "./file-identity.ts";
-import { createLibraryResolver, isLibsslName } from "./library-deps.ts";
+import { createLibraryResolver, isLibsslName, type LoadedLibssl } from "./library-deps.ts";
 import { OPENSSL_FUNCTIONS, opensslFunctions, opensslVersion } from "./openssl.ts";
 import * as L from "../bpf/gen/layout.ts";
 
@@ -62,6 +62,8 @@ export interface TlsProbes {
    * returns. `ldLibraryPath` is the new program's LD_LIBRARY_PATH, when it has one.
    */
   onHeldExec(pid: number, file: string, ldLibraryPath?: string): FileVerdict;
+  /** What onHeldExec left for after the exec was let go (`file` must still be open). */
+  finishHeld(): void;
   /** A process opened a file named libssl.so*. */
   onLibOpen(pid: number, path: string, fd: number): void;
   /** The library behind an id from a connection. */
@@ -94,8 +96,10 @@ function directoryIdentity(path: string): string {
   }
 }
 
-/** Analysis that found the file unfit (remembered), as opposed to I/O or attach failures. */
-const isAnalysisError = (e: unknown) => e instanceof ElfError || e instanceof GoLayoutError || e instanceof GoPclntabError;
+/** Analysis that found the file unfit (remembered), as opposed to I/O or attach failures
+ * and a file cut short (it may still be being written). */
+const isAnalysisError = (e: unknown) =>
+  (e instanceof ElfError && !/truncated/.test(e.message)) || e instanceof GoLayoutError || e instanceof GoPclntabError;
 
 export function createTlsProbes(opts: {
   /** Absent: find the files only (tapwire doctor). */
@@ -116,6 +120,10 @@ export function createTlsProbes(opts: {
   const libraries: TlsLibrary[] = [];
   const links: UprobeLink[] = [];
   const deps = createLibraryResolver();
+  /** The held executable being looked at (its descriptor stays open until finishHeld), and
+   * what is left to do once its exec has been let go. */
+  let deferring: string | undefined;
+  const afterHeld: (() => void)[] = [];
   /** Executables classified while their exec was held, by pid: the exec event that follows
    * is answered from here (the held descriptor may name the file by another identity than
    * /proc/PID/exe does: a container's file is the layer's file under the overlay's). */
@@ -123,9 +131,10 @@ export function createTlsProbes(opts: {
 
   /**
    * Opens `path` and looks at the file through tapwire's own descriptor. `as` is the file as
-   * the user knows it; `named` a path its neighbours are found by (OpenSSL's libcrypto).
+   * the user knows it; `named` a path its neighbours are found by (OpenSSL's libcrypto);
+   * `libcrypto` the libcrypto it is loaded with, when known.
    */
-  function considerPath(path: string, as: FileName, named = path): FileVerdict {
+  function considerPath(path: string, as: FileName, named = path, libcrypto?: string): FileVerdict {
     let fd: number;
     try {
       fd = openSync(path, "r");
@@ -133,19 +142,19 @@ export function createTlsProbes(opts: {
       return "retry"; // gone, or not ours to open: tried again on its next use
     }
     try {
-      return consider(`/proc/self/fd/${fd}`, as, named);
+      return consider(`/proc/self/fd/${fd}`, as, named, undefined, libcrypto);
     } finally {
       closeSync(fd);
     }
   }
 
   /** `file` is tapwire's descriptor of it (/proc/self/fd/N). */
-  function consider(file: string, as: FileName, named: string, key = fileIdentity(file)): FileVerdict {
+  function consider(file: string, as: FileName, named: string, key = fileIdentity(file), libcrypto?: string): FileVerdict {
     if (key === undefined) return "retry"; // not a regular file, or gone
     if (byFile.has(key)) return "known";
     const shown = as.where ? `${as.path} (${as.where})` : as.path;
     try {
-      const lib = probeOpenssl(file, as, shown, key, named) ?? probeGo(file, as, shown, key);
+      const lib = probeOpenssl(file, as, shown, key, named, libcrypto) ?? probeGo(file, as, shown, key);
       byFile.set(key, lib);
       if (!seenAt.has(key) && seenAt.size < 65_536) seenAt.set(key, named);
       tries.delete(key);
@@ -172,10 +181,15 @@ export function createTlsProbes(opts: {
     }
   }
 
-  function probeOpenssl(file: string, as: FileName, shown: string, key: string, named: string): TlsLibrary | undefined {
+  function probeOpenssl(file: string, as: FileName, shown: string, key: string, named: string, libcrypto?: string): TlsLibrary | undefined {
     const functions = opensslFunctions(file);
     if (!functions.length) return undefined;
-    const lib: TlsLibrary = { id: libraries.length + 1, path: as.path, where: as.where, version: opensslVersion(file, named), functions: functions.map((f) => f.name), fileKey: key };
+    const lib: TlsLibrary = { id: libraries.length + 1, path: as.path, where: as.where, version: "OpenSSL", functions: functions.map((f) => f.name), fileKey: key };
+    const finish = () => {
+      lib.version = opensslVersion(file, named, libcrypto);
+      if (opts.attach) opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")})`);
+    };
+
     if (opts.attach) {
       const targets = functions.map((f) => ({ offset: f.offset, cookie: lib.id | (OPENSSL_FUNCTIONS.find(([n]) => n === f.name)![1] << 16) }));
       const entry = opts.attach({ program: "tw_ssl_enter", path: file, targets, retprobe: false });
@@ -188,8 +202,11 @@ export function createTlsProbes(opts: {
         throw e;
       }
       links.push(entry);
-      opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")})`);
     }
+    // A held executable's version is read once its exec has been let go (node's takes ~8 ms
+    // to find), before any of its traffic is read.
+    if (deferring === file) afterHeld.push(finish);
+    else finish();
     libraries.push(lib);
     return lib;
   }
@@ -271,13 +288,13 @@ export function createTlsProbes(opts: {
   }
 
   /** A library named by a process (a path in its root), looked at through its root. */
-  function considerIn(pid: number, path: string): FileVerdict {
+  function considerIn(pid: number, path: string, libcrypto?: string): FileVerdict {
     const real = inProcess(pid, path);
     // Usually a file already known (the host's, or another container's of the same image):
     // no need to open it or ask whose root it is.
     const key = fileIdentity(real);
     if (key !== undefined && byFile.has(key)) return "known";
-    return considerPath(real, { path, where: opts.rootOf?.(pid) });
+    return considerPath(real, { path, where: opts.rootOf?.(pid) }, real, libcrypto);
   }
 
   /** Executables (with their root and library path) whose libraries were followed. */
@@ -290,14 +307,14 @@ export function createTlsProbes(opts: {
     const root = `/proc/${pid}/root`;
     const done = `${fileIdentity(exe)}|${directoryIdentity(root)}|${ldLibraryPath ?? ""}`;
     if (followed.has(done)) return "known";
-    let libs: string[];
+    let libs: LoadedLibssl[];
     try {
       libs = deps.libsslOf(exe, exeInRoot, root, ldLibraryPath);
     } catch (e) {
       opts.log(`tls: cannot follow the libraries of ${exeInRoot}: ${(e as Error).message}`);
       return "retry";
     }
-    for (const lib of libs) if (considerIn(pid, lib.slice(root.length)) === "retry") verdict = "retry";
+    for (const lib of libs) if (considerIn(pid, lib.libssl.slice(root.length), lib.libcrypto) === "retry") verdict = "retry";
     if (verdict === "known") {
       if (followed.size >= 16_384) followed.clear();
       followed.add(done);
@@ -339,6 +356,10 @@ export function createTlsProbes(opts: {
           continue;
         }
         for (const m of maps.matchAll(/ (\/\S*\/libssl\.so[^\s/]*)$/gm)) considerIn(pid, m[1]!);
+        // The dynamic loader is opened for exec by every program that starts: settled now, it
+        // is never held (src/probes/exec-hold.ts).
+        const loader = / (\/\S*\/ld-(?:linux|musl)[^\s/]*\.so[^\s/]*)$/m.exec(maps);
+        if (loader) considerIn(pid, loader[1]!);
       }
     },
     onExec(pid) {
@@ -365,7 +386,13 @@ export function createTlsProbes(opts: {
         return "retry";
       }
       const as = { path: shown, where: opts.rootOf?.(pid) };
-      let verdict = consider(file, as, inProcess(pid, shown), key);
+      deferring = file;
+      let verdict: FileVerdict;
+      try {
+        verdict = consider(file, as, inProcess(pid, shown), key);
+      } finally {
+        deferring = undefined;
+      }
       // The program's own file comes first; its interpreter (ld.so, or a script's) after it.
       if (verdict === "known" && !heldExecs.has(pid)) {
         if (heldExecs.size >= 4096) heldExecs.clear();
@@ -374,6 +401,9 @@ export function createTlsProbes(opts: {
       // A program that carries no TLS of its own may load a libssl nothing has loaded yet.
       if (byFile.get(key) === null && considerDependencies(pid, file, shown, ldLibraryPath) === "retry") verdict = "retry";
       return verdict;
+    },
+    finishHeld() {
+      for (const f of afterHeld.splice(0)) f();
     },
     onLibOpen(pid, path, fd) {
       // By its path in the process's root; when that is gone (the process has left), by the

@@ -1,7 +1,7 @@
 // Go's crypto/tls end to end: a net/http server and client built here with Debian's Go,
 // unstripped, stripped and PIE, under the real dist/tapwire; every flow field by field.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { freePort, fromB64, requireRoot, run, startServer, startTapwire, waitFor, type JsonFlow, type Peer, type Tapwire } from "./harness.ts";
+import { freePort, fromB64, requireRoot, run, startServer, startTapwire, waitFor, type JsonFlow, type Peer, type Tapwire, NO_DROPS_END } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
 import { goBinary, type GoVariant } from "../support/go-build.ts";
 
@@ -171,7 +171,7 @@ describe("Go under load", () => {
         }
       }
       const summary = await tapwire.stop();
-      expect(summary).toMatch(/no drops$/);
+      expect(summary).toMatch(new RegExp(NO_DROPS_END));
       // Exactly one flow per request and side: a Write whose entry ran twice (the stack grew)
       // must not send its bytes twice.
       expect(tapwire.matching(isClient).length).toBe(n);

@@ -15,6 +15,9 @@ export const PYTHON = "/usr/bin/python3";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type JsonFlow = any;
 
+/** How the exit summary ends when nothing was dropped: the holding of new programs' execs. */
+export const NO_DROPS_END = "no drops; (?:no exec held|\\d+ execs? held \\(longest [\\d.]+ ms\\))$";
+
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
@@ -84,11 +87,20 @@ export interface Tapwire {
   stop(signal?: "SIGINT" | "SIGTERM"): Promise<string>;
 }
 
+/** Every tapwire a test started: one a failed test left running is killed when the run ends,
+ * so it cannot hold execs or capture for the tests after it. */
+const started = new Set<Subprocess>();
+process.on("exit", () => {
+  for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
+});
+
 /** `tapwire capture --json ARGS`, or with `{ json: false }` the terminal view. */
 export async function startTapwire(args: string[] = [], opts: { json?: boolean; command?: "capture" | "serve" } = {}): Promise<Tapwire> {
   const command = opts.command ?? "capture";
   const json = opts.json ?? command === "capture";
   const proc = Bun.spawn([TAPWIRE, command, ...(json ? ["--json"] : []), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  started.add(proc);
+  void proc.exited.then(() => started.delete(proc));
   const out: string[] = [];
   const err: string[] = [];
   const outDone = collectLines(proc.stdout, out);
@@ -147,6 +159,8 @@ export async function startTapwire(args: string[] = [], opts: { json?: boolean; 
 export interface Peer {
   proc: Subprocess<"pipe", "pipe", "pipe">;
   lines: string[];
+  /** Its stderr, as it comes. */
+  errLines: string[];
   waitLine(pred: (l: string) => boolean, timeoutMs?: number): Promise<string>;
   send(line: string): void;
   stop(): Promise<void>;
@@ -162,6 +176,7 @@ export function startPeer(cmd: string[], opts: { cwd?: string } = {}): Peer {
   return {
     proc,
     lines,
+    errLines,
     waitLine: (pred, timeoutMs = 10000) =>
       waitFor(`a line from ${cmd.join(" ")}`, async () => {
         const line = lines.find(pred);
@@ -189,7 +204,7 @@ export function startPeer(cmd: string[], opts: { cwd?: string } = {}): Peer {
 export async function startServer(cmd: string[], host: string, port: number, opts: { cwd?: string } = {}): Promise<Peer> {
   const peer = startPeer(cmd, opts);
   await waitFor(`${cmd.join(" ")} to listen on ${host}:${port}`, async () => {
-    if (peer.proc.exitCode !== null) throw new Error(`${cmd[0]} exited with ${peer.proc.exitCode}`);
+    if (peer.proc.exitCode !== null) throw new Error(`${cmd[0]} exited with ${peer.proc.exitCode}: ${peer.errLines.join("\n").slice(-2000)}`);
     return canConnect(host, port);
   });
   return peer;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { PEERS, freePort, fromB64, requireRoot, run, startPeer, startServer, startTapwire, waitFor, type JsonFlow, type Peer } from "./harness.ts";
+import { PEERS, freePort, fromB64, requireRoot, run, startPeer, startServer, startTapwire, waitFor, type JsonFlow, type Peer, NO_DROPS_END } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
 
 const CURL = "/usr/bin/curl";
@@ -272,7 +272,7 @@ describe("h2load", () => {
         expect(byConn.size).toBe(4);
         for (const ids of byConn.values()) expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: n / 4 }, (_, i) => 2 * i + 1));
       }
-      expect(await tapwire.stop()).toMatch(/no drops$/);
+      expect(await tapwire.stop()).toMatch(new RegExp(NO_DROPS_END));
     } finally {
       if (tapwire.proc.exitCode === null) await tapwire.stop();
       await server.stop();

@@ -3,6 +3,7 @@
 //   node grpc_peer.mjs client PORT [CERT] [gzip]   calls Say("tapwire"), Say("missing"),
 //                                                  Count(3), Collect(a,b,c), Chat(x,y); prints
 //                                                  one line per result
+//   node grpc_peer.mjs unary PORT [CERT]           one call, Say("first"); prints its message
 import grpc from "@grpc/grpc-js";
 import loader from "@grpc/proto-loader";
 import { readFileSync } from "node:fs";
@@ -37,6 +38,13 @@ if (mode === "server") {
   server.bindAsync(`127.0.0.1:${port}`, creds, (err) => {
     if (err) throw err;
     console.log("listening");
+  });
+} else if (mode === "unary") {
+  const creds = cert ? grpc.credentials.createSsl(readFileSync(cert)) : grpc.credentials.createInsecure();
+  const client = new Echo(`127.0.0.1:${port}`, creds);
+  client.Say({ name: "first", count: 0 }, (err, r) => {
+    console.log(err ? `error ${err.code} ${err.details}` : r.message);
+    client.close();
   });
 } else {
   const gzip = process.argv.includes("gzip");

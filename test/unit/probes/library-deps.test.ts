@@ -17,14 +17,15 @@ function lddLibssl(path: string, env: Record<string, string> = {}): string | und
 describe("libssl a program loads at start", () => {
   test("curl: through libcurl, from the loader's cache (where ldd finds it)", () => {
     const found = createLibraryResolver().libsslOf("/usr/bin/curl", "/usr/bin/curl", "");
-    expect(found).toEqual([lddLibssl("/usr/bin/curl")!]);
+    expect(found).toEqual([{ libssl: lddLibssl("/usr/bin/curl")!, libcrypto: "/lib/x86_64-linux-gnu/libcrypto.so.3" }]);
   });
 
   test("LD_LIBRARY_PATH comes first: a copy nothing has loaded", () => {
     const dir = mkdtempSync(`${tmpdir()}/tapwire-deps-`);
     copyFileSync(LIBSSL, `${dir}/libssl.so.3`);
     const found = createLibraryResolver().libsslOf("/usr/bin/curl", "/usr/bin/curl", "", `/nonexistent:${dir}`);
-    expect(found).toEqual([`${dir}/libssl.so.3`]);
+    // Its libcrypto is not beside it: the system's, from the cache.
+    expect(found).toEqual([{ libssl: `${dir}/libssl.so.3`, libcrypto: "/lib/x86_64-linux-gnu/libcrypto.so.3" }]);
     expect(lddLibssl("/usr/bin/curl", { LD_LIBRARY_PATH: `/nonexistent:${dir}` })).toBe(`${dir}/libssl.so.3`);
   });
 
@@ -36,7 +37,8 @@ describe("libssl a program loads at start", () => {
     expect(cc.stderr.toString()).toBe("");
     copyFileSync(LIBSSL, `${root}/app/lib/libssl.so.3`);
     const found = createLibraryResolver().libsslOf(`${root}/app/main`, "/app/main", root);
-    expect(found).toEqual([`${root}/app/lib/libssl.so.3`]);
+    // No loader cache nor libcrypto in this root: libcrypto is not found.
+    expect(found).toEqual([{ libssl: `${root}/app/lib/libssl.so.3` }]);
     // Where the same program, run on the host, loads it from.
     expect(lddLibssl(`${root}/app/main`)).toBe(`${root}/app/lib/libssl.so.3`);
   });
