@@ -8,9 +8,11 @@
 // container that does not run: every syscall of the load then meets the kernel's container
 // filter (the cgroup and its ancestors looked up) and nothing is captured — the cost a
 // host's other traffic pays when tapwire watches one container.
+// With --compare PATH, another tapwire executable (an earlier build) runs in each round too,
+// so a change is measured against what it changed, side by side.
 // Figures, not pass/fail. Needs root, nginx, wrk, openssl and bpftrace (bootstrap.sh --test).
 //
-//   bun bench/overhead.ts [--tls] [--container-filter] [--seconds 8] [--rounds 2] [--connections 32]
+//   bun bench/overhead.ts [--tls] [--container-filter] [--compare PATH] [--seconds 8] [--rounds 2] [--connections 32]
 import { parseArgs } from "node:util";
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "18480" },
     tls: { type: "boolean", default: false },
     "container-filter": { type: "boolean", default: false },
+    compare: { type: "string" },
   },
 });
 const seconds = Number(values.seconds);
@@ -151,8 +154,8 @@ async function withCapture(cmd: string[], ready: RegExp, readyOn: "stderr" | "st
   return { ...r, cpu, stderr: err, gets };
 }
 
-async function withTapwire(extra: string[] = []) {
-  const r = await withCapture([`${ROOT}/dist/tapwire`, "capture", "--json", ...extra], /^ready/m, "stderr");
+async function withTapwire(extra: string[] = [], executable = `${ROOT}/dist/tapwire`) {
+  const r = await withCapture([executable, "capture", "--json", ...extra], /^ready/m, "stderr");
   const summary = r.stderr.split("\n").find((l) => /^tapwire: \d+ flows/.test(l)) ?? r.stderr;
   return { ...r, flows: Number(/tapwire: (\d+) flows/.exec(summary)?.[1] ?? NaN), summary };
 }
@@ -187,6 +190,7 @@ try {
   const peer: number[] = [];
   const filtered: number[] = [];
   const byPid: number[] = [];
+  const compared: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const b = await wrk();
     base.push(b.rps);
@@ -198,6 +202,13 @@ try {
       `round ${i + 1}: with tapwire    ${t.rps.toFixed(0)} req/s; ${t.requests} requests -> ${t.flows} flows ` +
         `(${expected} expected: client and server side), tapwire CPU ${((t.cpu / seconds) * 100).toFixed(0)}% of a core\n  ${t.summary}`,
     );
+    if (values.compare) {
+      const c = await withTapwire([], values.compare);
+      compared.push(c.rps);
+      console.log(
+        `round ${i + 1}: with ${values.compare} ${c.rps.toFixed(0)} req/s; ${c.requests} requests -> ${c.flows} flows, CPU ${((c.cpu / seconds) * 100).toFixed(0)}% of a core\n  ${c.summary}`,
+      );
+    }
     if (values["container-filter"]) {
       const f = await withTapwire(["--container", "tapwire-bench-no-such-container", "--docker-socket", ""]);
       filtered.push(f.rps);
@@ -219,6 +230,7 @@ try {
   }
   const ratio = median(traced) / median(base);
   console.log(`overhead${tls ? " (https)" : ""}: tapwire throughput ratio ${ratio.toFixed(3)} (median ${median(traced).toFixed(0)} / ${median(base).toFixed(0)} req/s)`);
+  if (compared.length) console.log(`overhead${tls ? " (https)" : ""}: ${values.compare} throughput ratio ${(median(compared) / median(base)).toFixed(3)} (median ${median(compared).toFixed(0)} req/s)`);
   if (byPid.length) console.log(`overhead${tls ? " (https)" : ""}: tapwire filtering out every process by pid: throughput ratio ${(median(byPid) / median(base)).toFixed(3)} (median ${median(byPid).toFixed(0)} req/s)`);
   if (filtered.length) console.log(`overhead${tls ? " (https)" : ""}: tapwire filtering out every process by container: throughput ratio ${(median(filtered) / median(base)).toFixed(3)} (median ${median(filtered).toFixed(0)} req/s)`);
   if (tls) console.log(`overhead (https): bpftrace peer throughput ratio ${(median(peer) / median(base)).toFixed(3)} (median ${median(peer).toFixed(0)} req/s)`);

@@ -7,6 +7,7 @@ const benches = [
   ["bench/hpack.ts"],
   ["bench/http2-replay.ts"],
   ["bench/go-analysis.ts"],
+  ["bench/exec-hold.ts"],
 ];
 for (const [file, ...args] of benches) {
   console.log(`\n== ${file} ${args.join(" ")}`);
