@@ -2,6 +2,8 @@
 // servers and clients on loopback, and collect the flows tapwire prints as JSON.
 import { expect } from "bun:test";
 import { connect } from "node:net";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
 
@@ -85,6 +87,21 @@ export interface Tapwire {
   waitForFlows(pred: (f: JsonFlow) => boolean, count: number, timeoutMs?: number): Promise<JsonFlow[]>;
   /** SIGINT (or `signal`); fails unless tapwire exits 0 within 2 s with its summary line. Returns that line. */
   stop(signal?: "SIGINT" | "SIGTERM"): Promise<string>;
+}
+
+const freshDirs: string[] = [];
+process.on("exit", () => {
+  for (const d of freshDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A copy of `file` in a fresh directory (removed when the run ends): another file, which
+ * nothing has run or probed — a program as a user meets it for the first time. */
+export function freshCopy(file: string, name: string): string {
+  const dir = mkdtempSync(`${tmpdir()}/tapwire-fresh-`);
+  freshDirs.push(dir);
+  copyFileSync(file, `${dir}/${name}`);
+  chmodSync(`${dir}/${name}`, 0o755);
+  return `${dir}/${name}`;
 }
 
 /** Every tapwire a test started: one a failed test left running is killed when the run ends,
