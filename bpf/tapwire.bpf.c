@@ -234,6 +234,31 @@ struct {
 	__type(value, struct tw_exec_env);
 } exec_env SEC(".maps");
 
+/* tapwire's own listening sockets (API server), written by user space. A connection of
+ * another process to one of them is tapwire's client, and is not traced. Value unused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct tw_endpoint);
+	__type(value, __u8);
+} self_listeners SEC(".maps");
+
+/* Both ends of a TCP connection, seen from one side. */
+struct tw_tuple {
+	struct tw_endpoint local;
+	struct tw_endpoint remote;
+};
+
+/* Connections tapwire itself made or accepted, by (local, remote): the peer's side of one,
+ * (remote, local) seen from the peer, is not traced — tapwire never captures itself from
+ * either end. Written at tapwire's connect (before its first packet) and accept; LRU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tw_tuple);
+	__type(value, __u8);
+} self_conns SEC(".maps");
+
 /* Never used: it makes every struct of tapwire.h appear in the
  * object's BTF, where user space reads their layouts (scripts/gen-layout.ts). */
 struct tw_btf_anchor {
@@ -250,6 +275,7 @@ struct tw_btf_anchor {
 	struct tw_conn_key conn_key;
 	struct tw_config config;
 	struct tw_exec_env exec_env;
+	struct tw_endpoint endpoint;
 } tw_btf_anchor;
 
 /* Connection ids: a counter that only grows while the program is loaded. */
@@ -354,12 +380,77 @@ static __always_inline struct sock *tcp_sock_of_fd(__u32 fd)
 	return sk;
 }
 
-static __always_inline struct tw_conn *conn_create(__u32 tgid, __u32 fd, __u8 origin)
+/* The ends of a socket's connection; IPv4-mapped IPv6 addresses as IPv4 (a dual-stack
+ * server's side then matches its IPv4 client's). */
+static __always_inline void endpoint_of(struct tw_endpoint *e, __u16 family, const __u8 *addr16, __u16 port)
+{
+	e->port = port;
+	e->reserved = 0;
+	bool mapped = family == AF_INET6;
+	for (int i = 0; i < 10; i++)
+		mapped = mapped && addr16[i] == 0;
+	mapped = mapped && addr16[10] == 0xff && addr16[11] == 0xff;
+	__builtin_memset(e->addr, 0, 16);
+	if (family == AF_INET || mapped) {
+		e->family = AF_INET;
+		__builtin_memcpy(e->addr, family == AF_INET ? addr16 : addr16 + 12, 4);
+	} else {
+		e->family = family;
+		__builtin_memcpy(e->addr, addr16, 16);
+	}
+}
+
+static __always_inline void tuple_of(struct tw_tuple *t, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u8 local[16] = {}, remote[16] = {};
+	if (family == AF_INET) {
+		bpf_core_read(local, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(remote, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(local, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(remote, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	endpoint_of(&t->local, family, local, BPF_CORE_READ(sk, __sk_common.skc_num));
+	endpoint_of(&t->remote, family, remote, bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)));
+}
+
+/* tapwire made or accepted this connection: remember it, so its peer's side is known. */
+static __always_inline void note_self_conn(__u32 fd)
+{
+	struct sock *sk = tcp_sock_of_fd(fd);
+	if (!sk)
+		return;
+	struct tw_tuple t = {};
+	tuple_of(&t, sk);
+	__u8 one = 1;
+	bpf_map_update_elem(&self_conns, &t, &one, BPF_ANY);
+}
+
+/* The other end is tapwire: a connection to one of its listeners, or the peer's side of a
+ * connection tapwire made or accepted. */
+static __always_inline bool peer_is_self(struct sock *sk)
+{
+	struct tw_tuple t = {};
+	tuple_of(&t, sk);
+	if (bpf_map_lookup_elem(&self_listeners, &t.remote))
+		return true;
+	struct tw_endpoint any = t.remote;
+	__builtin_memset(any.addr, 0, 16);
+	if (bpf_map_lookup_elem(&self_listeners, &any))
+		return true;
+	struct tw_tuple mirror = { .local = t.remote, .remote = t.local };
+	return bpf_map_lookup_elem(&self_conns, &mirror) != NULL;
+}
+
+static __always_inline struct tw_conn *conn_create(__u32 tgid, __u32 fd, __u8 origin, struct sock *sk)
 {
 	struct tw_conn_key key = { .tgid = tgid, .fd = fd };
 	struct tw_conn c = {
 		.id = __sync_fetch_and_add(&next_conn_id, 1) + 1,
 		.origin = origin,
+		/* tapwire's own connections are not traced from the other end either. */
+		.class = sk && peer_is_self(sk) ? TW_CLASS_IGNORED : TW_CLASS_UNKNOWN,
 	};
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count(TW_CNT_DROP_CONN_MAP_FULL, 1);
@@ -375,9 +466,10 @@ static __always_inline struct tw_conn *conn_of_fd(__u32 tgid, __u32 fd)
 	struct tw_conn *c = bpf_map_lookup_elem(&conns, &key);
 	if (c)
 		return c;
-	if (!tcp_sock_of_fd(fd))
+	struct sock *sk = tcp_sock_of_fd(fd);
+	if (!sk)
 		return NULL;
-	return conn_create(tgid, fd, TW_ORIGIN_FOUND);
+	return conn_create(tgid, fd, TW_ORIGIN_FOUND, sk);
 }
 
 static __always_inline bool starts_with(const char *buf, const char *prefix, int n)
@@ -542,10 +634,16 @@ static __always_inline bool decide(struct tw_conn *c, struct tw_syscall_args *a,
 			c->class = TW_CLASS_OTHER;
 		return false;
 	}
+	/* tapwire may have accepted this connection only after it was made. */
+	struct sock *sk = tcp_sock_of_fd(a->fd);
+	if (sk && peer_is_self(sk)) {
+		c->class = TW_CLASS_IGNORED;
+		return false;
+	}
 	c->class = class;
 	if (class == TW_CLASS_TLS)
 		return false;
-	if (!announce(c, a->fd, pid_tgid)) {
+	if (!announce_sock(c, sk, a->fd, pid_tgid)) {
 		c->class = TW_CLASS_IGNORED;
 		return false;
 	}
@@ -1238,9 +1336,16 @@ static __always_inline void accepted(long ret)
 	if (ret < 0)
 		return;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!process_wanted(tgid) || !tcp_sock_of_fd(ret))
+	if (tgid == tw_config.self_tgid) {
+		note_self_conn(ret);
 		return;
-	conn_create(tgid, ret, TW_ORIGIN_ACCEPT);
+	}
+	if (!process_wanted(tgid))
+		return;
+	struct sock *sk = tcp_sock_of_fd(ret);
+	if (!sk)
+		return;
+	conn_create(tgid, ret, TW_ORIGIN_ACCEPT, sk);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
@@ -1263,12 +1368,19 @@ int tw_exit_connect(struct syscall_trace_exit *ctx)
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(syscall_regs());
+	/* Both ends are known once connect returns, EINPROGRESS included: before the peer can
+	 * accept. */
+	if (tgid == tw_config.self_tgid) {
+		note_self_conn(fd);
+		return 0;
+	}
 	if (!process_wanted(tgid))
 		return 0;
-	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(syscall_regs());
-	if (!tcp_sock_of_fd(fd))
+	struct sock *sk = tcp_sock_of_fd(fd);
+	if (!sk)
 		return 0;
-	conn_create(tgid, fd, TW_ORIGIN_CONNECT);
+	conn_create(tgid, fd, TW_ORIGIN_CONNECT, sk);
 	return 0;
 }
 

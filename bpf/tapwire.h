@@ -227,6 +227,17 @@ struct tw_exec_env {
 	char ld_library_path[TW_ENV_VALUE_LEN];
 };
 
+/* One end of a TCP connection, as the `self_listeners` map keys tapwire's own listening
+ * sockets (written by user space: a local process connecting to one is tapwire's client,
+ * and its side of the connection is not traced). IPv4 addresses fill the first 4 bytes; an
+ * IPv4-mapped IPv6 address is written as IPv4; all zeros is any address. */
+struct tw_endpoint {
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 port;
+	__u32 reserved;
+	__u8 addr[16];
+};
+
 /* Settings fixed at load time (a `const volatile` global, set between open and load). */
 struct tw_config {
 	__u32 self_tgid; /* tapwire itself: never traced */

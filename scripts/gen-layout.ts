@@ -33,6 +33,7 @@ export const SHARED_STRUCTS = [
   "tw_conn_key",
   "tw_config",
   "tw_exec_env",
+  "tw_endpoint",
 ] as const;
 
 export function readBtf(objectPath: string): BtfType[] {

@@ -11,6 +11,7 @@ import type { FlowBroadcast } from "../flows/flow-broadcast.ts";
 import { compileFlowFilter } from "../flows/flow-filter.ts";
 import type { CaptureEngine } from "../cli/engine.ts";
 import { listContainers } from "./container-list.ts";
+import type { TrayceStats } from "./trayce.ts";
 import { isContainerChoice } from "../procs/containers.ts";
 import { createTlsUsage } from "../probes/tls-usage.ts";
 import { create } from "@bufbuild/protobuf";
@@ -25,9 +26,15 @@ export interface ServiceDeps {
   /** The ports given on the command line stay in force whatever SetCaptureFilter says. */
   ports: number[];
   features: string[];
+  /** The Trayce push's counters, with --trayce. */
+  trayce?: () => TrayceStats | undefined;
 }
 
 const MAX_PAGE = 1000;
+
+function trayceStats(s: TrayceStats | undefined) {
+  return { trayceSent: BigInt(s?.sent ?? 0), trayceDropped: BigInt(s?.dropped ?? 0), trayceRefused: BigInt(s?.refused ?? 0), trayceTruncated: BigInt(s?.truncated ?? 0) };
+}
 const MAX_LAST = 10_000;
 
 export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireService> {
@@ -59,6 +66,7 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
         subscribers: deps.broadcast.subscribers,
         execHolds: BigInt(e.hold?.stats.held ?? 0),
         execHoldTimeouts: BigInt(e.hold?.stats.timedOut ?? 0),
+        ...trayceStats(deps.trayce?.()),
       };
     },
     async *watchFlows(req, ctx) {

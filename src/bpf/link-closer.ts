@@ -20,10 +20,14 @@ self.onmessage = (event) => {
 `;
 
 const MAX_WORKERS = 16;
+/** How long a stop waits for the workers; links left then go when tapwire exits (the kernel
+ * detaches a process's links when their last descriptor closes). */
+const DEADLINE_MS = 1200;
 
 /**
  * Destroy `links` (struct bpf_link *) and close `fds` (bare link fds) in parallel; resolves
- * when all are gone. If a worker cannot start, its share is done on this thread.
+ * when all are gone, or at the deadline. If a worker cannot start, its share is done on this
+ * thread.
  */
 export async function destroyLinksInParallel(links: Pointer[], fds: number[], soname: string): Promise<void> {
   const jobs: { link?: number; fd?: number }[] = [...links.map((l) => ({ link: Number(l) })), ...fds.map((fd) => ({ fd }))];
@@ -36,8 +40,10 @@ export async function destroyLinksInParallel(links: Pointer[], fds: number[], so
     for (const fd of share.fds) libc().close(fd);
   };
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, DEADLINE_MS)));
   try {
-    await Promise.all(
+    await Promise.race([deadline, Promise.all(
       shares.map(
         (share) =>
           new Promise<void>((resolve) => {
@@ -62,8 +68,9 @@ export async function destroyLinksInParallel(links: Pointer[], fds: number[], so
             worker.postMessage({ soname, links: share.links, fds: share.fds });
           }),
       ),
-    );
+    )]);
   } finally {
+    clearTimeout(timer);
     URL.revokeObjectURL(url);
   }
 }

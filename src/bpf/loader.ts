@@ -8,6 +8,7 @@ import { createRingReader, type RingReader } from "./ring-reader.ts";
 import { destroyLinksInParallel } from "./link-closer.ts";
 import { checkSystem, ensureTracefs } from "./system.ts";
 import * as L from "./gen/layout.ts";
+import { endpointKeys, type SelfListener } from "./endpoints.ts";
 
 export interface LoadOptions {
   /** The compiled BPF object (embedded in the executable). */
@@ -20,7 +21,10 @@ export interface LoadOptions {
   programFilter?: (name: string) => boolean;
   /** Filters in force from the first event on. */
   filters?: Filters;
+  /** tapwire's own listening sockets: local connections to them are its clients, not traced. */
+  selfListeners?: SelfListener[];
 }
+
 
 export interface Filters {
   pids?: number[];
@@ -183,6 +187,13 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
     const connsFd = fd("conns");
     const goBinsFd = fd("go_bins");
     const execEnvFd = fd("exec_env");
+    const selfListenersFd = fd("self_listeners");
+    for (const l of opts.selfListeners ?? []) {
+      for (const key of endpointKeys(l)) {
+        const e = lb.bpf_map_update_elem(selfListenersFd, ptr(key), ptr(new Uint8Array([1])), 0);
+        if (e) fail("cannot write the self_listeners map", -e);
+      }
+    }
     ring = createRingReader(fd("events"), opts.ringBytes);
 
     const zeroKey = new Uint32Array(1);

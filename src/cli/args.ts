@@ -4,6 +4,8 @@ import { DEFAULT_REDACTED } from "../flows/redact.ts";
 import { dockerSocketPath } from "../procs/docker.ts";
 import { isContainerChoice } from "../procs/containers.ts";
 import { DEFAULT_HOLD_TIMEOUT_MS } from "../probes/exec-hold.ts";
+import { isLoopback } from "../api/listen-address.ts";
+import { COMMANDS, nearestCommand } from "./usage.ts";
 import type { KeylogArgs } from "./keylog.ts";
 import type { GenArgs } from "./gen.ts";
 
@@ -48,6 +50,8 @@ export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color
   historyBytes: number;
   /** A Trayce GUI's address (HOST:PORT) to send flows to, as Trayce's agent does; "" for none. */
   trayce: string;
+  /** The largest batch of flows sent to it, in bytes. */
+  trayceBatchBytes: number;
 }
 
 export interface WatchArgs {
@@ -74,75 +78,25 @@ export type Args =
   | ({ command: "keylog" } & KeylogArgs)
   | ({ command: "gen" } & GenArgs)
   | { command: "inspect"; file: string; json: boolean }
-  | { command: "help" }
+  | { command: "help"; topic?: string }
   | { command: "version" };
 
-export const USAGE = `tapwire — see the HTTP traffic of this host's processes, with eBPF
-
-usage:
-  tapwire [capture] [options]   show each HTTP request and response as it happens
-  tapwire serve [options]       capture, and serve flows over Connect, gRPC and gRPC-Web
-  tapwire watch [options]       print the flows a tapwire serve is capturing, as capture does
-  tapwire containers [--json]   the containers running here, and what tapwire probes in each
-  tapwire gen TEMPLATE BINARY [key=value ...] [-o FILE]
-                                a bpftrace program for a Go executable (templates: goroutine,
-                                httpsnoop, latency symbol=F, random, recover, shortread,
-                                skeleton symbol=F, tcpremote, tlssecrets; or a template file)
-  tapwire keylog [-o FILE]      the TLS secrets of Go programs, for Wireshark (NSS key log format)
-  tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
-  tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
-  tapwire help | --help         this text
-  tapwire version | --version
-
-capture options:
-  --json              one flow per line on stdout, as the canonical JSON of tapwire.v1.Flow
-  -v, --verbose       also print headers and bodies
-  --pid N             only processes with this pid (repeatable)
-  --comm NAME         only processes with this name, as in /proc/PID/comm (repeatable)
-  --port N            only connections with this local or remote port (repeatable)
-  --container C       only the container named C, or with id (or id prefix of 12+) C;
-                      also one that starts later (repeatable)
-  --docker-socket P   the Docker Engine API (or podman's) for container names and images
-                      (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock)
-  --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes)
-  --ring-buffer SIZE  kernel ring buffer size, a power of two (default 16m)
-  --no-tls            no TLS plaintext: leave the TLS uprobes out
-  --hold-timeout MS   a program started after tapwire waits at its exec until tapwire has
-                      probed its file (and the libssl it loads), so its first request is
-                      seen; at most this long (default 200), then it goes on unprobed
-  --no-hold           never hold an exec (a new program's first requests may be missed)
-  --proto-path DIR    read gRPC messages with the .proto files under DIR (repeatable)
-  --proto-set FILE    ... or with a binary FileDescriptorSet (buf build -o, protoc
-                      --include_imports --descriptor_set_out; repeatable)
-  --redact            replace the values of authorization, cookie, set-cookie and
-                      proxy-authorization headers in every output
-  --redact-header N   ... and of header N too (repeatable; implies --redact)
-  --no-color          no colours, even on a terminal
-
-watch options:
-  --server URL        the tapwire serve to watch (default http://127.0.0.1:7478)
-  --token T           its bearer token (also TAPWIRE_TOKEN)
-  --cacert FILE       trust this CA for an https server
-  --last N            start with the newest N flows of its history
-  --json, -v, --pid N, --comm NAME, --container C, --no-color   as for capture
-
-serve options (and the capture options above, but --json):
-  --listen HOST:PORT  where to listen (default 127.0.0.1:7478)
-  --token T           require "Authorization: Bearer T" (also TAPWIRE_TOKEN)
-  --insecure          allow a non-loopback address without a token
-  --tls-cert FILE, --tls-key FILE   serve over TLS
-  --history N         flows kept for ListFlows/GetFlow/WatchFlows last (default 10000)
-  --history-bytes SIZE   ... and at most this many bytes of them (default 256m)
-  --trayce HOST:PORT  also send flows to a Trayce GUI there, speaking Trayce's agent protocol
-
-Diagnostics go to stderr; a line starting with "ready" says every probe is attached.
-Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), BTF and Linux 5.17+.`;
+function unknownCommand(word: string): UsageError {
+  const near = nearestCommand(word);
+  return new UsageError(`unknown command "${word}"${near ? ` (did you mean ${near}?)` : ""}: tapwire --help lists the commands`);
+}
 
 function parseSize(flag: string, text: string): number {
   const m = /^(\d+)([kKmMgG]?)[bB]?$/.exec(text.trim());
   if (!m) throw new UsageError(`${flag}: "${text}" is not a size (examples: 65536, 64k, 1m)`);
   const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
   return Number(m[1]) * unit;
+}
+
+function sizeInRange(flag: string, text: string, min: number, max: number): number {
+  const n = parseSize(flag, text);
+  if (n < min || n > max) throw new UsageError(`${flag}: ${n} is out of range (${min}..${max} bytes)`);
+  return n;
 }
 
 function parseIntFlag(flag: string, text: string, min: number, max: number): number {
@@ -160,7 +114,16 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     command = first;
     args = rest;
   }
-  if (command === "help" || args.includes("--help") || args.includes("-h")) return { command: "help" };
+  // `tapwire COMMAND --help` and `tapwire help COMMAND`: that command's usage.
+  const named = first !== undefined && !first.startsWith("-");
+  if (command === "help") {
+    if (args[0] !== undefined && !(COMMANDS as readonly string[]).includes(args[0])) throw unknownCommand(args[0]);
+    return { command: "help", topic: args[0] };
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    if (named && !(COMMANDS as readonly string[]).includes(command)) throw unknownCommand(command);
+    return { command: "help", topic: named ? command : undefined };
+  }
   if (command === "version" || args.includes("--version")) return { command: "version" };
   if (command === "doctor") {
     if (args.length) throw new UsageError(`doctor takes no arguments (got ${args[0]})`);
@@ -176,7 +139,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
   if (command === "containers") return parseContainers(args);
   if (command === "keylog") return parseKeylog(args);
   if (command === "gen") return parseGen(args);
-  if (command !== "capture" && command !== "serve") throw new UsageError(`unknown command "${command}" (try tapwire --help)`);
+  if (command !== "capture" && command !== "serve") throw unknownCommand(command);
   const serve = command === "serve";
 
   const { values } = parseFlags({
@@ -194,6 +157,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
             history: { type: "string", default: "10000" },
             "history-bytes": { type: "string", default: "256m" },
             trayce: { type: "string", default: "" },
+            "trayce-batch-bytes": { type: "string", default: "1m" },
           }
         : { json: { type: "boolean", default: false } }),
       verbose: { type: "boolean", short: "v", default: false },
@@ -268,6 +232,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     historyFlows: parseIntFlag("--history", str("history"), 1, 10_000_000),
     historyBytes: parseSize("--history-bytes", str("history-bytes")),
     trayce: str("trayce") ? (parseListen(str("trayce"), "--trayce"), str("trayce")) : "",
+    trayceBatchBytes: sizeInRange("--trayce-batch-bytes", str("trayce-batch-bytes"), 4096, 64 << 20),
   };
 }
 
@@ -365,6 +330,3 @@ function parseListen(text: string, flag = "--listen"): { host: string; port: num
   return { host: m[1] ?? (m[2] || "0.0.0.0"), port: parseIntFlag(flag, m[3]!, 0, 65535) };
 }
 
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}

@@ -2,6 +2,7 @@
 // drain the ring buffer on a short timer through the pipeline, and stop cleanly.
 import { readlinkSync } from "node:fs";
 import { loadProbes, type LoadedProbes } from "../bpf/loader.ts";
+import type { SelfListener } from "../bpf/endpoints.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
 import { createPipeline, type Pipeline } from "../flows/pipeline.ts";
@@ -41,7 +42,10 @@ export interface CaptureEngine {
 export type CaptureOptions = Pick<
   CaptureArgs,
   "pids" | "comms" | "ports" | "ringBytes" | "maxBody" | "tls" | "verbose" | "protoPaths" | "protoSets" | "redact" | "containers" | "dockerSocket" | "hold" | "holdTimeoutMs"
->;
+> & {
+  /** Where tapwire itself listens (its API): its clients on this host are not captured. */
+  selfListeners?: SelfListener[];
+};
 
 export interface CaptureFilter {
   pids: number[];
@@ -91,6 +95,7 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     ringBytes: args.ringBytes,
     selfPid: process.pid,
     filters: kernelFilters(),
+    selfListeners: args.selfListeners,
   });
   containers.onChange(() => {
     if (filter.containers.length && kernelContainerFilter) probes.setFilters(kernelFilters());
@@ -268,14 +273,6 @@ export function holdSummary(hold: ExecHold): string {
   const s = hold.stats;
   if (!s.held) return "no exec held";
   return `${s.held} exec${s.held === 1 ? "" : "s"} held (longest ${s.maxMs.toFixed(1)} ms)` + (s.timedOut ? `, ${s.timedOut} let go unprobed at the deadline` : "");
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-export function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
-  });
 }
 
 /** "container NAME" (or its short id) for a process in a container, for messages about its files. */

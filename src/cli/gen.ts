@@ -9,6 +9,7 @@ import { generate } from "../probes/bpftrace/generate.ts";
 import { detectBpftrace } from "../probes/bpftrace/bpftrace-support.ts";
 import { BUILT_IN_TEMPLATES } from "../probes/bpftrace/templates.ts";
 import { UsageError } from "./args.ts";
+import { fileError } from "./file-errors.ts";
 
 export interface GenArgs {
   template: string;
@@ -26,23 +27,22 @@ export async function gen(args: GenArgs): Promise<number> {
     try {
       template = readFileSync(args.template, "utf8");
     } catch (e) {
-      throw new UsageError(`${args.template}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new UsageError(fileError(args.template, e));
     }
   }
   let path: string;
   try {
     path = realpathSync(args.binary);
   } catch (e) {
-    throw new UsageError(`${args.binary}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(fileError(args.binary, e));
   }
   await loadDecoder();
   let elf;
   try {
     elf = openElf(path);
   } catch (e) {
-    if (e instanceof ElfError) throw new UsageError(`${args.binary}: ${e.message}`);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code) throw new UsageError(`${args.binary}: ${code}`);
+    if (e instanceof ElfError) throw new UsageError(fileError(args.binary, new Error(e.message.replace(`${path}: `, ""))));
+    if ((e as NodeJS.ErrnoException).code) throw new UsageError(fileError(args.binary, e));
     throw e;
   }
   const params = new Map<string, string[]>();
@@ -68,7 +68,7 @@ export async function gen(args: GenArgs): Promise<number> {
     try {
       writeFileSync(args.output, out.script);
     } catch (e) {
-      throw new UsageError(`-o ${args.output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new UsageError(`-o ${fileError(args.output, e)}`);
     }
   }
   else process.stdout.write(out.script);

@@ -7,6 +7,7 @@ import { goTlsTargets } from "../probes/go-tls-targets.ts";
 import { goRuntimeLayout, GoLayoutError, type GoRuntimeLayout } from "../probes/go-runtime-layout.ts";
 import { opensslFunctions, opensslVersion } from "../probes/openssl.ts";
 import { SetupError } from "../bpf/libbpf.ts";
+import { fileError } from "./file-errors.ts";
 
 const ET_NAMES: Record<number, string> = { 1: "relocatable", 2: "executable", 3: "shared object or PIE executable", 4: "core" };
 
@@ -15,7 +16,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
   try {
     elf = openElf(file);
   } catch (e) {
-    if (e instanceof ElfError) throw new SetupError(e.message);
+    if (e instanceof ElfError) throw new SetupError(fileError(file, new Error(e.message)));
     throw e;
   }
   try {

@@ -12,7 +12,8 @@ import { decodeEvent, DecodeError } from "../bpf/events.ts";
 import { openElf, ElfError } from "../elfkit/elf.ts";
 import { goKeyLogTarget } from "../probes/go-keylog.ts";
 import { fileIdentity } from "../probes/file-identity.ts";
-import { untilSignal } from "./engine.ts";
+import { stopSignal } from "./signals.ts";
+import { fileError } from "./file-errors.ts";
 import { UsageError } from "./args.ts";
 
 export interface KeylogArgs {
@@ -27,6 +28,7 @@ const MAX_REMEMBERED = 100_000;
 const POLL_MS = 5;
 
 export async function keylog(args: KeylogArgs): Promise<number> {
+  const stop = stopSignal();
   const log = (line: string) => process.stderr.write(line + "\n");
   const object = await readBpfObject();
   const probes = loadProbes({
@@ -155,7 +157,7 @@ export async function keylog(args: KeylogArgs): Promise<number> {
     setTimeout(loop, POLL_MS);
   };
   loop();
-  await Promise.race([untilSignal(), writeFailed]);
+  await Promise.race([stop.signalled, writeFailed]);
   stopping = true;
   probes.ring.drain(onRecord);
   const drops = probes.counters().drop_ringbuf_events ?? 0;
@@ -182,7 +184,7 @@ function openKeyLog(path: string): number {
     fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`-o ${path}: ${code === "ELOOP" ? "a symbolic link (not followed: the file will hold secrets)" : (code ?? (e as Error).message)}`);
+    throw new UsageError(code === "ELOOP" ? `-o ${path}: a symbolic link (not followed: the file will hold secrets)` : `-o ${fileError(path, e)}`);
   }
   const st = fstatSync(fd);
   if (!st.isFile() || st.uid !== process.getuid?.()) {

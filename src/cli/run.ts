@@ -1,6 +1,7 @@
 // tapwire's commands: parse the command line, run the command, turn every failure a user
 // can cause into one line on stderr and exit code 2.
-import { parseCommandLine, UsageError, USAGE } from "./args.ts";
+import { parseCommandLine, UsageError } from "./args.ts";
+import { usageOf } from "./usage.ts";
 import { SetupError, setLibbpfDebug } from "../bpf/libbpf.ts";
 import { capture } from "./capture.ts";
 import { serve } from "./serve.ts";
@@ -19,7 +20,7 @@ export async function run(argv: string[]): Promise<number> {
     const args = parseCommandLine(argv, !!process.stdout.isTTY);
     switch (args.command) {
       case "help":
-        console.log(USAGE);
+        console.log(usageOf(args.topic));
         return 0;
       case "version":
         console.log(`tapwire ${pkg.version}`);

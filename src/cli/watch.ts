@@ -8,7 +8,8 @@ import { createJsonLinesSink } from "../sinks/json-lines.ts";
 import { createTerminalSink } from "../sinks/terminal.ts";
 import { createOutputWriter } from "../sinks/sink.ts";
 import { UsageError, type WatchArgs } from "./args.ts";
-import { untilSignal } from "./engine.ts";
+import { stopSignal } from "./signals.ts";
+import { fileError } from "./file-errors.ts";
 
 export async function watch(args: WatchArgs): Promise<number> {
   let ca: string | undefined;
@@ -16,7 +17,7 @@ export async function watch(args: WatchArgs): Promise<number> {
     try {
       ca = readFileSync(args.cacert, "utf8");
     } catch (e) {
-      throw new UsageError(`--cacert: ${(e as Error).message}`);
+      throw new UsageError(`--cacert ${fileError(args.cacert, e)}`);
     }
   }
   const transport = createConnectTransport({
@@ -29,7 +30,7 @@ export async function watch(args: WatchArgs): Promise<number> {
   const out = createOutputWriter();
   const sink = args.json ? createJsonLinesSink(out) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
   const abort = new AbortController();
-  void untilSignal().then(() => abort.abort());
+  void stopSignal().signalled.then(() => abort.abort());
   let dropped = 0n;
   try {
     const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms, containers: args.containers }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });

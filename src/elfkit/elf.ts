@@ -96,7 +96,8 @@ export function openElf(path: string): ElfFile {
   try {
     fd = openSync(path, "r");
   } catch (e) {
-    throw new ElfError(`${path}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ElfError(`${path}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "a directory, not a file" : (e as Error).message}`);
   }
   try {
     const size = fstatSync(fd).size;

@@ -30,7 +30,7 @@ describe("usage errors", () => {
     [["--comm", "a-name-longer-than-15"], /^tapwire: --comm: .* must be 1 to 15 characters/],
     [["inspect"], /^tapwire: inspect takes one file/],
     [["inspect", "/etc/hostname"], /^tapwire: \/etc\/hostname: not an ELF file$/],
-    [["inspect", "/nonexistent/file"], /^tapwire: \/nonexistent\/file: ENOENT/],
+    [["inspect", "/nonexistent/file"], /^tapwire: \/nonexistent\/file: no such file$/],
   ])("tapwire %p", async (args, pattern) => {
     expectOneLineError(await tapwire(args as string[]), pattern as RegExp);
   });

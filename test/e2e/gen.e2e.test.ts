@@ -265,8 +265,8 @@ describe("tapwire gen: mistakes are one line and exit 2", () => {
     [["goroutine", "/etc/hostname"], /^tapwire: \/etc\/hostname: /],
     [["goroutine", "/usr/bin/python3"], /^tapwire: \/usr\/bin\/python3\.\d+ is not a Go executable/],
     [["skeleton", "BIN", "oops"], /^tapwire: gen: "oops" is not key=value$/],
-    [["goroutine", "/tmp"], /^tapwire: \/tmp: EISDIR$/],
-    [["goroutine", "BIN", "-o", "/nonexistent-dir/x.bt"], /^tapwire: -o \/nonexistent-dir\/x\.bt: ENOENT$/],
+    [["goroutine", "/tmp"], /^tapwire: \/tmp: a directory, not a file$/],
+    [["goroutine", "BIN", "-o", "/nonexistent-dir/x.bt"], /^tapwire: -o \/nonexistent-dir\/x\.bt: no such file$/],
   ])("%p", async (args, message) => {
     const r = await run([TAPWIRE, "gen", ...args.map((a) => (a === "BIN" ? bins.stripped : a))]);
     expect(r.exitCode).toBe(2);

@@ -161,6 +161,6 @@ describe("tapwire keylog", () => {
     expect(bad.stderr).toStartWith("tapwire: ");
     const noDir = await run([TAPWIRE, "keylog", "-o", "/nonexistent-dir/keys.log"]);
     expect(noDir.exitCode).toBe(2);
-    expect(noDir.stderr.trim().split("\n")).toEqual(["tapwire: -o /nonexistent-dir/keys.log: ENOENT"]);
+    expect(noDir.stderr.trim().split("\n")).toEqual(["tapwire: -o /nonexistent-dir/keys.log: no such file"]);
   });
 });

@@ -19,8 +19,14 @@ export function loadGrpcSchemas(opts: { protoPaths: string[]; protoSets: string[
   const files = new Map<string, FileDescriptorSet["file"][number]>();
   for (const path of opts.protoSets) {
     let set: FileDescriptorSet;
+    let bytes: Uint8Array;
     try {
-      set = fromBinary(FileDescriptorSetSchema, readFileSync(path));
+      bytes = readFileSync(path);
+    } catch (e) {
+      throw new SchemaError(`--proto-set ${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+    }
+    try {
+      set = fromBinary(FileDescriptorSetSchema, bytes);
     } catch (e) {
       throw new SchemaError(`--proto-set ${path}: not a binary FileDescriptorSet (${(e as Error).message})`);
     }
@@ -51,7 +57,7 @@ function parseProtoDir(dir: string): FileDescriptorSet {
   try {
     protos = listProtos(dir);
   } catch (e) {
-    throw new SchemaError(`--proto-path ${dir}: ${(e as Error).message}`);
+    throw new SchemaError(`--proto-path ${dir}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message}`);
   }
   if (!protos.length) throw new SchemaError(`--proto-path ${dir}: no .proto files in it`);
   const root = new protobuf.Root();
@@ -68,7 +74,7 @@ function parseProtoDir(dir: string): FileDescriptorSet {
     root.loadSync(protos, { keepCase: true });
     root.resolveAll();
   } catch (e) {
-    throw new SchemaError(`--proto-path ${dir}: ${(e as Error).message}`);
+    throw new SchemaError(`--proto-path ${dir}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message}`);
   }
   const set = (root as unknown as { toDescriptor(syntax: string): unknown }).toDescriptor("proto3");
   const bytes = (descriptorExt as unknown as { FileDescriptorSet: { encode(m: unknown): { finish(): Uint8Array } } }).FileDescriptorSet.encode(set).finish();

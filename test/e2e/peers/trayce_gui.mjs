@@ -1,6 +1,9 @@
-// A stand-in for Trayce's GUI: a @grpc/grpc-js server of TrayceAgent (proto/api). It
-// answers the command stream with set_settings (the containers its user "ticked": the ids
-// given after the port, none by default), and prints every call it gets as a JSON line.
+// A stand-in for Trayce's GUI: a @grpc/grpc-js server of TrayceAgent (proto/api), with
+// grpc-js's default limits (4 MiB messages, as Trayce's). It answers the command stream with
+// set_settings (the containers its user "ticked": the ids given after the port, none by
+// default), and prints every call it gets as a JSON line; a batch of flows it refuses is a
+// line {"kind":"refused"}. A line "refuse MS" on stdin makes it refuse every batch of flows
+// for MS milliseconds (INTERNAL), as a GUI in trouble would.
 //   node trayce_gui.mjs PORT [CONTAINER_ID...]
 import grpc from "@grpc/grpc-js";
 import loader from "@grpc/proto-loader";
@@ -9,9 +12,20 @@ const proto = new URL("../../../proto/api/trayce_agent.proto", import.meta.url).
 const api = grpc.loadPackageDefinition(loader.loadSync(proto, { keepCase: false, longs: String, bytes: String, defaults: true, oneofs: true })).api;
 const print = (kind, value) => console.log(JSON.stringify({ kind, value }));
 
+let refuseUntil = 0;
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (text) => {
+  const m = /refuse (\d+)/.exec(text);
+  if (m) refuseUntil = Date.now() + Number(m[1]);
+});
+
 const server = new grpc.Server();
 server.addService(api.TrayceAgent.service, {
   SendFlowsObserved(call, cb) {
+    if (Date.now() < refuseUntil) {
+      print("refused", call.request.flows.length);
+      return cb({ code: grpc.status.INTERNAL, details: "the GUI is refusing flows for a while" });
+    }
     for (const flow of call.request.flows) print("flow", flow);
     cb(null, { status: "success" });
   },

@@ -1,0 +1,190 @@
+// What `tapwire --help` and `tapwire COMMAND --help` print: the commands, then each
+// command's own flags with their defaults and one example.
+export const COMMANDS = ["capture", "serve", "watch", "containers", "gen", "keylog", "doctor", "inspect", "help", "version"] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+const CAPTURE_FLAGS = `  --json              one flow per line on stdout, as the canonical JSON of tapwire.v1.Flow
+  -v, --verbose       also print headers and bodies (and a line per program held at its exec)
+  --pid N             only processes with this pid (repeatable)
+  --comm NAME         only processes with this name, as in /proc/PID/comm (repeatable)
+  --port N            only connections with this local or remote port (repeatable)
+  --container C       only the container named C, or with id (or id prefix of 12+) C;
+                      also one that starts later (repeatable)
+  --docker-socket P   the Docker Engine API (or podman's) for container names and images
+                      (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock)
+  --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes)
+  --ring-buffer SIZE  kernel ring buffer size, a power of two (default 16m)
+  --no-tls            no TLS plaintext: leave the TLS uprobes out
+  --hold-timeout MS   a program started after tapwire waits at its exec until tapwire has
+                      probed its file (and the libssl it loads), so its first request is
+                      seen; at most this long (default 200), then it goes on unprobed
+  --no-hold           never hold an exec (a new program's first requests may be missed)
+  --proto-path DIR    read gRPC messages with the .proto files under DIR (repeatable)
+  --proto-set FILE    ... or with a binary FileDescriptorSet (buf build -o, protoc
+                      --include_imports --descriptor_set_out; repeatable)
+  --redact            replace the values of authorization, cookie, set-cookie and
+                      proxy-authorization headers in every output
+  --redact-header N   ... and of header N too (repeatable; implies --redact)
+  --no-color          no colours, even on a terminal`;
+
+const FOOTER = `Diagnostics go to stderr; a line starting with "ready" says every probe is attached.
+Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), BTF and Linux 5.17+.`;
+
+export const USAGE = `tapwire — see the HTTP traffic of this host's processes, with eBPF
+
+usage:
+  tapwire [capture] [options]   show each HTTP request and response as it happens
+  tapwire serve [options]       capture, and serve flows over Connect, gRPC and gRPC-Web
+  tapwire watch [options]       print the flows a tapwire serve is capturing, as capture does
+  tapwire containers [--json]   the containers running here, and what tapwire probes in each
+  tapwire gen TEMPLATE BINARY [key=value ...] [-o FILE]
+                                a bpftrace program for a Go executable
+  tapwire keylog [-o FILE]      the TLS secrets of Go programs, for Wireshark (NSS key log format)
+  tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
+  tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
+  tapwire help [COMMAND]        this text, or a command's own (also: tapwire COMMAND --help)
+  tapwire version | --version
+
+capture options:
+${CAPTURE_FLAGS}
+
+${FOOTER}`;
+
+const COMMAND_USAGE: Record<Exclude<CommandName, "help" | "version">, string> = {
+  capture: `usage: tapwire [capture] [options]
+
+Shows each HTTP/1.x, HTTP/2 and gRPC request and response of this host's processes and
+containers as it happens, plaintext and TLS, until SIGINT or SIGTERM; then a summary.
+
+options:
+${CAPTURE_FLAGS}
+
+example:
+  sudo tapwire --comm curl -v          every request curl makes, with headers and bodies
+
+${FOOTER}`,
+  serve: `usage: tapwire serve [options]
+
+Captures as tapwire capture does, keeps a history, and serves tapwire.v1.TapwireService
+over Connect, gRPC and gRPC-Web (HTTP/1.1 and HTTP/2) on one port.
+
+options:
+  --listen HOST:PORT  where to listen (default 127.0.0.1:7478)
+  --token T           require "Authorization: Bearer T" (also TAPWIRE_TOKEN)
+  --insecure          allow a non-loopback address without a token
+  --tls-cert FILE, --tls-key FILE   serve over TLS
+  --history N         flows kept for ListFlows/GetFlow/WatchFlows last (default 10000)
+  --history-bytes SIZE   ... and at most this many bytes of them (default 256m)
+  --trayce HOST:PORT  also send flows to a Trayce GUI there, speaking Trayce's agent protocol
+  --trayce-batch-bytes SIZE   largest batch of flows sent to it (default 1m; a larger flow
+                      is sent with its payloads cut to fit, and marked)
+  and the capture options but --json:
+${CAPTURE_FLAGS.split("\n").filter((l) => !l.startsWith("  --json")).join("\n")}
+
+example:
+  sudo tapwire serve --listen 127.0.0.1:7478
+  curl -X POST -H 'Content-Type: application/json' -d '{}' \\
+       http://127.0.0.1:7478/tapwire.v1.TapwireService/GetStats
+
+${FOOTER}`,
+  watch: `usage: tapwire watch [options]
+
+Prints the flows a tapwire serve is capturing, as tapwire capture prints them.
+
+options:
+  --server URL        the tapwire serve to watch (default http://127.0.0.1:7478)
+  --token T           its bearer token (also TAPWIRE_TOKEN)
+  --cacert FILE       trust this CA for an https server
+  --last N            start with the newest N flows of its history (default 0)
+  --json              one flow per line, as the canonical JSON of tapwire.v1.Flow
+  -v, --verbose       also print headers and bodies
+  --pid N, --comm NAME, --container C   only these processes or containers (repeatable)
+  --no-color          no colours, even on a terminal
+
+example:
+  tapwire watch --last 20 --comm python3`,
+  containers: `usage: tapwire containers [--json] [--docker-socket PATH]
+
+The containers running here: id, name, image, pid, network, and the TLS libraries and Go
+programs tapwire probes in each.
+
+options:
+  --json              ListContainersResponse as JSON
+  --docker-socket P   the Docker Engine API (default: DOCKER_HOST's unix:// path, else
+                      /var/run/docker.sock)
+
+example:
+  sudo tapwire containers --json`,
+  gen: `usage: tapwire gen TEMPLATE BINARY [key=value ...] [-o FILE]
+
+A bpftrace program for a Go executable, from a built-in template (goroutine, httpsnoop,
+latency symbol=F, random, recover, shortread, skeleton symbol=F, tcpremote, tlssecrets) or
+a Handlebars template file.
+
+options:
+  -o, --output FILE   write the program there (default: stdout)
+
+example:
+  tapwire gen latency ./server symbol=main.handle -o handle.bt && sudo bpftrace --unsafe handle.bt`,
+  keylog: `usage: tapwire keylog [-o FILE] [--pid N] [-v]
+
+The TLS secrets of every Go program (running, or started later), in the NSS key log format
+Wireshark and tshark decrypt with. Each line is written once; FILE is made 0600.
+
+options:
+  -o, --output FILE   append to FILE (default: stdout)
+  --pid N             only this process (repeatable)
+  -v, --verbose       say which programs are probed
+
+example:
+  sudo tapwire keylog -o keys.log   (then: tshark -o tls.keylog_file:keys.log -r capture.pcap)`,
+  doctor: `usage: tapwire doctor
+
+Checks privileges, kernel, BTF, ring buffer, tracepoints, uprobes and libbpf, loads the
+probes, says whether new programs can be held until probed, and lists the OpenSSL files
+and Go programs TLS capture would probe. Exit 1 when something needed is missing.
+
+example:
+  sudo tapwire doctor`,
+  inspect: `usage: tapwire inspect FILE [--json]
+
+What tapwire sees in an executable or library: ELF kind, Go version and module, the
+functions it would probe with their file offsets and RET offsets, the offsets it follows to
+the socket, OpenSSL's version — or why it would not probe it.
+
+options:
+  --json              the report as JSON
+
+example:
+  tapwire inspect /usr/lib/x86_64-linux-gnu/libssl.so.3`,
+};
+
+/** The usage of a command, or the general usage. */
+export function usageOf(command?: string): string {
+  return (command && COMMAND_USAGE[command as keyof typeof COMMAND_USAGE]) || USAGE;
+}
+
+/** The command a mistyped one most likely meant, if one is close. */
+export function nearestCommand(word: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const c of COMMANDS) {
+    const d = c.startsWith(word) && word.length >= 2 ? 1 : editDistance(word, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
