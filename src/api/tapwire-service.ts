@@ -9,7 +9,7 @@ import type { FlowStore } from "../flows/flow-store.ts";
 import { PageTokenError } from "../flows/flow-store.ts";
 import type { FlowBroadcast } from "../flows/flow-broadcast.ts";
 import { compileFlowFilter } from "../flows/flow-filter.ts";
-import type { CaptureEngine } from "../cli/engine.ts";
+import type { Capture } from "../capture/capture.ts";
 import { listContainers } from "./container-list.ts";
 import type { TrayceStats } from "./trayce.ts";
 import { isContainerChoice } from "../procs/containers.ts";
@@ -20,7 +20,8 @@ import { CaptureFilterSchema, type CaptureFilter } from "../gen/tapwire/v1/servi
 
 export interface ServiceDeps {
   version: string;
-  engine: () => CaptureEngine;
+  /** The running capture; throws `unavailable` while it is starting. */
+  engine: () => Capture;
   store: FlowStore;
   broadcast: FlowBroadcast;
   /** The ports given on the command line stay in force whatever SetCaptureFilter says. */
@@ -44,28 +45,24 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
       return {
         version: deps.version,
         kernel: release(),
-        probesAttached: e.probes.attached.length,
+        probesAttached: e.probesAttached,
         features: deps.features,
-        tlsLibraries: (e.tls?.libraries ?? []).map((l) => `${l.version} ${l.path}${l.where ? ` (${l.where})` : ""}`),
+        tlsLibraries: e.tlsLibraries().map((l) => `${l.version} ${l.path}${l.where ? ` (${l.where})` : ""}`),
       };
     },
     getStats() {
-      const e = deps.engine();
-      const c = e.probes.counters();
-      const drops: Record<string, bigint> = {};
-      for (const [k, v] of Object.entries(c)) if (k.startsWith("drop_") && v > 0) drops[k.slice(5)] = BigInt(v);
-      const s = e.pipeline.stats;
+      const s = deps.engine().stats();
       return {
-        events: BigInt(s.records),
-        bytes: BigInt(s.recordBytes),
-        drops,
-        connections: BigInt(e.pipeline.connections.stats.connections),
+        events: BigInt(s.events),
+        bytes: BigInt(s.bytes),
+        drops: Object.fromEntries(Object.entries(s.drops).map(([k, v]) => [k, BigInt(v)])),
+        connections: BigInt(s.connections),
         flows: BigInt(s.flows),
         historyFlows: BigInt(deps.store.count),
         historyBytes: BigInt(deps.store.bytes),
         subscribers: deps.broadcast.subscribers,
-        execHolds: BigInt(e.hold?.stats.held ?? 0),
-        execHoldTimeouts: BigInt(e.hold?.stats.timedOut ?? 0),
+        execHolds: BigInt(s.execHolds),
+        execHoldTimeouts: BigInt(s.execHoldTimeouts),
         ...trayceStats(deps.trayce?.()),
       };
     },
@@ -112,19 +109,19 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
     },
     listContainers() {
       const engine = deps.engine();
-      return listContainers(engine.containers, engine.tls?.libraries ?? [], (c) => engine.captures(c));
+      return listContainers(engine.containers, engine.tlsLibraries(), (c) => engine.captures(c));
     },
   };
 }
 
-function captureFilterMessage(engine: CaptureEngine): CaptureFilter {
+function captureFilterMessage(engine: Capture): CaptureFilter {
   const f = engine.captureFilter;
   return create(CaptureFilterSchema, { pids: f.pids, processNames: f.comms, containers: f.containers });
 }
 
 /** Processes that use a probed TLS library, and those seen in the history. */
-function listProcesses(engine: CaptureEngine, store: FlowStore) {
-  const usage = createTlsUsage(engine.tls?.libraries ?? []);
+function listProcesses(engine: Capture, store: FlowStore) {
+  const usage = createTlsUsage(engine.tlsLibraries());
   const out = new Map<number, { pid: number; comm: string; exe: string; tlsLibraries: string[]; container?: Container }>();
   const note = (pid: number, comm: string, exe: string) => {
     let p = out.get(pid);
@@ -134,7 +131,7 @@ function listProcesses(engine: CaptureEngine, store: FlowStore) {
     }
     return p;
   };
-  if (engine.tls?.libraries.length) {
+  if (engine.tlsLibraries().length) {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       const pid = Number(entry);

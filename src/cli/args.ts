@@ -6,8 +6,6 @@ import { isContainerChoice } from "../procs/containers.ts";
 import { DEFAULT_HOLD_TIMEOUT_MS } from "../probes/exec-hold.ts";
 import { isLoopback } from "../api/listen-address.ts";
 import { COMMANDS, nearestCommand } from "./usage.ts";
-import type { KeylogArgs } from "./keylog.ts";
-import type { GenArgs } from "./gen.ts";
 
 export class UsageError extends Error {}
 
@@ -67,6 +65,20 @@ export interface WatchArgs {
   last: number;
   /** CA certificate for an https server with a private CA. */
   cacert: string;
+}
+
+export interface GenArgs {
+  template: string;
+  binary: string;
+  params: [string, string][];
+  output: string;
+}
+
+export interface KeylogArgs {
+  /** "" for stdout. */
+  output: string;
+  pids: number[];
+  verbose: boolean;
 }
 
 export type Args =

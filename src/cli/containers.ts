@@ -6,7 +6,7 @@ import { createContainerDirectory } from "../procs/containers.ts";
 import { createTlsProbes } from "../probes/tls-probes.ts";
 import { listContainers } from "../api/container-list.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
-import { containerRoot } from "./engine.ts";
+import { containerRoot } from "../capture/capture.ts";
 
 export async function containersCommand(args: { json: boolean; dockerSocket: string }): Promise<number> {
   const dir = createContainerDirectory({ socket: args.dockerSocket });

@@ -8,15 +8,8 @@ import { goTarget, GenError } from "../probes/bpftrace/go-target.ts";
 import { generate } from "../probes/bpftrace/generate.ts";
 import { detectBpftrace } from "../probes/bpftrace/bpftrace-support.ts";
 import { BUILT_IN_TEMPLATES } from "../probes/bpftrace/templates.ts";
-import { UsageError } from "./args.ts";
+import { UsageError, type GenArgs } from "./args.ts";
 import { fileError } from "./file-errors.ts";
-
-export interface GenArgs {
-  template: string;
-  binary: string;
-  params: [string, string][];
-  output: string;
-}
 
 export async function gen(args: GenArgs): Promise<number> {
   let template = BUILT_IN_TEMPLATES[args.template];

@@ -13,19 +13,12 @@ import { openElf, ElfError } from "../elfkit/elf.ts";
 import { goKeyLogTarget } from "../probes/go-keylog.ts";
 import { fileIdentity } from "../probes/file-identity.ts";
 import { stopSignal } from "./signals.ts";
+import { startDrainLoop } from "../capture/drain-loop.ts";
 import { fileError } from "./file-errors.ts";
-import { UsageError } from "./args.ts";
-
-export interface KeylogArgs {
-  /** "" for stdout. */
-  output: string;
-  pids: number[];
-  verbose: boolean;
-}
+import { UsageError, type KeylogArgs } from "./args.ts";
 
 /** Lines remembered to write each once; older ones are forgotten past this many. */
 const MAX_REMEMBERED = 100_000;
-const POLL_MS = 5;
 
 export async function keylog(args: KeylogArgs): Promise<number> {
   const stop = stopSignal();
@@ -150,16 +143,9 @@ export async function keylog(args: KeylogArgs): Promise<number> {
   };
 
   log(`ready: ${programs} Go program${programs === 1 ? "" : "s"} probed for TLS secrets; writing ${args.output || "to stdout"}`);
-  let stopping = false;
-  const loop = () => {
-    if (stopping) return;
-    probes.ring.drain(onRecord);
-    setTimeout(loop, POLL_MS);
-  };
-  loop();
+  const drain = startDrainLoop(probes.ring, onRecord);
   await Promise.race([stop.signalled, writeFailed]);
-  stopping = true;
-  probes.ring.drain(onRecord);
+  drain.stop();
   const drops = probes.counters().drop_ringbuf_events ?? 0;
   for (const p of probed.values()) p.link.detach();
   await probes.close();

@@ -3,6 +3,7 @@
 import { parseCommandLine, UsageError } from "./args.ts";
 import { usageOf } from "./usage.ts";
 import { SetupError, setLibbpfDebug } from "../bpf/libbpf.ts";
+import { CaptureConfigError } from "../capture/errors.ts";
 import { capture } from "./capture.ts";
 import { serve } from "./serve.ts";
 import { watch } from "./watch.ts";
@@ -44,6 +45,10 @@ export async function run(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
+      process.stderr.write(`tapwire: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof CaptureConfigError) {
       process.stderr.write(`tapwire: ${e.message}\n`);
       return 2;
     }

@@ -1,6 +1,7 @@
 // HTTP/1 connections to flows: a request parser on the client's direction, a response
 // parser on the server's, and the stitching of requests to responses in order
 // (keep-alive and pipelining pair first-in, first-out).
+import { isHttp1RequestStart } from "../protocols/sniff.ts";
 import {
   Protocol,
   type Connection,
@@ -26,7 +27,6 @@ interface Exchange {
   unseenRequestBytes: number;
 }
 
-const METHOD_START = /^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE) /;
 
 export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): StreamSink {
   // Which direction carries requests: known from accept/connect, or from the first bytes.
@@ -47,8 +47,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
 
   function start(firstDir: Direction, first: Uint8Array) {
     if (processIsClient === undefined) {
-      const head = new TextDecoder("latin1").decode(first.subarray(0, 16));
-      const isRequest = METHOD_START.test(head);
+      const isRequest = isHttp1RequestStart(first);
       // Whoever sends a request is the client.
       processIsClient = firstDir === Direction.Egress ? isRequest : !isRequest;
     }

@@ -4,6 +4,7 @@
 // is reset (RST_STREAM, or a GOAWAY that left it unprocessed), or when the connection ends.
 // A connection joined in the middle is read from the next frame boundary; header fields that
 // refer to compression-table entries sent before that are marked unknown, never guessed.
+import { startsWithH2Preface } from "../protocols/sniff.ts";
 import { Protocol, Role, type Connection, type Flow, type Header, type Missing, type StreamReset } from "../gen/tapwire/v1/flow_pb.ts";
 import { createFrameReader, errorCodeName, Flag, FrameType, type Frame, type FrameReader } from "../protocols/http2/frames.ts";
 import { createHpackDecoder, HpackError, type HeaderField, type HpackDecoder } from "../protocols/http2/hpack.ts";
@@ -310,7 +311,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
   return {
     data(dir, bytes, tsNs) {
       // Whoever sends the preface is the client.
-      if (processIsClient === undefined && dirs[dir]!.reader.framesRead === 0 && startsWithPreface(bytes)) processIsClient = dir === Direction.Egress;
+      if (processIsClient === undefined && dirs[dir]!.reader.framesRead === 0 && startsWithH2Preface(bytes)) processIsClient = dir === Direction.Egress;
       dirs[dir]!.reader.push(bytes, tsNs);
     },
     gap(dir, lost) {
@@ -334,14 +335,6 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
 
 function grpcSide(m: Message): GrpcSide {
   return { fields: m.fields, trailers: m.trailers, raw: m.chunks.length === 1 ? m.chunks[0]! : concat(m.chunks), sawData: m.size > 0 };
-}
-
-const PREFACE_START = [0x50, 0x52, 0x49, 0x20, 0x2a]; // "PRI *"
-
-function startsWithPreface(b: Uint8Array): boolean {
-  if (b.length < PREFACE_START.length) return false;
-  for (let i = 0; i < PREFACE_START.length; i++) if (b[i] !== PREFACE_START[i]) return false;
-  return true;
 }
 
 function newMessage(ts: number): Message {

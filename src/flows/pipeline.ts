@@ -1,6 +1,7 @@
 // The user-side pipeline from ring buffer records to flows: decode, connection table,
 // protocol streams. Live capture feeds it from the ring; the replay benchmark and tests
 // feed it recorded records.
+import { isHttp1RequestStart, isHttp1ResponseStart, looksLikeH2Frame, startsWithH2Preface } from "../protocols/sniff.ts";
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { decodeEvent, ConnClass, DecodeError } from "../bpf/events.ts";
 import { createConnectionTable, type ConnectionTable, type StreamSink } from "../conn/connection-table.ts";
@@ -109,8 +110,6 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   };
 }
 
-const H2_PREFACE = "PRI * HTTP/2.0";
-const HTTP1_START = /^(?:[A-Z]+ |HTTP\/1\.)/;
 
 /** A stream that decides from its first bytes which protocol reads it. */
 function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined") => StreamSink): StreamSink {
@@ -118,9 +117,9 @@ function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined") 
   return {
     data(dir, bytes, tsNs) {
       if (!inner) {
-        const head = new TextDecoder("latin1").decode(bytes.subarray(0, H2_PREFACE.length));
         // A server may send its SETTINGS before the client's preface arrives.
-        const kind = head === H2_PREFACE ? "h2" : !HTTP1_START.test(head) && looksLikeH2Frame(bytes) ? (found ? "h2-joined" : "h2") : "h1";
+        const http1 = isHttp1RequestStart(bytes) || isHttp1ResponseStart(bytes);
+        const kind = startsWithH2Preface(bytes, 14) ? "h2" : !http1 && looksLikeH2Frame(bytes) ? (found ? "h2-joined" : "h2") : "h1";
         inner = open(kind);
       }
       inner.data(dir, bytes, tsNs);
@@ -131,7 +130,3 @@ function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined") 
   };
 }
 
-/** An HTTP/2 frame header of a known type whose reserved bit is clear. */
-function looksLikeH2Frame(b: Uint8Array): boolean {
-  return b.length >= 9 && b[3]! <= 9 && (b[5]! & 0x80) === 0;
-}

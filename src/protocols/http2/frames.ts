@@ -20,8 +20,11 @@ export const FrameType = {
 
 export const Flag = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
 
-export const CLIENT_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const PREFACE_BYTES = new TextEncoder().encode(CLIENT_PREFACE);
+import { H2_PREFACE, H2_PREFACE_BYTES } from "../sniff.ts";
+
+/** The client preface (src/protocols/sniff.ts states it). */
+export const CLIENT_PREFACE = H2_PREFACE;
+const PREFACE_BYTES = H2_PREFACE_BYTES;
 const HEADER_SIZE = 9;
 /** Frames larger than this are taken as a lost boundary when resynchronising (the protocol
  * allows 16 MiB only after SETTINGS_MAX_FRAME_SIZE says so; real peers stay far below). */

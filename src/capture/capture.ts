@@ -1,51 +1,22 @@
-// Capture, as every command that needs it runs it: load the probes, find the TLS libraries,
-// drain the ring buffer on a short timer through the pipeline, and stop cleanly.
-import { readlinkSync } from "node:fs";
-import { loadProbes, type LoadedProbes } from "../bpf/loader.ts";
+// Capture's composition root, as every command that captures runs it (capture, serve): load
+// the probes, find the TLS libraries and hold new programs until probed, drain the ring
+// buffer through the pipeline, and stop cleanly. Above it, the API and the CLI see only the
+// narrow Capture interface: counters, TLS libraries, the capture filter and containers —
+// nothing of the probes' or the pipeline's insides.
+import { loadProbes } from "../bpf/loader.ts";
 import type { SelfListener } from "../bpf/endpoints.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
-import { createPipeline, type Pipeline } from "../flows/pipeline.ts";
-import { createTlsProbes, type FileVerdict, type TlsProbes } from "../probes/tls-probes.ts";
+import { createPipeline } from "../flows/pipeline.ts";
+import { createTlsProbes, type TlsLibrary, type TlsProbes } from "../probes/tls-probes.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
-import { UsageError, type CaptureArgs } from "./args.ts";
 import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { createRedactor } from "../flows/redact.ts";
 import { containerMatches, createContainerDirectory, type ContainerDirectory, type ContainerLabel } from "../procs/containers.ts";
-import { startExecHold, ExecHoldUnavailable, type ExecHold } from "../probes/exec-hold.ts";
-import { execHolderCommand } from "./holder-command.ts";
-
-/** Records handled per turn of the event loop before output gets its turn. */
-const DRAIN_BATCH = 8192;
-/** How long to sleep when the ring buffer was empty. */
-const IDLE_POLL_MS = 5;
-
-export interface CaptureEngine {
-  readonly probes: LoadedProbes;
-  readonly pipeline: Pipeline;
-  readonly tls: TlsProbes | undefined;
-  /** Execs held until probed; undefined when not held (--no-hold, --no-tls, or unavailable). */
-  readonly hold: ExecHold | undefined;
-  readonly containers: ContainerDirectory;
-  /** What is captured: processes by pid or name, containers by name or id (empty: all). */
-  readonly captureFilter: CaptureFilter;
-  setCaptureFilter(filter: CaptureFilter): void;
-  /** Whether a container's traffic is captured under the filter in force. */
-  captures(container: ContainerLabel): boolean;
-  /** The "ready: ..." line. */
-  readonly readyLine: string;
-  /** Drain what is left, end every connection, detach; returns the summary line. */
-  stop(): Promise<string>;
-}
-
-export type CaptureOptions = Pick<
-  CaptureArgs,
-  "pids" | "comms" | "ports" | "ringBytes" | "maxBody" | "tls" | "verbose" | "protoPaths" | "protoSets" | "redact" | "containers" | "dockerSocket" | "hold" | "holdTimeoutMs"
-> & {
-  /** Where tapwire itself listens (its API): its clients on this host are not captured. */
-  selfListeners?: SelfListener[];
-};
+import { startDrainLoop } from "./drain-loop.ts";
+import { holdSummary, startHolding } from "./holding.ts";
+import { CaptureConfigError } from "./errors.ts";
 
 export interface CaptureFilter {
   pids: number[];
@@ -53,13 +24,73 @@ export interface CaptureFilter {
   containers: string[];
 }
 
-export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Flow): void; afterBatch?(): void }): Promise<CaptureEngine> {
-  // Schemas first: a mistake in them is a usage error, before anything is loaded.
+export interface CaptureOptions extends CaptureFilter {
+  ports: number[];
+  /** Kernel ring buffer size in bytes. */
+  ringBytes: number;
+  /** Body bytes kept per message. */
+  maxBody: number;
+  /** TLS plaintext (uprobes). */
+  tls: boolean;
+  /** Diagnostics about every file probed and every exec held. */
+  verbose: boolean;
+  /** gRPC message schemas: directories of .proto files, and descriptor set files. */
+  protoPaths: string[];
+  protoSets: string[];
+  /** Header names whose values are replaced (empty: none). */
+  redact: string[];
+  /** The Docker Engine API's unix socket ("" to ask no engine). */
+  dockerSocket: string;
+  /** Hold the first exec of a file not seen yet until it is probed, at most holdTimeoutMs. */
+  hold: boolean;
+  holdTimeoutMs: number;
+  /** How to start the exec holder: this executable with the holder's command. */
+  holderCommand: string[];
+  /** Where tapwire itself listens (its API): its clients on this host are not captured. */
+  selfListeners?: SelfListener[];
+}
+
+/** What capture counted: GetStats and the exit summary. */
+export interface CaptureStats {
+  /** Kernel records read, and the bytes they carried. */
+  events: number;
+  bytes: number;
+  /** Every drop counter of the kernel side that is not zero, by cause. */
+  drops: Record<string, number>;
+  /** Connections open now, flows made since start, bytes lost to gaps. */
+  connections: number;
+  flows: number;
+  lostBytes: number;
+  /** Execs held until probed, and those let go at the deadline. */
+  execHolds: number;
+  execHoldTimeouts: number;
+}
+
+export interface Capture {
+  /** The "ready: ..." line. */
+  readonly readyLine: string;
+  /** BPF programs attached. */
+  readonly probesAttached: number;
+  stats(): CaptureStats;
+  /** The TLS libraries and Go programs probed so far. */
+  tlsLibraries(): readonly TlsLibrary[];
+  readonly containers: ContainerDirectory;
+  /** What is captured: processes by pid or name, containers by name or id (empty: all). */
+  readonly captureFilter: CaptureFilter;
+  setCaptureFilter(filter: CaptureFilter): void;
+  /** Whether a container's traffic is captured under the filter in force. */
+  captures(container: ContainerLabel): boolean;
+  /** Drain what is left, end every connection, detach; returns the summary line. */
+  stop(): Promise<string>;
+}
+
+export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Flow): void; afterBatch?(): void }): Promise<Capture> {
+  // Schemas first: a mistake in them is the user's, said before anything is loaded.
   let grpcDecoder;
   try {
     grpcDecoder = loadGrpcSchemas({ protoPaths: args.protoPaths, protoSets: args.protoSets });
   } catch (e) {
-    if (e instanceof SchemaError) throw new UsageError(e.message);
+    if (e instanceof SchemaError) throw new CaptureConfigError(e.message);
     throw e;
   }
   const log = (line: string) => process.stderr.write(line + "\n");
@@ -113,7 +144,7 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     });
     tls.scanRunning();
   }
-  const hold = tls && args.hold ? await startHolding(tls, probes, args, log) : undefined;
+  const hold = tls && args.hold ? await startHolding(tls, probes, { timeoutMs: args.holdTimeoutMs, holderCommand: args.holderCommand, verbose: args.verbose }, log) : undefined;
   if (tls && !args.hold && args.verbose) log("tapwire: --no-hold: a program started from now on runs before tapwire has probed it: its first requests may be missed");
 
   const redact = args.redact.length ? createRedactor(args.redact) : undefined;
@@ -155,21 +186,10 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     (args.ports.length ? `; ports ${args.ports.join(",")}` : "") +
     (args.containers.length ? `; containers ${args.containers.join(",")}` : "");
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopping = false;
-  const drainOnce = () => {
-    const n = probes.ring.drain(record, DRAIN_BATCH);
+  const drain = startDrainLoop(probes.ring, record, (n) => {
     pipeline.endBatch();
-    return n;
-  };
-  const loop = () => {
-    timer = undefined;
-    if (stopping) return;
-    const n = drainOnce();
     if (n > 0) opts.afterBatch?.();
-    timer = n >= DRAIN_BATCH ? (setImmediate(loop) as unknown as ReturnType<typeof setTimeout>) : setTimeout(loop, n > 0 ? 1 : IDLE_POLL_MS);
-  };
-  loop();
+  });
   // Asked while events already flow: a slow engine delays "ready", never the capture.
   await containers.start();
   if (filter.containers.length && kernelContainerFilter) probes.setFilters(kernelFilters());
@@ -177,13 +197,29 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     if (!containers.running().some((c) => containerMatches(choice, c))) log(`tapwire: --container ${choice}: no running container has this name or id yet; it is captured from when one starts`);
   }
 
+  const stats = (): CaptureStats => {
+    const c = probes.counters();
+    const drops: Record<string, number> = {};
+    for (const [k, v] of Object.entries(c)) if (k.startsWith("drop_") && v > 0) drops[k.slice(5)] = v;
+    const s = pipeline.stats;
+    return {
+      events: s.records,
+      bytes: s.recordBytes,
+      drops,
+      connections: pipeline.connections.stats.connections,
+      flows: s.flows,
+      lostBytes: pipeline.connections.stats.lostBytes,
+      execHolds: hold?.stats.held ?? 0,
+      execHoldTimeouts: hold?.stats.timedOut ?? 0,
+    };
+  };
+
   return {
-    probes,
-    pipeline,
-    tls,
-    hold,
-    containers,
     readyLine,
+    probesAttached: probes.attached.length,
+    stats,
+    tlsLibraries: () => tls?.libraries ?? [],
+    containers,
     get captureFilter() {
       return filter;
     },
@@ -195,84 +231,28 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
       probes.setFilters(kernelFilters());
     },
     async stop() {
-      stopping = true;
       // Nothing on the host may wait for a tapwire that is leaving.
       await hold?.close();
       containers.close();
-      if (timer) clearTimeout(timer);
       // What is already in the ring still becomes flows; then every open connection ends.
-      while (drainOnce() > 0);
+      drain.stop();
       pipeline.close(Number(process.hrtime.bigint()));
       opts.afterBatch?.();
-      const c = probes.counters();
+      const summary = summaryLine(stats()) + (hold ? `; ${holdSummary(hold)}` : "");
       await probes.close(); // the TLS uprobes too
-      const drops = Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0);
-      const s = pipeline.stats;
-      return (
-        `tapwire: ${s.flows} flows from ${s.records} events; ` +
-        (drops.length ? `drops: ${drops.map(([k, v]) => `${k.slice(5)}=${v}`).join(" ")}` : "no drops") +
-        (pipeline.connections.stats.lostBytes ? `; ${pipeline.connections.stats.lostBytes} bytes lost` : "") +
-        (hold ? `; ${holdSummary(hold)}` : "")
-      );
+      return summary;
     },
   };
 }
 
-/** Starts holding new programs' execs until their files are probed; undefined (said once)
- * where fanotify permission events are not available. */
-async function startHolding(tls: TlsProbes, probes: LoadedProbes, args: CaptureOptions, log: (line: string) => void): Promise<ExecHold | undefined> {
-  /** The exec just answered, for its -v line. */
-  let last: { pid: number; verdict: FileVerdict; before: number; ms: number } | undefined;
-  try {
-    const hold = await startExecHold({
-      timeoutMs: args.holdTimeoutMs,
-      holderCommand: execHolderCommand(),
-      decide(pid, file) {
-        const t0 = performance.now();
-        const before = tls.libraries.length;
-        const verdict = tls.onHeldExec(pid, file, probes.execLibraryPath(pid));
-        last = { pid, verdict, before, ms: performance.now() - t0 };
-        return verdict;
-      },
-      afterAnswer(file) {
-        tls.finishHeld();
-        if (!args.verbose || !last) return;
-        const probed = tls.libraries.slice(last.before).map((l) => l.version);
-        const what = probed.length ? `probed ${probed.join(", ")}` : last.verdict === "known" ? "nothing to probe" : "to be looked at again on its next exec";
-        log(`hold: ${fileName(file)} (pid ${last.pid}): ${what} in ${last.ms.toFixed(1)} ms`);
-      },
-      log,
-    });
-    // What the scan settled is never held.
-    hold.ignore(tls.knownPaths());
-    if (args.verbose) {
-      log(
-        `tapwire: a program started from now on waits at its exec until its file is probed (at most ${args.holdTimeoutMs} ms; ${hold.filesystems} filesystems)` +
-          (hold.skipped ? `; not on ${hold.skipped}` : ""),
-      );
-    }
-    return hold;
-  } catch (e) {
-    if (!(e instanceof ExecHoldUnavailable)) throw e;
-    log(`tapwire: programs started from now on are not held until probed (${e.message}): their first requests may be missed`);
-    return undefined;
-  }
-}
-
-/** The path a descriptor's file was opened by. */
-function fileName(fdPath: string): string {
-  try {
-    return readlinkSync(fdPath).replace(/ \(deleted\)$/, "");
-  } catch {
-    return fdPath;
-  }
-}
-
-/** "3 execs held (longest 12.0 ms)", with those let go at the deadline; "no exec held". */
-export function holdSummary(hold: ExecHold): string {
-  const s = hold.stats;
-  if (!s.held) return "no exec held";
-  return `${s.held} exec${s.held === 1 ? "" : "s"} held (longest ${s.maxMs.toFixed(1)} ms)` + (s.timedOut ? `, ${s.timedOut} let go unprobed at the deadline` : "");
+/** "tapwire: N flows from M events; no drops" (or the drops by cause, and bytes lost). */
+export function summaryLine(s: CaptureStats): string {
+  const drops = Object.entries(s.drops);
+  return (
+    `tapwire: ${s.flows} flows from ${s.events} events; ` +
+    (drops.length ? `drops: ${drops.map(([k, v]) => `${k}=${v}`).join(" ")}` : "no drops") +
+    (s.lostBytes ? `; ${s.lostBytes} bytes lost` : "")
+  );
 }
 
 /** "container NAME" (or its short id) for a process in a container, for messages about its files. */
