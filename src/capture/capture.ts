@@ -8,6 +8,7 @@ import type { SelfListener } from "../bpf/endpoints.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
 import { createPipeline } from "../flows/pipeline.ts";
+import type { Overflows } from "../flows/flow-context.ts";
 import { createTlsProbes, type TlsLibrary, type TlsProbes } from "../probes/tls-probes.ts";
 import { loadDecoder } from "../elfkit/rets.ts";
 import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";
@@ -64,6 +65,8 @@ export interface CaptureStats {
   /** Execs held until probed, and those let go at the deadline. */
   execHolds: number;
   execHoldTimeouts: number;
+  /** How often each per-connection bound was reached (only those not zero). */
+  overflows: Record<string, number>;
 }
 
 export interface Capture {
@@ -211,6 +214,7 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
       lostBytes: pipeline.connections.stats.lostBytes,
       execHolds: hold?.stats.held ?? 0,
       execHoldTimeouts: hold?.stats.timedOut ?? 0,
+      overflows: overflowCounts(s.overflows),
     };
   };
 
@@ -245,14 +249,24 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
   };
 }
 
-/** "tapwire: N flows from M events; no drops" (or the drops by cause, and bytes lost). */
+/** "tapwire: N flows from M events; no drops" (or the drops by cause, bytes lost, bounds reached). */
 export function summaryLine(s: CaptureStats): string {
   const drops = Object.entries(s.drops);
+  const overflows = Object.entries(s.overflows);
   return (
     `tapwire: ${s.flows} flows from ${s.events} events; ` +
     (drops.length ? `drops: ${drops.map(([k, v]) => `${k}=${v}`).join(" ")}` : "no drops") +
-    (s.lostBytes ? `; ${s.lostBytes} bytes lost` : "")
+    (s.lostBytes ? `; ${s.lostBytes} bytes lost` : "") +
+    (overflows.length ? `; bounds reached: ${overflows.map(([k, v]) => `${k}=${v}`).join(" ")}` : "")
   );
+}
+
+/** The pipeline's overflow counters by their snake_case names, only those not zero. */
+function overflowCounts(o: Overflows): Record<string, number> {
+  const out: Record<string, number> = {};
+  const named: [string, number][] = [["http1_pending_requests", o.http1PendingRequests], ["http2_open_streams", o.http2OpenStreams], ["http2_held_streams", o.http2HeldStreams], ["header_blocks", o.headerBlocks]];
+  for (const [k, v] of named) if (v) out[k] = v;
+  return out;
 }
 
 /** "container NAME" (or its short id) for a process in a container, for messages about its files. */

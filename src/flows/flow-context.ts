@@ -8,6 +8,30 @@ import type { ConnectionInfo } from "../conn/connection-table.ts";
 import { ConnOrigin } from "../bpf/events.ts";
 import type { MessageDecoder } from "./grpc-call.ts";
 
+/** What one connection may hold at most: past a bound, the oldest goes out as it is. */
+export interface FlowLimits {
+  /** HTTP/1 requests waiting for their responses. */
+  maxPendingRequests: number;
+  /** HTTP/2 streams open (and finished streams held on a joined connection not yet confirmed). */
+  maxOpenStreams: number;
+  /** Bytes of one HTTP/2 header block (HEADERS and its CONTINUATION frames). */
+  maxHeaderBlock: number;
+}
+
+export const DEFAULT_LIMITS: FlowLimits = { maxPendingRequests: 1024, maxOpenStreams: 1024, maxHeaderBlock: 256 * 1024 };
+
+/** How often each bound was reached. */
+export interface Overflows {
+  /** HTTP/1 requests emitted without their response: too many were waiting. */
+  http1PendingRequests: number;
+  /** HTTP/2 streams emitted before they ended: too many were open. */
+  http2OpenStreams: number;
+  /** Streams of a joined connection never confirmed as HTTP/2, dropped: too many held. */
+  http2HeldStreams: number;
+  /** HTTP/2 header blocks longer than the bound (a header error on the flow). */
+  headerBlocks: number;
+}
+
 export interface FlowContext {
   /** Called with each finished flow. */
   emit(flow: Flow): void;
@@ -22,6 +46,9 @@ export interface FlowContext {
   grpcDecoder?: MessageDecoder;
   /** The container of a process (its pid and cgroup id), when it is in one. */
   containerOf?(pid: number, cgroupId: number): ContainerLabel | undefined;
+  readonly limits: FlowLimits;
+  /** Counted by the flow builders when a bound is reached. */
+  readonly overflows: Overflows;
 }
 
 export function createFlowContext(opts: {
@@ -32,6 +59,7 @@ export function createFlowContext(opts: {
   tlsLibrary?(id: number): string;
   grpcDecoder?: MessageDecoder;
   containerOf?(pid: number, cgroupId: number): ContainerLabel | undefined;
+  limits?: Partial<FlowLimits>;
 }): FlowContext {
   // The offset split in whole seconds and the rest keeps nanosecond precision: wall-clock
   // nanoseconds do not fit a double exactly.
@@ -45,6 +73,8 @@ export function createFlowContext(opts: {
     tlsLibrary: opts.tlsLibrary ?? (() => "OpenSSL"),
     grpcDecoder: opts.grpcDecoder,
     containerOf: opts.containerOf,
+    limits: { ...DEFAULT_LIMITS, ...opts.limits },
+    overflows: { http1PendingRequests: 0, http2OpenStreams: 0, http2HeldStreams: 0, headerBlocks: 0 },
     timestamp(mono) {
       let seconds = Math.floor(mono / 1e9) + offSec;
       let nanos = Math.round(mono % 1e9) + offNs;

@@ -1,20 +1,17 @@
 // HTTP/1 connections to flows: a request parser on the client's direction, a response
 // parser on the server's, and the stitching of requests to responses in order
-// (keep-alive and pipelining pair first-in, first-out).
+// (keep-alive and pipelining pair first-in, first-out). At most `maxPendingRequests` requests
+// wait for their responses: past it the oldest goes out without its response (marked,
+// counted), and the response that comes for it later goes out alone — pairing stays right.
 import { isHttp1RequestStart } from "../protocols/sniff.ts";
-import {
-  Protocol,
-  type Connection,
-  type Flow,
-  type Header,
-  type Missing,
-} from "../gen/tapwire/v1/flow_pb.ts";
+import { Protocol, type Connection, type Flow, type Missing } from "../gen/tapwire/v1/flow_pb.ts";
 import { createHttp1Parser } from "../protocols/http1/parser.ts";
-import type { HeaderField, Http1Parser, Http1Request, Http1Response } from "../protocols/http1/types.ts";
+import type { Http1Parser, Http1Request, Http1Response } from "../protocols/http1/types.ts";
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
+import { fieldValue, missingMessage, requestMessage, responseMessage } from "./messages.ts";
 
 /** One request on its way to becoming a flow; its response may complete before it does. */
 interface Exchange {
@@ -25,6 +22,8 @@ interface Exchange {
   /** Bytes sent with sendfile inside the response (counted, not seen). */
   unseenResponseBytes: number;
   unseenRequestBytes: number;
+  /** Sent out before its response: more requests were waiting than the connection keeps. */
+  overflow?: boolean;
 }
 
 
@@ -36,6 +35,9 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   let responses: Http1Parser | undefined;
   const queue: Exchange[] = [];
   let flowsEmitted = 0;
+  /** Responses still to come for requests that went out without them (overflow). */
+  let orphanResponses = 0;
+  const maxPending = ctx.limits.maxPendingRequests;
   // sendfile byte counts waiting to be attributed to the message they fell in.
   const unseen: [number, number] = [0, 0];
 
@@ -67,6 +69,13 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       onRequestHead: (method) => {
         queue.push({ requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 });
         responses!.expectResponseTo(method);
+        if (queue.length > maxPending) {
+          const oldest = queue.shift()!;
+          oldest.overflow = true;
+          ctx.overflows.http1PendingRequests++;
+          orphanResponses++;
+          emit(oldest);
+        }
       },
     });
   }
@@ -81,6 +90,12 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   }
 
   function onResponse(m: Http1Response) {
+    if (orphanResponses > 0 && !m.informational) {
+      // The answer to a request that went out without it.
+      orphanResponses--;
+      emit({ requestDone: true, response: m, informational: [], unseenRequestBytes: 0, unseenResponseBytes: takeUnseen(responseDir(), m.lostBytes), overflow: true });
+      return;
+    }
     const ex = queue.find((x) => !x.response);
     if (m.informational) {
       if (ex) ex.informational.push(m.status);
@@ -93,7 +108,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     }
     ex.response = m;
     ex.unseenResponseBytes = takeUnseen(responseDir(), m.lostBytes);
-    if (m.status === 101 && ex.request && /^\s*h2c\s*$/i.test(headerValue(m.headers, "upgrade"))) {
+    if (m.status === 101 && ex.request && /^\s*h2c\s*$/i.test(fieldValue(m.headers, "upgrade"))) {
       // The request becomes stream 1 of the HTTP/2 connection; its response comes in frames.
       h2 = createHttp2Stream(info, ctx, { joined: false, upgrade: { request: ex.request, processIsClient: processIsClient! } });
       queue.splice(queue.indexOf(ex), 1);
@@ -124,10 +139,9 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     const req = ex.request;
     const res = ex.response;
     const first = flowsEmitted++ === 0;
-    const missing = describeMissing(ex, first && joinedMidStream);
+    const missing = describeMissing(ex, first && joinedMidStream, maxPending);
     const startTs = req?.startTs ?? res!.startTs;
     const endTs = res?.endTs ?? req!.endTs;
-    // Plain message literals with every field: create() costs more per flow than parsing.
     const flow: Flow = {
       $typeName: "tapwire.v1.Flow",
       id: ctx.nextFlowId(),
@@ -136,34 +150,16 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       protocol: Protocol.HTTP1,
       connection: (connection ??= describeConnection(info, processIsClient!, ctx)),
       request: req
-        ? {
-            $typeName: "tapwire.v1.Request",
-            method: req.method,
-            path: req.target,
-            authority: headerValue(req.headers, "host"),
-            version: req.version,
-            headers: toHeaders(req.headers),
-            body: req.body,
-            bodySize: BigInt(req.bodySize),
-            bodyTruncated: req.bodyTruncated,
-            trailers: toHeaders(req.trailers),
-            bodyDecodedEncoding: req.decodedEncoding,
-          }
+        ? requestMessage(
+            { method: req.method, path: req.target, authority: fieldValue(req.headers, "host"), version: req.version, headers: req.headers, trailers: req.trailers },
+            { body: req.body, size: req.bodySize, truncated: req.bodyTruncated, decodedEncoding: req.decodedEncoding },
+          )
         : undefined,
       response: res
-        ? {
-            $typeName: "tapwire.v1.Response",
-            status: res.status,
-            reason: res.reason,
-            version: res.version,
-            headers: toHeaders(res.headers),
-            body: res.body,
-            bodySize: BigInt(res.bodySize),
-            bodyTruncated: res.bodyTruncated,
-            trailers: toHeaders(res.trailers),
-            bodyDecodedEncoding: res.decodedEncoding,
-            informationalStatuses: ex.informational,
-          }
+        ? responseMessage(
+            { status: res.status, reason: res.reason, version: res.version, headers: res.headers, trailers: res.trailers, informational: ex.informational },
+            { body: res.body, size: res.bodySize, truncated: res.bodyTruncated, decodedEncoding: res.decodedEncoding },
+          )
         : undefined,
       missing,
       http2: undefined,
@@ -199,19 +195,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   };
 }
 
-function toHeaders(fields: HeaderField[]): Header[] {
-  // Plain message objects: create() per header field costs more than the parsing did.
-  const out: Header[] = new Array(fields.length);
-  for (let i = 0; i < fields.length; i++) out[i] = { $typeName: "tapwire.v1.Header", name: fields[i].name, value: fields[i].value, nameUnknown: false, valueUnknown: false };
-  return out;
-}
-
-function headerValue(fields: HeaderField[], lowerName: string): string {
-  for (const f of fields) if (f.name.length === lowerName.length && f.name.toLowerCase() === lowerName) return f.value;
-  return "";
-}
-
-function describeMissing(ex: Exchange, joinedMidStream: boolean): Missing | undefined {
+function describeMissing(ex: Exchange, joinedMidStream: boolean, maxPending: number): Missing | undefined {
   const req = ex.request;
   const res = ex.response;
   const reqLost = (req?.lostBytes ?? 0) - ex.unseenRequestBytes;
@@ -221,27 +205,27 @@ function describeMissing(ex: Exchange, joinedMidStream: boolean): Missing | unde
   const responseIncomplete = !!res && res.incomplete !== "" && !(res.incomplete === "lost-bytes" && resLost === 0);
   const noResponse = !res;
   const skipped = (req?.skippedBefore ?? 0) + (req ? 0 : res?.skippedBefore ?? 0);
-  const joined = joinedMidStream || !req;
-  if (!reqLost && !resLost && !unseenBody && !requestIncomplete && !responseIncomplete && !noResponse && !skipped && !joined) {
+  const joined = (joinedMidStream || !req) && !ex.overflow;
+  if (!reqLost && !resLost && !unseenBody && !requestIncomplete && !responseIncomplete && !noResponse && !skipped && !joined && !ex.overflow) {
     return undefined;
   }
   const reasons: string[] = [];
   if (joined) reasons.push(req ? "joined the connection mid-stream" : "request not seen (joined mid-stream)");
-  if (noResponse) reasons.push("no response");
+  if (ex.overflow) reasons.push(req ? `sent out without its response: more than ${maxPending} requests were waiting for responses` : `its request went out without it: more than ${maxPending} requests were waiting for responses`);
+  else if (noResponse) reasons.push("no response");
   if (requestIncomplete) reasons.push(`request ${req!.incomplete}`);
   if (responseIncomplete) reasons.push(`response ${res!.incomplete}`);
   if (reqLost + resLost > 0) reasons.push(`${reqLost + resLost} bytes lost`);
   if (unseenBody) reasons.push(`${unseenBody} body bytes sent with sendfile`);
   if (skipped) reasons.push(`${skipped} bytes skipped before the message`);
-  return {
-    $typeName: "tapwire.v1.Missing",
-    lostBytes: BigInt(Math.max(0, reqLost) + Math.max(0, resLost)),
+  return missingMessage({
+    lostBytes: Math.max(0, reqLost) + Math.max(0, resLost),
     noResponse,
     joinedMidStream: joined,
     requestIncomplete,
     responseIncomplete,
-    skippedBytes: BigInt(skipped),
-    unseenBodyBytes: BigInt(unseenBody),
-    reason: reasons.join("; "),
-  };
+    skippedBytes: skipped,
+    unseenBodyBytes: unseenBody,
+    reasons,
+  });
 }

@@ -1,19 +1,26 @@
-// HTTP/2 connections to flows (gRPC calls among them): a frame reader and an HPACK decoder per direction, and one
-// flow per stream — its request (HEADERS, DATA, trailers) and its response (informational
-// HEADERS, HEADERS, DATA, trailers) — emitted when both sides have ended the stream, when it
-// is reset (RST_STREAM, or a GOAWAY that left it unprocessed), or when the connection ends.
-// A connection joined in the middle is read from the next frame boundary; header fields that
-// refer to compression-table entries sent before that are marked unknown, never guessed.
+// HTTP/2 connections to flows (gRPC calls among them): the connection's stream events
+// (src/protocols/http2/connection.ts) stitched into one flow per stream — its request
+// (HEADERS, DATA, trailers) and its response (informational HEADERS, HEADERS, DATA,
+// trailers) — emitted when both sides have ended the stream, when it is reset (RST_STREAM,
+// or a GOAWAY that left it unprocessed), or when the connection ends. A connection joined in
+// the middle is read from the next frame boundary; header fields that refer to
+// compression-table entries sent before that are marked unknown, never guessed.
+//
+// Bounded: at most `maxOpenStreams` streams are open per connection (past it the oldest is
+// emitted as it is, marked, and counted), and a joined connection not yet confirmed as
+// HTTP/2 holds at most as many finished streams (past it the oldest is dropped, counted).
 import { startsWithH2Preface } from "../protocols/sniff.ts";
-import { Protocol, Role, type Connection, type Flow, type Header, type Missing, type StreamReset } from "../gen/tapwire/v1/flow_pb.ts";
-import { createFrameReader, errorCodeName, Flag, FrameType, type Frame, type FrameReader } from "../protocols/http2/frames.ts";
-import { createHpackDecoder, HpackError, type HeaderField, type HpackDecoder } from "../protocols/http2/hpack.ts";
-import { decodeContent } from "../protocols/http1/content-decoding.ts";
+import { Protocol, Role, type Connection, type Flow, type Missing, type StreamReset } from "../gen/tapwire/v1/flow_pb.ts";
+import { errorCodeName } from "../protocols/http2/frames.ts";
+import type { HeaderField } from "../protocols/http2/hpack.ts";
+import { createHttp2Connection, type Dir } from "../protocols/http2/connection.ts";
 import type { Http1Request } from "../protocols/http1/types.ts";
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
 import { grpcCall, isGrpc, type GrpcSide } from "./grpc-call.ts";
+import { contentCoding, decodedBody } from "./content.ts";
+import { fieldValue, missingMessage, requestMessage, responseMessage, type Body } from "./messages.ts";
 
 /** One side of a stream: the request, or the response. */
 interface Message {
@@ -42,24 +49,9 @@ interface Exchange {
   joined: boolean;
   lostBytes: number;
   promisedOn: number;
+  /** Emitted early: more streams were open on the connection than it keeps. */
+  overflow: boolean;
 }
-
-/** A header block being gathered from HEADERS/PUSH_PROMISE and CONTINUATION frames. */
-interface PendingBlock {
-  streamId: number;
-  endStream: boolean;
-  /** PUSH_PROMISE: the stream it promises. */
-  promised: number;
-  fragments: Uint8Array[];
-}
-
-interface DirectionState {
-  reader: FrameReader;
-  hpack: HpackDecoder;
-  block?: PendingBlock;
-}
-
-const DEFAULT_TABLE_SIZE = 4096;
 
 export interface Http2StreamOptions {
   /** The connection was open before tapwire saw it (or its start was otherwise missed). */
@@ -71,108 +63,69 @@ export interface Http2StreamOptions {
 export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: Http2StreamOptions): StreamSink {
   const joined = opts.joined || info.origin === ConnOrigin.Found;
   let processIsClient = opts.upgrade?.processIsClient ?? roleFromOrigin(info.origin);
+  // Insertion order is opening order: the first entry is the oldest open stream.
   const exchanges = new Map<number, Exchange>();
   let connection: Connection | undefined;
   // A connection joined mid-stream is taken for HTTP/2 on the kernel's guess from one frame
   // header; its flows wait until a header block decodes into a request or a response.
   let confirmed = !joined;
   const held: Exchange[] = [];
-
-  const dirs = [Direction.Egress, Direction.Ingress].map((dir) => {
-    const state: DirectionState = {
-      hpack: createHpackDecoder({ maxTableSize: DEFAULT_TABLE_SIZE, joinedMidStream: joined }),
-      reader: createFrameReader({
-        // The client's direction starts with the preface; which one that is may not be known
-        // yet, so both accept it (a server never sends those bytes).
-        expectPreface: !joined,
-        resync: joined,
-        onFrame: (f, ts) => onFrame(dir, state, f, ts),
-      }),
-    };
-    return state;
-  });
+  const limits = ctx.limits;
 
   const clientDir = () => (processIsClient ? Direction.Egress : Direction.Ingress);
 
-  if (opts.upgrade) {
-    const r = opts.upgrade.request;
-    const ex = exchange(1, r.startTs);
-    Object.assign(ex.request, { seen: true, ended: true, h1: r, fields: r.headers, trailers: r.trailers, size: r.bodySize, startTs: r.startTs, endTs: r.endTs });
-    ex.informational.push(101);
-  }
-
-  function exchange(id: number, ts: number): Exchange {
-    let ex = exchanges.get(id);
-    if (!ex) {
-      ex = {
-        id,
-        request: newMessage(ts),
-        response: newMessage(ts),
-        informational: [],
-        joined: false,
-        lostBytes: 0,
-        promisedOn: 0,
-      };
-      exchanges.set(id, ex);
-    }
-    return ex;
-  }
-
-  function onFrame(dir: Direction, state: DirectionState, f: Frame, ts: number) {
-    if (state.block && f.type !== FrameType.CONTINUATION) {
-      // A header block cut off by another frame: the compression state is lost with it.
-      failBlock(dir, state, "header block interrupted");
-    }
-    switch (f.type) {
-      case FrameType.HEADERS:
-      case FrameType.PUSH_PROMISE: {
-        let fragment = f.payload;
-        let promised = 0;
-        if (f.type === FrameType.PUSH_PROMISE) {
-          if (fragment.length < 4) return;
-          promised = ((fragment[0]! & 0x7f) << 24) | (fragment[1]! << 16) | (fragment[2]! << 8) | fragment[3]!;
-          fragment = fragment.subarray(4);
+  const conn = createHttp2Connection({
+    joined,
+    maxHeaderBlock: limits.maxHeaderBlock,
+    events: {
+      headers(dir, streamId, fields, endStream, error, ts) {
+        noteFields(dir, fields);
+        const ex = exchange(streamId, ts);
+        const m = sideOf(ex, dir);
+        const isResponse = m === ex.response;
+        const status = isResponse ? Number(pseudo(fields, ":status")) : NaN;
+        if (isResponse && status >= 100 && status < 200 && !m.seen) {
+          ex.informational.push(status);
+        } else if (!m.seen) {
+          setHeaders(m, fields, error, ts);
+        } else {
+          m.trailers = fields; // a second header block ends the message: trailers
+          if (error) m.headerError = error;
         }
-        state.block = { streamId: f.streamId, endStream: f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM) !== 0, promised, fragments: [fragment.slice()] };
-        if (f.flags & Flag.END_HEADERS) finishBlock(dir, state, ts);
-        return;
-      }
-      case FrameType.CONTINUATION:
-        if (!state.block || state.block.streamId !== f.streamId) return; // its HEADERS was not seen
-        state.block.fragments.push(f.payload.slice());
-        if (f.flags & Flag.END_HEADERS) finishBlock(dir, state, ts);
-        return;
-      case FrameType.DATA: {
-        if (f.streamId === 0) return;
-        const ex = exchange(f.streamId, ts);
+        m.endTs = ts;
+        if (endStream) endSide(ex, m);
+      },
+      promise(dir, streamId, promised, fields, error, ts) {
+        noteFields(dir, fields);
+        // A pushed response's request, promised by the server on another stream.
+        const ex = exchange(promised, ts);
+        ex.promisedOn = streamId;
+        setHeaders(ex.request, fields, error, ts);
+        ex.request.ended = true;
+      },
+      data(dir, streamId, payload, endStream, ts) {
+        const ex = exchange(streamId, ts);
         const m = sideOf(ex, dir);
         if (!m.seen && !ex.joined) ex.joined = true; // DATA before any HEADERS: its start was missed
         m.seen = true;
-        m.size += f.payload.length;
+        m.size += payload.length;
         const room = ctx.maxBody - m.kept;
-        if (room > 0 && f.payload.length) {
-          const part = f.payload.length <= room ? f.payload.slice() : f.payload.slice(0, room);
+        if (room > 0 && payload.length) {
+          const part = payload.length <= room ? payload.slice() : payload.slice(0, room);
           m.chunks.push(part);
           m.kept += part.length;
         }
         m.endTs = ts;
-        if (f.flags & Flag.END_STREAM) endSide(ex, m);
-        return;
-      }
-      case FrameType.RST_STREAM: {
-        if (f.payload.length < 4 || f.streamId === 0) return;
-        const code = readU32(f.payload, 0);
-        const ex = exchanges.get(f.streamId);
+        if (endStream) endSide(ex, m);
+      },
+      reset(dir, streamId, code, ts) {
+        const ex = exchanges.get(streamId);
         if (!ex) return;
         ex.reset = reset(code, dir, false);
         sideOf(ex, dir).endTs = ts;
         emit(ex);
-        return;
-      }
-      case FrameType.GOAWAY: {
-        if (f.payload.length < 8) return;
-        const last = readU32(f.payload, 0) & 0x7fffffff;
-        const code = readU32(f.payload, 4);
+      },
+      goaway(dir, last, code) {
         // Streams the sender of GOAWAY never processed: those its peer opened above `last`.
         const peerIsClient = dir !== clientDir();
         for (const ex of [...exchanges.values()]) {
@@ -182,42 +135,26 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
             emit(ex);
           }
         }
-        return;
-      }
-      case FrameType.SETTINGS:
-        if (f.flags & Flag.ACK) return;
-        for (let at = 0; at + 6 <= f.payload.length; at += 6) {
-          const id = (f.payload[at]! << 8) | f.payload[at + 1]!;
-          // SETTINGS_HEADER_TABLE_SIZE bounds the table of the header blocks this side
-          // receives. An observer only widens the bound: the two directions are read
-          // independently, so the order in which a change takes effect is not known.
-          if (id === 0x1) {
-            const value = readU32(f.payload, at + 2);
-            const other = dirs[dir === Direction.Egress ? Direction.Ingress : Direction.Egress]!;
-            if (value > DEFAULT_TABLE_SIZE) other.hpack.setMaxTableSize(value);
-          }
-        }
-        return;
-      default:
-        return; // PRIORITY, PING, WINDOW_UPDATE and unknown types carry nothing for a flow
-    }
+      },
+      headerError(dir, streamId, why, ts) {
+        if (why.startsWith("header block longer")) ctx.overflows.headerBlocks++;
+        // The stream shows it, even when this was its first header block.
+        const m = sideOf(exchange(streamId, ts), dir);
+        m.headerError = why;
+        m.endTs = ts;
+      },
+    },
+  });
+
+  if (opts.upgrade) {
+    const r = opts.upgrade.request;
+    const ex = exchange(1, r.startTs);
+    Object.assign(ex.request, { seen: true, ended: true, h1: r, fields: r.headers, trailers: r.trailers, size: r.bodySize, startTs: r.startTs, endTs: r.endTs });
+    ex.informational.push(101);
   }
 
-  function finishBlock(dir: Direction, state: DirectionState, ts: number) {
-    const block = state.block!;
-    state.block = undefined;
-    const bytes = block.fragments.length === 1 ? block.fragments[0]! : concat(block.fragments);
-    let fields: HeaderField[];
-    let error = "";
-    try {
-      fields = state.hpack.decode(bytes);
-    } catch (e) {
-      if (!(e instanceof HpackError)) throw e;
-      error = `header block not decodable: ${e.message}`;
-      fields = [];
-      // The compression state is lost: what follows is read as if joined anew.
-      state.hpack = createHpackDecoder({ maxTableSize: DEFAULT_TABLE_SIZE, joinedMidStream: true });
-    }
+  /** What a header block says of the connection: that it is HTTP/2, and who the client is. */
+  function noteFields(dir: Dir, fields: HeaderField[]) {
     if (!confirmed && fields.some((h) => !h.unknown && (h.name === ":method" || h.name === ":status"))) {
       confirmed = true;
       for (const h of held.splice(0)) emitNow(h);
@@ -227,36 +164,31 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
       if (fields.some((h) => h.name === ":method")) processIsClient = dir === Direction.Egress;
       else if (fields.some((h) => h.name === ":status")) processIsClient = dir !== Direction.Egress;
     }
-    if (block.promised) {
-      // A pushed response's request, promised by the server on another stream.
-      const ex = exchange(block.promised, ts);
-      ex.promisedOn = block.streamId;
-      setHeaders(ex.request, fields, error, ts);
-      ex.request.ended = true;
-      return;
-    }
-    const ex = exchange(block.streamId, ts);
-    const m = sideOf(ex, dir);
-    const isResponse = m === ex.response;
-    const status = isResponse ? Number(fields.find((h) => h.name === ":status")?.value ?? NaN) : NaN;
-    if (isResponse && status >= 100 && status < 200 && !m.seen) {
-      ex.informational.push(status);
-    } else if (!m.seen) {
-      setHeaders(m, fields, error, ts);
-    } else {
-      m.trailers = fields; // a second header block ends the message: trailers
-      if (error) m.headerError = error;
-    }
-    m.endTs = ts;
-    if (block.endStream) endSide(ex, m);
   }
 
-  function failBlock(dir: Direction, state: DirectionState, why: string) {
-    const block = state.block!;
-    state.block = undefined;
-    state.hpack = createHpackDecoder({ maxTableSize: DEFAULT_TABLE_SIZE, joinedMidStream: true });
-    const ex = exchanges.get(block.streamId);
-    if (ex) sideOf(ex, dir).headerError = why;
+  function exchange(id: number, ts: number): Exchange {
+    let ex = exchanges.get(id);
+    if (!ex) {
+      if (exchanges.size >= limits.maxOpenStreams) {
+        // The oldest open stream goes out as it is: memory stays bounded whatever the peer does.
+        const oldest = exchanges.values().next().value!;
+        oldest.overflow = true;
+        ctx.overflows.http2OpenStreams++;
+        emit(oldest);
+      }
+      ex = {
+        id,
+        request: newMessage(ts),
+        response: newMessage(ts),
+        informational: [],
+        joined: false,
+        lostBytes: 0,
+        promisedOn: 0,
+        overflow: false,
+      };
+      exchanges.set(id, ex);
+    }
+    return ex;
   }
 
   function sideOf(ex: Exchange, dir: Direction): Message {
@@ -280,8 +212,12 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
 
   function emit(ex: Exchange) {
     if (!exchanges.delete(ex.id)) return;
-    if (confirmed) emitNow(ex);
-    else held.push(ex);
+    if (confirmed) return emitNow(ex);
+    if (held.length >= limits.maxOpenStreams) {
+      held.shift(); // never confirmed so far: dropped, not shown
+      ctx.overflows.http2HeldStreams++;
+    }
+    held.push(ex);
   }
 
   function emitNow(ex: Exchange) {
@@ -301,7 +237,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
       connection: (connection ??= describeConnection(info, processIsClient ?? false, ctx)),
       request: req.seen ? toRequest(req, ctx) : undefined,
       response: res.seen ? toResponse(res, ex.informational, ctx) : undefined,
-      missing: describeMissing(ex),
+      missing: describeMissing(ex, limits.maxOpenStreams),
       http2: { $typeName: "tapwire.v1.Http2Stream", streamId: ex.id, reset: ex.reset, promisedOnStream: ex.promisedOn },
       grpc,
     };
@@ -311,15 +247,11 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
   return {
     data(dir, bytes, tsNs) {
       // Whoever sends the preface is the client.
-      if (processIsClient === undefined && dirs[dir]!.reader.framesRead === 0 && startsWithH2Preface(bytes)) processIsClient = dir === Direction.Egress;
-      dirs[dir]!.reader.push(bytes, tsNs);
+      if (processIsClient === undefined && conn.framesRead(dir) === 0 && startsWithH2Preface(bytes)) processIsClient = dir === Direction.Egress;
+      conn.push(dir, bytes, tsNs);
     },
     gap(dir, lost) {
-      dirs[dir]!.reader.gap(lost);
-      const state = dirs[dir]!;
-      if (state.block) failBlock(dir, state, `${lost} bytes lost`);
-      // A lost header block would desynchronise the table: read on as if joined anew.
-      state.hpack = createHpackDecoder({ maxTableSize: DEFAULT_TABLE_SIZE, joinedMidStream: true });
+      conn.gap(dir, lost);
       for (const ex of exchanges.values()) ex.lostBytes += lost;
     },
     unseen() {
@@ -354,81 +286,31 @@ function pseudo(fields: HeaderField[], name: string): string {
   return "";
 }
 
-function body(m: Message, ctx: FlowContext): { body: Uint8Array; truncated: boolean; encoding: string } {
+function body(m: Message, ctx: FlowContext): Body {
   const raw = m.chunks.length === 1 ? m.chunks[0]! : concat(m.chunks);
-  const whole = m.kept === m.size && m.ended;
-  const coding = m.fields.filter((f) => f.name === "content-encoding").map((f) => f.value).join(", ");
-  if (!coding) return { body: raw, truncated: !whole, encoding: "" };
-  const d = decodeContent(coding, raw, ctx.maxBody, whole);
-  return { body: d.body, truncated: !whole || d.capped, encoding: d.encoding };
+  return decodedBody(raw, m.size, m.kept === m.size && m.ended, contentCoding(m.fields), ctx.maxBody);
 }
 
 function toRequest(m: Message, ctx: FlowContext) {
   if (m.h1) {
+    // The HTTP/1.1 request of an upgrade to h2c, its body already decoded.
     const r = m.h1;
-    return {
-      $typeName: "tapwire.v1.Request" as const,
-      method: r.method,
-      path: r.target,
-      authority: r.headers.find((h) => h.name.toLowerCase() === "host")?.value ?? "",
-      version: r.version,
-      headers: toHeaders(r.headers),
-      body: r.body,
-      bodySize: BigInt(r.bodySize),
-      bodyTruncated: r.bodyTruncated,
-      trailers: toHeaders(r.trailers),
-      bodyDecodedEncoding: r.decodedEncoding,
-    };
+    return requestMessage(
+      { method: r.method, path: r.target, authority: fieldValue(r.headers, "host"), version: r.version, headers: r.headers, trailers: r.trailers },
+      { body: r.body, size: r.bodySize, truncated: r.bodyTruncated, decodedEncoding: r.decodedEncoding },
+    );
   }
-  const b = body(m, ctx);
-  return {
-    $typeName: "tapwire.v1.Request" as const,
-    method: pseudo(m.fields, ":method"),
-    path: pseudo(m.fields, ":path"),
-    authority: pseudo(m.fields, ":authority") || pseudo(m.fields, "host"),
-    version: "HTTP/2",
-    headers: toHeaders(m.fields),
-    body: b.body,
-    bodySize: BigInt(m.size),
-    bodyTruncated: b.truncated,
-    trailers: toHeaders(m.trailers),
-    bodyDecodedEncoding: b.encoding,
-  };
+  return requestMessage(
+    { method: pseudo(m.fields, ":method"), path: pseudo(m.fields, ":path"), authority: pseudo(m.fields, ":authority") || pseudo(m.fields, "host"), version: "HTTP/2", headers: m.fields, trailers: m.trailers },
+    body(m, ctx),
+  );
 }
 
 function toResponse(m: Message, informational: number[], ctx: FlowContext) {
-  const b = body(m, ctx);
-  return {
-    $typeName: "tapwire.v1.Response" as const,
-    status: Number(pseudo(m.fields, ":status")) || 0,
-    reason: "",
-    version: "HTTP/2",
-    headers: toHeaders(m.fields),
-    body: b.body,
-    bodySize: BigInt(m.size),
-    bodyTruncated: b.truncated,
-    trailers: toHeaders(m.trailers),
-    bodyDecodedEncoding: b.encoding,
-    informationalStatuses: informational,
-  };
+  return responseMessage({ status: Number(pseudo(m.fields, ":status")) || 0, reason: "", version: "HTTP/2", headers: m.fields, trailers: m.trailers, informational }, body(m, ctx));
 }
 
-function toHeaders(fields: HeaderField[]): Header[] {
-  const out: Header[] = new Array(fields.length);
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    out[i] = {
-      $typeName: "tapwire.v1.Header",
-      name: f.name,
-      value: f.value,
-      nameUnknown: f.unknown === "name" || f.unknown === "both",
-      valueUnknown: f.unknown === "value" || f.unknown === "both",
-    };
-  }
-  return out;
-}
-
-function describeMissing(ex: Exchange): Missing | undefined {
+function describeMissing(ex: Exchange, maxOpenStreams: number): Missing | undefined {
   const req = ex.request;
   const res = ex.response;
   const unknownFields = [...req.fields, ...req.trailers, ...res.fields, ...res.trailers].filter((f) => f.unknown).length;
@@ -440,6 +322,7 @@ function describeMissing(ex: Exchange): Missing | undefined {
   if (!joined && !noResponse && !requestIncomplete && !responseIncomplete && !ex.lostBytes && !unknownFields) return undefined;
   const reasons: string[] = [];
   if (ex.joined || (!req.seen && res.seen)) reasons.push(req.seen ? "joined the connection mid-stream" : "request not seen (joined mid-stream)");
+  if (ex.overflow) reasons.push(`emitted before it ended: more than ${maxOpenStreams} streams open on the connection`);
   if (ex.reset) reasons.push(`stream reset by the ${ex.reset.sentBy === Role.CLIENT ? "client" : "server"}: ${ex.reset.goaway ? "GOAWAY " : ""}${ex.reset.error}`);
   if (noResponse && !ex.reset) reasons.push("no response");
   if (req.headerError) reasons.push(`request ${req.headerError}`);
@@ -448,21 +331,7 @@ function describeMissing(ex: Exchange): Missing | undefined {
   if (responseIncomplete && !res.headerError) reasons.push("response incomplete");
   if (unknownFields) reasons.push(`${unknownFields} header fields refer to compression state sent before tapwire joined the connection`);
   if (ex.lostBytes) reasons.push(`${ex.lostBytes} bytes lost on the connection while the stream was open`);
-  return {
-    $typeName: "tapwire.v1.Missing",
-    lostBytes: BigInt(ex.lostBytes),
-    noResponse,
-    joinedMidStream: joined,
-    requestIncomplete,
-    responseIncomplete,
-    skippedBytes: 0n,
-    unseenBodyBytes: 0n,
-    reason: reasons.join("; "),
-  };
-}
-
-function readU32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+  return missingMessage({ lostBytes: ex.lostBytes, noResponse, joinedMidStream: joined, requestIncomplete, responseIncomplete, skippedBytes: 0, unseenBodyBytes: 0, reasons });
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

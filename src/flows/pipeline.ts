@@ -6,7 +6,7 @@ import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { decodeEvent, ConnClass, DecodeError } from "../bpf/events.ts";
 import { createConnectionTable, type ConnectionTable, type StreamSink } from "../conn/connection-table.ts";
 import { createProcessRegistry, type ProcessRegistry } from "../procs/process-registry.ts";
-import { createFlowContext } from "./flow-context.ts";
+import { createFlowContext, type FlowLimits, type Overflows } from "./flow-context.ts";
 import { createHttp1Stream } from "./http1-flows.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
 import type { MessageDecoder } from "./grpc-call.ts";
@@ -27,6 +27,8 @@ export interface PipelineOptions {
   grpcDecoder?: MessageDecoder;
   /** The container of a process, when it is in one. */
   containerOf?(pid: number, cgroupId: number): ContainerLabel | undefined;
+  /** Bounds per connection (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<FlowLimits>;
   /** Processes that exec and files named libssl.so* being opened: where TLS libraries and containers appear. */
   onExec?(pid: number, cgroupId: number): void;
   onLibOpen?(pid: number, path: string, fd: number): void;
@@ -38,8 +40,10 @@ export interface PipelineStats {
   recordBytes: number;
   flows: number;
   undecodable: number;
-  /** Connections of a protocol this build does not parse yet (HTTP/2). */
+  /** Connections of a protocol this build does not parse yet. */
   unparsedConnections: number;
+  /** How often each per-connection bound was reached. */
+  readonly overflows: Overflows;
 }
 
 export interface Pipeline {
@@ -52,8 +56,8 @@ export interface Pipeline {
 }
 
 export function createPipeline(opts: PipelineOptions): Pipeline {
-  const stats: PipelineStats = { records: 0, recordBytes: 0, flows: 0, undecodable: 0, unparsedConnections: 0 };
   const ctx = createFlowContext({
+    limits: opts.limits,
     clockOffsetNs: opts.clockOffsetNs,
     maxBody: opts.maxBody,
     tlsLibrary: opts.tlsLibrary,
@@ -64,6 +68,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       opts.onFlow(flow);
     },
   });
+  const stats: PipelineStats = { records: 0, recordBytes: 0, flows: 0, undecodable: 0, unparsedConnections: 0, overflows: ctx.overflows };
   const table = createConnectionTable({
     processes: opts.processes ?? createProcessRegistry(),
     maxConnections: opts.maxConnections,

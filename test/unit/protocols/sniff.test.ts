@@ -1,0 +1,51 @@
+// What first bytes say a stream is: a table of cases, and the same facts held against the
+// kernel's classify() in bpf/tapwire.bpf.c, so the two cannot drift apart.
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { H2_PREFACE, HTTP1_METHODS, isHttp1RequestStart, isHttp1ResponseStart, isTlsRecord, looksLikeH2Frame, startsWithH2Preface } from "../../../src/protocols/sniff.ts";
+
+const b = (s: string | number[]) => (typeof s === "string" ? Uint8Array.from(s, (c) => c.charCodeAt(0)) : new Uint8Array(s));
+
+describe("first bytes", () => {
+  test.each([
+    // [bytes, request, response, h2 preface, h2 frame, tls]
+    ["GET / HTTP/1.1\r\n", true, false, false, false, false],
+    ["PATCH /x HTTP/1.1", true, false, false, false, false],
+    ["OPTIONS * HTTP/1.1", true, false, false, false, false],
+    ["GETX / HTTP/1.1", false, false, false, false, false],
+    ["get / HTTP/1.1", false, false, false, false, false],
+    ["PROPFIND / HTTP/1.1", false, false, false, false, false],
+    ["HTTP/1.1 200 OK\r\n", false, true, false, false, false],
+    ["HTTP/2 200", false, false, false, false, false],
+    [H2_PREFACE, false, false, true, false, false],
+    ["PRI *", false, false, true, false, false],
+    ["PRI ", false, false, false, false, false],
+    ["PRI * HTTP/1.1", false, false, false, false, false],
+    [[0, 0, 0, 4, 0, 0, 0, 0, 0], false, false, false, true, false],
+    [[0, 0, 8, 1, 4, 0x80, 0, 0, 1], false, false, false, false, false],
+    [[0, 0, 0, 10, 0, 0, 0, 0, 0], false, false, false, false, false],
+    [[0x16, 0x03, 0x01, 0x02, 0x00], false, false, false, false, true],
+    [[0x16, 0x03, 0x05], false, false, false, false, false],
+    [[0x17, 0x03, 0x03], false, false, false, false, false],
+  ] as [string | number[], boolean, boolean, boolean, boolean, boolean][])("%p", (bytes, request, response, preface, frame, tls) => {
+    const x = b(bytes);
+    expect([isHttp1RequestStart(x), isHttp1ResponseStart(x), startsWithH2Preface(x), looksLikeH2Frame(x), isTlsRecord(x)]).toEqual([request, response, preface, frame, tls]);
+  });
+});
+
+describe("the kernel's classify() states the same facts", () => {
+  const c = readFileSync(resolve(import.meta.dir, "../../../bpf/tapwire.bpf.c"), "utf8");
+  const classify = c.slice(c.indexOf("static __always_inline __u8 classify("), c.indexOf("static __always_inline bool h2_frame_like("));
+
+  test("the HTTP/1 methods", () => {
+    const inC = [...classify.matchAll(/starts_with\(b, "([A-Z]+) ", \d+\)/g)].map((m) => m[1]).sort();
+    expect(inC).toEqual([...HTTP1_METHODS].sort());
+  });
+
+  test("the HTTP/2 preface, the status line and TLS records", () => {
+    expect(classify).toContain(`starts_with(b, "${H2_PREFACE.slice(0, 14)}", 14)`);
+    expect(classify).toContain('starts_with(b, "HTTP/1.", 7)');
+    expect(classify).toContain("b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04");
+  });
+});
