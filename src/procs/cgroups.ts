@@ -4,7 +4,8 @@
 // and hybrid hosts; the v2 hierarchy is found from mountinfo (it is not always
 // /sys/fs/cgroup), and a v2 cgroup directory's inode is the kernel's cgroup id — what the
 // BPF side sees with bpf_get_current_cgroup_id().
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { cgroupText, PROC_ROOT } from "./proc.ts";
 
 export type ContainerRuntime = "docker" | "containerd" | "crio" | "podman";
 
@@ -71,12 +72,9 @@ export function cgroupId(mount: string, path: string): bigint | undefined {
 }
 
 /** The container of a running process, or undefined (not in one, or gone). */
-export function containerOfPid(pid: number, procRoot = "/proc"): CgroupContainer | undefined {
-  try {
-    return containerFromCgroup(readFileSync(`${procRoot}/${pid}/cgroup`, "latin1"));
-  } catch {
-    return undefined;
-  }
+export function containerOfPid(pid: number, procRoot = PROC_ROOT): CgroupContainer | undefined {
+  const text = cgroupText(pid, procRoot);
+  return text === undefined ? undefined : containerFromCgroup(text);
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */

@@ -3,8 +3,9 @@
 // (from the Docker Engine API when it answers). New containers are learnt from the
 // engine's events and, sooner, from the first exec of one of their processes: that is
 // what lets a container chosen with --container be captured from its first request.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { cgroup2Mount, cgroup2Path, cgroupId, containerFromCgroup, containerOfPid, type CgroupContainer } from "./cgroups.ts";
+import { cgroupText, isAlive, mountinfoText, pids, PROC_ROOT } from "./proc.ts";
 import { createDockerClient, DockerError, type ContainerInfo, type DockerClient } from "./docker.ts";
 
 export interface ContainerLabel {
@@ -73,7 +74,7 @@ const MAX_CGROUPS = 65_536;
 const MAX_CONTAINERS = 4096;
 
 export function createContainerDirectory(opts: ContainerDirectoryOptions): ContainerDirectory {
-  const procRoot = opts.procRoot ?? "/proc";
+  const procRoot = opts.procRoot ?? PROC_ROOT;
   const retryMs = opts.retryMs ?? 2000;
   const log = opts.log ?? (() => {});
   const mount = readMount(procRoot);
@@ -152,7 +153,7 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
       Object.assign(c, { cgroupId: own.id, cgroupPath: own.path, running: true, pid: pid || c.pid });
       if (client && engine.reachable) void inspect(id);
       changed();
-    } else if (!c.running && pid && isAlive(pid)) {
+    } else if (!c.running && pid && isAlive(pid, procRoot)) {
       Object.assign(c, { running: true, pid });
       changed();
     }
@@ -185,10 +186,8 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
         return known ?? undefined;
       }
     }
-    let text: string;
-    try {
-      text = readFileSync(`${procRoot}/${pid}/cgroup`, "latin1");
-    } catch {
+    const text = cgroupText(pid, procRoot);
+    if (text === undefined) {
       // Gone already: the cgroup tree still names the container.
       if (cid) scanTree();
       return cid ? (byCgroup.get(cid) ?? undefined) : undefined;
@@ -309,19 +308,10 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
     }
   }
 
-  function isAlive(pid: number): boolean {
-    try {
-      readFileSync(`${procRoot}/${pid}/stat`);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** A container runs while its cgroup exists (or, without one known, its process lives). */
   function stillRunning(c: KnownContainer): boolean {
     if (c.cgroupPath && mount) return cgroupId(mount, c.cgroupPath) !== undefined;
-    return !!c.pid && isAlive(c.pid);
+    return !!c.pid && isAlive(c.pid, procRoot);
   }
 
   return {
@@ -369,38 +359,23 @@ export function createContainerDirectory(opts: ContainerDirectoryOptions): Conta
 }
 
 /** The running processes of each container (by id), with their /proc/PID/cgroup text. */
-export function containerProcesses(procRoot = "/proc"): Map<string, { pid: number; cgroupText: string }[]> {
+export function containerProcesses(procRoot = PROC_ROOT): Map<string, { pid: number; cgroupText: string }[]> {
   const out = new Map<string, { pid: number; cgroupText: string }[]>();
-  let entries: string[];
-  try {
-    entries = readdirSync(procRoot);
-  } catch {
-    return out;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cgroupText;
-    try {
-      cgroupText = readFileSync(`${procRoot}/${entry}/cgroup`, "latin1");
-    } catch {
-      continue; // gone
-    }
-    const cg = containerFromCgroup(cgroupText);
+  for (const pid of pids(procRoot)) {
+    const text = cgroupText(pid, procRoot);
+    if (text === undefined) continue; // gone
+    const cg = containerFromCgroup(text);
     if (!cg) continue;
     let list = out.get(cg.id);
     if (!list) out.set(cg.id, (list = []));
-    list.push({ pid: Number(entry), cgroupText });
+    list.push({ pid, cgroupText: text });
   }
-  for (const list of out.values()) list.sort((a, b) => a.pid - b.pid);
   return out;
 }
 
 function readMount(procRoot: string): string | undefined {
-  try {
-    return cgroup2Mount(readFileSync(`${procRoot}/self/mountinfo`, "latin1"));
-  } catch {
-    return undefined;
-  }
+  const text = mountinfoText("self", procRoot);
+  return text === undefined ? undefined : cgroup2Mount(text);
 }
 
 /** Whether a user's choice (a name, a full id, or an id prefix of 12 or more) names a container. */

@@ -1,7 +1,8 @@
 // What tapwire knows of each process it reports on: its executable path. Learned from exec
 // events (so a process that lives a few milliseconds is still named) or, for processes that
 // were running before tapwire, from /proc/PID/exe on first sight.
-import { readlinkSync, realpathSync } from "node:fs";
+import { realpathSync } from "node:fs";
+import { exePath, PROC_ROOT } from "./proc.ts";
 
 export interface ProcessRegistry {
   /** A process called exec with `filename` (as passed to exec). */
@@ -12,15 +13,9 @@ export interface ProcessRegistry {
   readonly size: number;
 }
 
-export function createProcessRegistry(procRoot = "/proc", maxEntries = 65536): ProcessRegistry {
+export function createProcessRegistry(procRoot = PROC_ROOT, maxEntries = 65536): ProcessRegistry {
   const exes = new Map<number, string>();
-  const readExe = (pid: number): string => {
-    try {
-      return readlinkSync(`${procRoot}/${pid}/exe`).replace(/ \(deleted\)$/, "");
-    } catch {
-      return "";
-    }
-  };
+  const readExe = (pid: number): string => exePath(pid, procRoot) ?? "";
   const resolve = (filename: string): string => {
     try {
       return realpathSync(filename);
