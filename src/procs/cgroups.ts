@@ -5,7 +5,7 @@
 // /sys/fs/cgroup), and a v2 cgroup directory's inode is the kernel's cgroup id — what the
 // BPF side sees with bpf_get_current_cgroup_id().
 import { statSync } from "node:fs";
-import { cgroupText, PROC_ROOT } from "./proc.ts";
+import { cgroupText, pids, PROC_ROOT } from "./proc.ts";
 
 export type ContainerRuntime = "docker" | "containerd" | "crio" | "podman";
 
@@ -19,6 +19,12 @@ export interface CgroupContainer {
   /** The container's own v2 cgroup: `path` up to the segment that names the container (its
    * processes may sit below it: "/machine.slice/libpod-ID.scope/container"); "" with `path`. */
   containerPath: string;
+}
+
+/** A container's own cgroup: its v2 id (the directory's inode) and path; {0, ""} when not known. */
+export interface ContainerCgroup {
+  id: number;
+  path: string;
 }
 
 const ID = "([0-9a-f]{64})";
@@ -75,6 +81,22 @@ export function cgroupId(mount: string, path: string): bigint | undefined {
 export function containerOfPid(pid: number, procRoot = PROC_ROOT): CgroupContainer | undefined {
   const text = cgroupText(pid, procRoot);
   return text === undefined ? undefined : containerFromCgroup(text);
+}
+
+/** The running processes of each container (by id), lowest pid first, with their
+ * /proc/PID/cgroup text. */
+export function containerProcesses(procRoot = PROC_ROOT): Map<string, { pid: number; cgroupText: string }[]> {
+  const out = new Map<string, { pid: number; cgroupText: string }[]>();
+  for (const pid of pids(procRoot)) {
+    const text = cgroupText(pid, procRoot);
+    if (text === undefined) continue; // gone
+    const cg = containerFromCgroup(text);
+    if (!cg) continue;
+    let list = out.get(cg.id);
+    if (!list) out.set(cg.id, (list = []));
+    list.push({ pid, cgroupText: text });
+  }
+  return out;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
