@@ -1,6 +1,6 @@
 // What tapwire reads of /proc, in one place: the processes there are, and of one process its
-// executable, name, mappings, cgroup, parent, mount table and the way into its root. Every
-// reader of /proc goes through here so that each fact is read one way (the " (deleted)" a
+// executable, name, mappings, cgroup, parent, mount table and the way into its root. Readers
+// of /proc are meant to go through here so that each fact is read one way (the " (deleted)" a
 // replaced executable's link carries is stripped everywhere, a process gone is undefined
 // everywhere). Each function takes the /proc to read, so tests can give a made-up tree.
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
@@ -39,8 +39,19 @@ export function exeLink(pid: ProcPid, procRoot = PROC_ROOT): string {
  * carries once the file was removed or replaced); undefined when the process is gone or is a
  * kernel thread. */
 export function exePath(pid: ProcPid, procRoot = PROC_ROOT): string | undefined {
+  return linkTarget(exeLink(pid, procRoot));
+}
+
+/** /proc/PID/fd/N: opening it opens the file that descriptor has open, even deleted. */
+export function fdPath(pid: ProcPid, fd: number, procRoot = PROC_ROOT): string {
+  return procPath(pid, `fd/${fd}`, procRoot);
+}
+
+/** What a /proc link (exe, cwd, fd/N; of a process or "self") names, without the " (deleted)"
+ * the kernel adds once the file was removed or replaced; undefined when the link is gone. */
+export function linkTarget(link: string): string | undefined {
   try {
-    return withoutDeleted(readlinkSync(exeLink(pid, procRoot)));
+    return withoutDeleted(readlinkSync(link));
   } catch {
     return undefined;
   }

@@ -1,9 +1,9 @@
 // /proc facts on a made-up /proc (temporary directories): links whose target text is what the
 // kernel would show, a deleted executable included; and on this host's own /proc.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { cgroupText, comm, exeLink, exePath, isAlive, mappedFiles, mappedFilesOf, mapsText, mountinfoText, parentPid, pids, procPath, rootPath } from "../../../src/procs/proc.ts";
+import { cgroupText, comm, exeLink, exePath, fdPath, isAlive, linkTarget, mappedFiles, mappedFilesOf, mapsText, mountinfoText, parentPid, pids, procPath, rootPath } from "../../../src/procs/proc.ts";
 
 const root = mkdtempSync(`${tmpdir()}/tapwire-proc-`);
 const proc = `${root}/proc`;
@@ -52,6 +52,16 @@ describe("/proc on a made-up tree", () => {
     expect(exePath(300, proc)).toBeUndefined();
     expect(exePath(999, proc)).toBeUndefined();
     expect(exeLink(42, proc)).toBe(`${proc}/42/exe`);
+  });
+
+  test("linkTarget: any /proc link's text, without ' (deleted)'; fdPath names a descriptor's link", () => {
+    mkdirSync(`${proc}/42/fd`);
+    symlinkSync("/var/lib/app/old.db (deleted)", `${proc}/42/fd/3`);
+    symlinkSync("socket:[12345]", `${proc}/42/fd/4`);
+    expect(fdPath(42, 3, proc)).toBe(`${proc}/42/fd/3`);
+    expect(linkTarget(fdPath(42, 3, proc))).toBe("/var/lib/app/old.db");
+    expect(linkTarget(fdPath(42, 4, proc))).toBe("socket:[12345]");
+    expect(linkTarget(fdPath(42, 5, proc))).toBeUndefined();
   });
 
   test("comm: without its newline, spaces kept; undefined when gone", () => {
@@ -115,5 +125,18 @@ describe("this host's /proc", () => {
       await child.exited;
     }
     expect(exePath(child.pid)).toBeUndefined();
+  });
+
+  test("a descriptor of tapwire's own on a deleted file: named by the path it had", () => {
+    const path = `${root}/held-open`;
+    writeFileSync(path, "x");
+    const fd = openSync(path, "r");
+    try {
+      rmSync(path);
+      expect(readlinkSync(fdPath("self", fd))).toBe(`${path} (deleted)`);
+      expect(linkTarget(fdPath("self", fd))).toBe(path);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
