@@ -1,6 +1,6 @@
 // TapwireService (proto/tapwire/v1/service.proto) over a running capture: the flow history,
 // live subscriptions, the kernel's filters and counters.
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { comm, exePath, pids } from "../procs/proc.ts";
 import { release } from "node:os";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { TapwireService } from "../gen/tapwire/v1/service_pb.ts";
@@ -133,20 +133,13 @@ function listProcesses(engine: Capture, store: FlowStore) {
     return p;
   };
   if (engine.tlsLibraries().length) {
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      const pid = Number(entry);
+    for (const pid of pids()) {
       const used = usage.ofProcess(pid);
       if (!used.length) continue;
-      let exe = "";
-      let comm = "";
-      try {
-        exe = readlinkSync(`/proc/${pid}/exe`);
-        comm = readFileSync(`/proc/${pid}/comm`, "latin1").trim();
-      } catch {
-        continue;
-      }
-      note(pid, comm, exe).tlsLibraries.push(...new Set(used.map((l) => l.version)));
+      const exe = exePath(pid);
+      const name = comm(pid);
+      if (exe === undefined || name === undefined) continue; // gone meanwhile
+      note(pid, name, exe).tlsLibraries.push(...new Set(used.map((l) => l.version)));
     }
   }
   for (const f of store.newest(() => true, store.count) as Flow[]) {

@@ -1,7 +1,7 @@
 // Holding new programs' execs until their files are probed (src/probes/exec-hold.ts), wired
 // to the TLS probes: the held file and the libssl it loads are looked at while the exec
 // waits; what was left for later (a version string) is done once it has been let go.
-import { readlinkSync } from "node:fs";
+import { linkTarget } from "../procs/proc.ts";
 import type { LoadedProbes } from "../bpf/loader.ts";
 import type { FileVerdict, TlsProbes } from "../probes/tls-probes.ts";
 import { startExecHold, ExecHoldUnavailable, type ExecHold } from "../probes/exec-hold.ts";
@@ -31,7 +31,7 @@ export async function startHolding(
         if (!opts.verbose || !last) return;
         const probed = tls.libraries.slice(last.before).map((l) => l.version);
         const what = probed.length ? `probed ${probed.join(", ")}` : last.verdict === "known" ? "nothing to probe" : "to be looked at again on its next exec";
-        log(`hold: ${fileName(file)} (pid ${last.pid}): ${what} in ${last.ms.toFixed(1)} ms`);
+        log(`hold: ${linkTarget(file) ?? file} (pid ${last.pid}): ${what} in ${last.ms.toFixed(1)} ms`);
       },
       log,
     });
@@ -51,14 +51,6 @@ export async function startHolding(
   }
 }
 
-/** The path a descriptor's file was opened by. */
-function fileName(fdPath: string): string {
-  try {
-    return readlinkSync(fdPath).replace(/ \(deleted\)$/, "");
-  } catch {
-    return fdPath;
-  }
-}
 
 /** "3 execs held (longest 12.0 ms)", with those let go at the deadline; "no exec held". */
 export function holdSummary(hold: ExecHold): string {

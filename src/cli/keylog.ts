@@ -5,7 +5,8 @@
 // restarted function entry reports one twice) and flushed at once, so a Wireshark reading
 // the file while it grows decrypts live traffic. A program's handshakes in the first few
 // tens of milliseconds after its exec, before its file is read and probed, are not seen.
-import { closeSync, constants, fchmodSync, fstatSync, openSync, readdirSync, readlinkSync, writeSync } from "node:fs";
+import { exePath, pids, rootPath } from "../procs/proc.ts";
+import { closeSync, constants, fchmodSync, fstatSync, openSync, writeSync } from "node:fs";
 import { loadProbes, type UprobeLink } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { decodeEvent, DecodeError } from "../bpf/events.ts";
@@ -49,13 +50,9 @@ export async function keylog(args: KeylogArgs): Promise<number> {
   const nothing = new Set<string>();
   let programs = 0;
   const consider = (pid: number) => {
-    let exe;
-    try {
-      exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
-    } catch {
-      return; // gone, or a kernel thread
-    }
-    const path = `/proc/${pid}/root${exe}`;
+    const exe = exePath(pid);
+    if (exe === undefined) return; // gone, or a kernel thread
+    const path = rootPath(pid, exe);
     const key = fileIdentity(path);
     if (key === undefined || nothing.has(key)) return;
     const known = probed.get(key);
@@ -103,8 +100,7 @@ export async function keylog(args: KeylogArgs): Promise<number> {
       probed.delete(key);
     }
   };
-  const scan = args.pids.length ? args.pids.map(String) : readdirSync("/proc");
-  for (const entry of scan) if (/^\d+$/.test(entry) && Number(entry) !== process.pid) consider(Number(entry));
+  for (const pid of args.pids.length ? args.pids : pids()) if (pid !== process.pid) consider(pid);
 
   const written = new Set<string>();
   let secrets = 0;

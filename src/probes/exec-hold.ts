@@ -9,6 +9,7 @@
 // held exec, takes its own descriptor of the file (pidfd_getfd: the very file the kernel is
 // executing, in whatever mount namespace), has it looked at, and answers. A file that is
 // settled is marked ignored in the kernel: its next execs do not even wake tapwire.
+import { fdPath } from "../procs/proc.ts";
 import type { Subprocess } from "bun";
 import { fstatSync } from "node:fs";
 import { closeFd, pidfdGetfd, pidfdOpen } from "../bpf/fanotify.ts";
@@ -97,7 +98,7 @@ export async function startExecHold(opts: ExecHoldOptions): Promise<ExecHold> {
     const fd = pidfdGetfd(pidfd, holderFd);
     if (fd < 0) return; // let go already (the deadline passed while this one waited)
     let verdict: FileVerdict = "retry";
-    const file = `/proc/self/fd/${fd}`;
+    const file = fdPath("self", fd);
     try {
       // A number the holder has reused since would name another file.
       if (fstatSync(fd).ino !== ino) return closeFd(fd);

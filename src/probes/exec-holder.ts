@@ -13,6 +13,7 @@
 // Lines to tapwire (stdout):   R marked=N skipped=... | E id pid fd ino | T id | W text
 // Lines from tapwire (stdin):  A id k (allow; the file is known: ignore it from now on)
 //                              A id r (allow; the file may be tried again) | I path (ignore it)
+import { parentPid, procPath, rootPath } from "../procs/proc.ts";
 import { fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import {
   EVENT_METADATA_SIZE,
@@ -60,14 +61,14 @@ export interface HolderOptions {
  * in a mount namespace of its own (a container with --pid=host); else tapwire's own. */
 function mountView(): { table: string; prefix: string } {
   try {
-    if (statSync("/proc/1/ns/mnt").ino !== statSync("/proc/self/ns/mnt").ino) {
-      statSync("/proc/1/root/");
-      return { table: "/proc/1/mountinfo", prefix: "/proc/1/root" };
+    if (statSync(procPath(1, "ns/mnt")).ino !== statSync(procPath("self", "ns/mnt")).ino) {
+      statSync(rootPath(1, "/"));
+      return { table: procPath(1, "mountinfo"), prefix: rootPath(1) };
     }
   } catch {
     // pid 1's root is not ours to see: our own view is all there is.
   }
-  return { table: "/proc/self/mountinfo", prefix: "" };
+  return { table: procPath("self", "mountinfo"), prefix: "" };
 }
 
 /** The mounts: [path to mark, fs type, device]. */
@@ -142,14 +143,6 @@ export function runExecHolder(opts: HolderOptions): number {
   const allowAll = () => {
     for (const id of [...pending.keys()]) allow(id, false);
   };
-  const parentOf = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      return 0;
-    }
-  };
 
   for (;;) {
     // The nearest deadline decides how long to wait.
@@ -186,7 +179,7 @@ export function runExecHolder(opts: HolderOptions): number {
           const id = nextId++;
           pending.set(id, { fd, deadline: performance.now() + opts.deadlineMs });
           if (pending.size > MAX_PENDING) allow(pending.keys().next().value!, false);
-          if (pid === self || pid === opts.parentPid || parentOf(pid) === opts.parentPid) {
+          if (pid === self || pid === opts.parentPid || parentPid(pid) === opts.parentPid) {
             allow(id, false);
             continue;
           }

@@ -13,7 +13,8 @@
 // a process that exits meanwhile cannot make a file unreachable. What a file turned out to be
 // is remembered for the life of tapwire; a failure that may pass (the file went away, an
 // attach refused) is not, and the file is tried again on its next use.
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync } from "node:fs";
+import { exeLink, exePath, fdPath, linkTarget, mappedFiles, pids, rootPath } from "../procs/proc.ts";
 import { openElf, ElfError } from "../elfkit/elf.ts";
 import { parseLdCache } from "../elfkit/ld-cache.ts";
 import { GoPclntabError } from "../elfkit/gopclntab.ts";
@@ -142,7 +143,7 @@ export function createTlsProbes(opts: {
       return "retry"; // gone, or not ours to open: tried again on its next use
     }
     try {
-      return consider(`/proc/self/fd/${fd}`, as, named, undefined, libcrypto);
+      return consider(fdPath("self", fd), as, named, undefined, libcrypto);
     } finally {
       closeSync(fd);
     }
@@ -282,14 +283,9 @@ export function createTlsProbes(opts: {
     }
   }
 
-  /** A path from inside a process, opened through its root (it may live in a container). */
-  function inProcess(pid: number, path: string): string {
-    return path.startsWith("/") ? `/proc/${pid}/root${path}` : `/proc/${pid}/cwd/${path}`;
-  }
-
   /** A library named by a process (a path in its root), looked at through its root. */
   function considerIn(pid: number, path: string, libcrypto?: string): FileVerdict {
-    const real = inProcess(pid, path);
+    const real = rootPath(pid, path);
     // Usually a file already known (the host's, or another container's of the same image):
     // no need to open it or ask whose root it is.
     const key = fileIdentity(real);
@@ -304,7 +300,7 @@ export function createTlsProbes(opts: {
    * executable, root and LD_LIBRARY_PATH. */
   function considerDependencies(pid: number, exe: string, exeInRoot: string, ldLibraryPath?: string): FileVerdict {
     let verdict: FileVerdict = "known";
-    const root = `/proc/${pid}/root`;
+    const root = rootPath(pid);
     const done = `${fileIdentity(exe)}|${directoryIdentity(root)}|${ldLibraryPath ?? ""}`;
     if (followed.has(done)) return "known";
     let libs: LoadedLibssl[];
@@ -322,20 +318,11 @@ export function createTlsProbes(opts: {
     return verdict;
   }
 
-  /** /proc/PID/exe without " (deleted)". */
-  function exePath(pid: number): string | undefined {
-    try {
-      return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
-    } catch {
-      return undefined;
-    }
-  }
-
   function considerExe(pid: number): void {
     const shown = exePath(pid);
     if (shown === undefined) return;
     // The link opens the very file the process runs, in whatever root, even deleted.
-    considerPath(`/proc/${pid}/exe`, { path: shown, where: opts.rootOf?.(pid) }, inProcess(pid, shown));
+    considerPath(exeLink(pid), { path: shown, where: opts.rootOf?.(pid) }, rootPath(pid, shown));
   }
 
   return {
@@ -344,22 +331,14 @@ export function createTlsProbes(opts: {
     knownPaths: () => [...seenAt.values()],
     scanRunning() {
       for (const path of systemLibssl()) considerPath(path, { path });
-      for (const entry of readdirSync("/proc")) {
-        if (!/^\d+$/.test(entry)) continue;
-        const pid = Number(entry);
+      for (const pid of pids()) {
         if (pid === process.pid) continue;
         considerExe(pid);
-        let maps;
-        try {
-          maps = readFileSync(`/proc/${pid}/maps`, "latin1");
-        } catch {
-          continue;
+        for (const file of mappedFiles(pid)) {
+          // The dynamic loader is opened for exec by every program that starts: settled now,
+          // it is never held (src/probes/exec-hold.ts).
+          if (isLibsslName(file) || /\/ld-(?:linux|musl)[^/]*\.so[^/]*$/.test(file)) considerIn(pid, file);
         }
-        for (const m of maps.matchAll(/ (\/\S*\/libssl\.so[^\s/]*)$/gm)) considerIn(pid, m[1]!);
-        // The dynamic loader is opened for exec by every program that starts: settled now, it
-        // is never held (src/probes/exec-hold.ts).
-        const loader = / (\/\S*\/ld-(?:linux|musl)[^\s/]*\.so[^\s/]*)$/m.exec(maps);
-        if (loader) considerIn(pid, loader[1]!);
       }
     },
     onExec(pid) {
@@ -368,28 +347,24 @@ export function createTlsProbes(opts: {
         heldExecs.delete(pid);
         // Its file and libraries were looked at while the exec waited; the same file seen
         // through /proc/PID/exe is known by that identity too.
-        const key = fileIdentity(`/proc/${pid}/exe`);
+        const key = fileIdentity(exeLink(pid));
         if (key !== undefined && !byFile.has(key) && byFile.has(held)) byFile.set(key, byFile.get(held)!);
         return;
       }
       considerExe(pid);
       const shown = exePath(pid);
-      if (shown !== undefined) considerDependencies(pid, `/proc/${pid}/exe`, shown);
+      if (shown !== undefined) considerDependencies(pid, exeLink(pid), shown);
     },
     onHeldExec(pid, file, ldLibraryPath) {
       const key = fileIdentity(file);
       if (key === undefined) return "retry";
-      let shown: string;
-      try {
-        shown = readlinkSync(file).replace(/ \(deleted\)$/, "");
-      } catch {
-        return "retry";
-      }
+      const shown = linkTarget(file);
+      if (shown === undefined) return "retry";
       const as = { path: shown, where: opts.rootOf?.(pid) };
       deferring = file;
       let verdict: FileVerdict;
       try {
-        verdict = consider(file, as, inProcess(pid, shown), key);
+        verdict = consider(file, as, rootPath(pid, shown), key);
       } finally {
         deferring = undefined;
       }
@@ -408,7 +383,7 @@ export function createTlsProbes(opts: {
     onLibOpen(pid, path, fd) {
       // By its path in the process's root; when that is gone (the process has left), by the
       // process's descriptor, which may still be open.
-      if (considerIn(pid, path) === "retry" && fd >= 0) considerPath(`/proc/${pid}/fd/${fd}`, { path, where: opts.rootOf?.(pid) }, inProcess(pid, path));
+      if (considerIn(pid, path) === "retry" && fd >= 0) considerPath(fdPath(pid, fd), { path, where: opts.rootOf?.(pid) }, rootPath(pid, path));
     },
     close() {
       for (const l of links.splice(0)) l.detach();

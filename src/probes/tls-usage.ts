@@ -1,7 +1,7 @@
 // Which probed TLS files a running process uses: its executable (Go, or a program carrying
 // OpenSSL) and the libraries it maps, compared by file identity, because one library has
 // many paths (symlinks, /usr merge, a container's root seen through /proc/PID/root).
-import { readFileSync } from "node:fs";
+import { exeLink, mappedFilesOf, mapsText, rootPath } from "../procs/proc.ts";
 import { fileIdentity } from "./file-identity.ts";
 import type { TlsLibrary } from "./tls-probes.ts";
 
@@ -22,19 +22,16 @@ export function createTlsUsage(libraries: readonly TlsLibrary[], procRoot = "/pr
   return {
     ofProcess(pid) {
       if (!byKey.size) return [];
-      let maps;
-      try {
-        maps = readFileSync(`${procRoot}/${pid}/maps`, "latin1");
-      } catch {
-        return [];
-      }
+      const maps = mapsText(pid, procRoot);
+      if (maps === undefined) return []; // gone
       const used = new Set<TlsLibrary>();
       // The executable's key is not cached: /proc/PID/exe differs for every process.
-      const exeKey = fileIdentity(`${procRoot}/${pid}/exe`);
+      const exeKey = fileIdentity(exeLink(pid, procRoot));
       const exeLib = exeKey ? byKey.get(exeKey) : undefined;
       if (exeLib) used.add(exeLib);
-      for (const m of maps.matchAll(/ (\/\S+\.so[^\s/]*)$/gm)) {
-        const lib = byKey.get(keyOf(`${procRoot}/${pid}/root${m[1]}`) ?? "");
+      for (const file of mappedFilesOf(maps)) {
+        if (!/\.so[^/]*$/.test(file)) continue;
+        const lib = byKey.get(keyOf(rootPath(pid, file, procRoot)) ?? "");
         if (lib) used.add(lib);
       }
       return [...used];
