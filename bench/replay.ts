@@ -1,11 +1,11 @@
 // Replay benchmark: the user-side pipeline (decode -> connections -> HTTP/1 parsing ->
 // flows) fed kernel records in their exact binary layout, as the ring buffer holds them.
-// Prints flows/s and MB/s; optionally also with the JSON sink. Figures, not pass/fail.
+// Prints flows/s and MB/s; optionally also with the JSON writer of --json (src/sinks/flow-json.ts).
+// Figures, not pass/fail.
 //
 //   bun bench/replay.ts [--flows N] [--connections N] [--json]
 import { parseArgs } from "node:util";
-import { toJsonString } from "@bufbuild/protobuf";
-import { FlowSchema } from "../src/gen/tapwire/v1/flow_pb.ts";
+import { flowJson } from "../src/sinks/flow-json.ts";
 import { createPipeline } from "../src/flows/pipeline.ts";
 import { createProcessRegistry } from "../src/procs/process-registry.ts";
 import { connectionWriter } from "../test/support/records.ts";
@@ -70,7 +70,7 @@ function runOnce(withJson: boolean): { seconds: number; flows: number } {
   const pipeline = createPipeline({
     onFlow: withJson
       ? (f) => {
-          jsonBytes += toJsonString(FlowSchema, f).length;
+          jsonBytes += flowJson(f).length;
           flows++;
         }
       : () => flows++,

@@ -87,7 +87,15 @@ export interface Capture {
   stop(): Promise<string>;
 }
 
-export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Flow): void; afterBatch?(): void }): Promise<Capture> {
+export async function startCapture(
+  args: CaptureOptions,
+  opts: {
+    onFlow(flow: Flow): void;
+    afterBatch?(): void;
+    /** Drop counters of the outputs (stdout, subscribers), reported with the kernel's. */
+    drops?(): Record<string, number>;
+  },
+): Promise<Capture> {
   // Schemas first: a mistake in them is the user's, said before anything is loaded.
   let grpcDecoder;
   try {
@@ -204,6 +212,7 @@ export async function startCapture(args: CaptureOptions, opts: { onFlow(flow: Fl
     const c = probes.counters();
     const drops: Record<string, number> = {};
     for (const [k, v] of Object.entries(c)) if (k.startsWith("drop_") && v > 0) drops[k.slice(5)] = v;
+    for (const [k, v] of Object.entries(opts.drops?.() ?? {})) if (v > 0) drops[k] = v;
     const s = pipeline.stats;
     return {
       events: s.records,

@@ -34,6 +34,8 @@ export interface CaptureArgs {
   hold: boolean;
   /** ... for at most this long, in ms; then the exec goes on unprobed. */
   holdTimeoutMs: number;
+  /** Bytes of printed flows waiting for stdout's reader, at most (whole flows past it are dropped). */
+  outputBuffer: number;
 }
 
 export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color"> {
@@ -181,6 +183,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
       "no-color": { type: "boolean", default: false },
       "no-tls": { type: "boolean", default: false },
       "hold-timeout": { type: "string", default: String(DEFAULT_HOLD_TIMEOUT_MS) },
+      "output-buffer": { type: "string", default: "32m" },
       "no-hold": { type: "boolean", default: false },
       "proto-path": { type: "string", multiple: true, default: [] },
       "proto-set": { type: "string", multiple: true, default: [] },
@@ -211,6 +214,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     tls: !values["no-tls"],
     hold: !values["no-hold"],
     holdTimeoutMs: parseIntFlag("--hold-timeout", str("hold-timeout"), 1, 10_000),
+    outputBuffer: sizeInRange("--output-buffer", str("output-buffer"), 64 * 1024, 4 * 1024 ** 3),
     protoPaths: list("proto-path"),
     protoSets: list("proto-set"),
     redact: values.redact || redactExtra.length ? [...DEFAULT_REDACTED, ...redactExtra] : [],

@@ -57,6 +57,7 @@ export async function serve(args: ServeArgs): Promise<number> {
         broadcast.publish(flow);
         trayce?.send(flow);
       },
+      drops: () => ({ output: broadcast.dropped + (trayce?.stats.dropped ?? 0) }),
     });
   } catch (e) {
     server.close();

@@ -14,6 +14,8 @@ const CAPTURE_FLAGS = `  --json              one flow per line on stdout, as the
                       (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock)
   --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes)
   --ring-buffer SIZE  kernel ring buffer size, a power of two (default 16m)
+  --output-buffer SIZE   printed flows waiting for stdout's reader, at most (default 32m);
+                      when it falls behind, whole flows are dropped and counted
   --no-tls            no TLS plaintext: leave the TLS uprobes out
   --hold-timeout MS   a program started after tapwire waits at its exec until tapwire has
                       probed its file (and the libssl it loads), so its first request is

@@ -6,7 +6,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { TapwireService } from "../gen/tapwire/v1/service_pb.ts";
 import { createJsonLinesSink } from "../sinks/json-lines.ts";
 import { createTerminalSink } from "../sinks/terminal.ts";
-import { createOutputWriter } from "../sinks/sink.ts";
+import { createOutputWriter } from "../sinks/output.ts";
 import { UsageError, type WatchArgs } from "./args.ts";
 import { stopSignal } from "./signals.ts";
 import { fileError } from "./file-errors.ts";
@@ -31,6 +31,20 @@ export async function watch(args: WatchArgs): Promise<number> {
   const sink = args.json ? createJsonLinesSink(out) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
   const abort = new AbortController();
   void stopSignal().signalled.then(() => abort.abort());
+  // stdout's reader gone (watch | head): stop quietly; another write error is said.
+  let writeError: NodeJS.ErrnoException | undefined;
+  void out.failed.then((e) => {
+    writeError = e;
+    abort.abort();
+  });
+  const finish = async (code: number) => {
+    await out.close(300);
+    if (writeError && writeError.code !== "EPIPE") {
+      process.stderr.write(`tapwire: cannot write to stdout: ${writeError.code ?? writeError.message}\n`);
+      return 1;
+    }
+    return code;
+  };
   let dropped = 0n;
   try {
     const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms, containers: args.containers }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });
@@ -45,15 +59,12 @@ export async function watch(args: WatchArgs): Promise<number> {
     }
   } catch (e) {
     const err = ConnectError.from(e);
-    if (abort.signal.aborted || err.code === Code.Canceled) {
-      await sink.flush();
-      return 0;
-    }
-    await sink.flush();
+    if (abort.signal.aborted || err.code === Code.Canceled) return await finish(0);
+    await out.close(300);
     process.stderr.write(`tapwire: ${args.server}: ${err.code === Code.Unavailable ? `cannot reach it (${err.rawMessage})` : `${Code[err.code].toLowerCase()}: ${err.rawMessage}`}\n`);
     return err.code === Code.Unauthenticated ? 2 : 1;
   }
-  await sink.flush();
+  const code = await finish(0);
   process.stderr.write(`tapwire: ${args.server} ended the stream${dropped ? ` (${dropped} flows dropped)` : ""}\n`);
-  return 0;
+  return code;
 }

@@ -1,6 +1,6 @@
-// Live flows to subscribers, each with a bounded queue of its own: capture never waits for
-// a subscriber; one that falls behind loses flows (counted, and told with the next message
-// it gets), and no other subscriber notices.
+// Live flows to subscribers, each with a queue of its own bounded in flows and bytes: capture
+// never waits for a subscriber; one that falls behind loses whole flows (counted, and told
+// with the next message it gets), and no other subscriber notices.
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowPredicate } from "./flow-filter.ts";
 
@@ -16,10 +16,24 @@ export interface FlowBroadcast {
   publish(flow: Flow): void;
   subscribe(match: FlowPredicate, opts?: { queue?: number; first?: Flow[] }): Subscription;
   readonly subscribers: number;
+  /** Flows dropped for subscribers that fell behind, all of them together. */
+  readonly dropped: number;
 }
 
-export function createFlowBroadcast(defaultQueue = 1024): FlowBroadcast {
+/** Bytes of flows waiting for one subscriber, at most. */
+const QUEUE_BYTES = 16 << 20;
+
+/** What a flow weighs in memory, closely enough to bound a queue: its bodies and a bit. */
+export function flowBytes(f: Flow): number {
+  let n = 1024;
+  if (f.request) n += f.request.body.length;
+  if (f.response) n += f.response.body.length;
+  return n;
+}
+
+export function createFlowBroadcast(defaultQueue = 1024, queueBytes = QUEUE_BYTES): FlowBroadcast {
   const subs = new Set<{ push(flow: Flow): void }>();
+  let droppedAll = 0;
   return {
     publish(flow) {
       for (const s of subs) s.push(flow);
@@ -27,9 +41,14 @@ export function createFlowBroadcast(defaultQueue = 1024): FlowBroadcast {
     get subscribers() {
       return subs.size;
     },
+    get dropped() {
+      return droppedAll;
+    },
     subscribe(match, opts = {}) {
       const limit = opts.queue ?? defaultQueue;
       const queue: Flow[] = [...(opts.first ?? [])];
+      let bytes = 0;
+      for (const f of queue) bytes += flowBytes(f);
       let droppedTotal = 0;
       let droppedUntold = 0;
       let wake: (() => void) | undefined;
@@ -37,10 +56,15 @@ export function createFlowBroadcast(defaultQueue = 1024): FlowBroadcast {
       const sub = {
         push(flow: Flow) {
           if (!match(flow)) return;
-          if (queue.length >= limit) {
+          const size = flowBytes(flow);
+          if (queue.length >= limit || (queue.length && bytes + size > queueBytes)) {
             droppedTotal++;
             droppedUntold++;
-          } else queue.push(flow);
+            droppedAll++;
+          } else {
+            queue.push(flow);
+            bytes += size;
+          }
           wake?.();
         },
       };
@@ -62,7 +86,11 @@ export function createFlowBroadcast(defaultQueue = 1024): FlowBroadcast {
                 const n = droppedUntold;
                 droppedUntold = 0;
                 yield { dropped: n };
-              } else if (queue.length) yield { flow: queue.shift()! };
+              } else if (queue.length) {
+                const flow = queue.shift()!;
+                bytes -= flowBytes(flow);
+                yield { flow };
+              }
               else await new Promise<void>((r) => (wake = r)).finally(() => (wake = undefined));
             }
           } finally {

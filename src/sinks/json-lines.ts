@@ -1,12 +1,12 @@
-// One flow per line: the canonical proto JSON of Flow.
-import { toJsonString } from "@bufbuild/protobuf";
-import { FlowSchema, type Flow } from "../gen/tapwire/v1/flow_pb.ts";
+// One flow per line: the canonical proto JSON of Flow (flow-json.ts).
+import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
+import { flowJson } from "./flow-json.ts";
 import type { FlowSink, OutputWriter } from "./sink.ts";
 
 export function createJsonLinesSink(out: OutputWriter): FlowSink {
   return {
     flow(flow: Flow) {
-      out.write(toJsonString(FlowSchema, flow) + "\n");
+      out.write(flowJson(flow) + "\n");
     },
     flush: () => out.flush(),
   };
