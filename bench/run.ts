@@ -2,6 +2,7 @@
 const benches = [
   ["bench/http1-parser.ts"],
   ["bench/replay.ts", "--json"],
+  ["bench/ring-reader.ts"],
   ["bench/overhead.ts"],
   ["bench/overhead.ts", "--tls"],
   ["bench/hpack.ts"],

@@ -33,6 +33,23 @@ export interface RingReader {
   close(): void;
 }
 
+/**
+ * The memory a ring reader walks: the kernel's pages mapped into this process
+ * (createRingReader), or plain buffers laid out the same way (tests, benchmarks).
+ */
+export interface RingMemory {
+  /** The consumer page, at least 16 bytes: the consumer position (u64) at 0, written by the reader. */
+  consumer: ArrayBuffer;
+  /** The producer page, at least 8 bytes: the producer position (u64) at 0. */
+  producer: ArrayBuffer;
+  /** The data area followed by the same area again: 2 × dataSize bytes. */
+  data: ArrayBuffer;
+  /** Size of the data area: a power of two. */
+  dataSize: number;
+  /** Frees the memory; called once, by the reader's close. */
+  release(): void;
+}
+
 export function createRingReader(mapFd: number, dataSize: number): RingReader {
   const c = libc();
   const page = c.getpagesize();
@@ -47,10 +64,25 @@ export function createRingReader(mapFd: number, dataSize: number): RingReader {
     c.munmap(consumerPtr, page);
     throw new SetupError(`cannot map the ring buffer's data (${producerLen} bytes): ${strerror(err)}`);
   }
-  const consumerPos = new BigUint64Array(toArrayBuffer(consumerPtr as Pointer, 0, 8));
+  return readRing({
+    consumer: toArrayBuffer(consumerPtr as Pointer, 0, 16),
+    producer: toArrayBuffer(producerPtr as Pointer, 0, 8),
+    data: toArrayBuffer(producerPtr as Pointer, page, 2 * dataSize),
+    dataSize,
+    release() {
+      c.munmap(producerPtr, producerLen);
+      c.munmap(consumerPtr, page);
+    },
+  });
+}
+
+/** A reader over ring memory already in this process. */
+export function readRing(memory: RingMemory): RingReader {
+  const { dataSize } = memory;
+  const consumerPos = new BigUint64Array(memory.consumer, 0, 1);
   // Unused words of the consumer page: Atomics on them are barriers without touching state.
-  const barrierWord = new Int32Array(toArrayBuffer(consumerPtr as Pointer, 0, 16));
-  const producerWords = new Uint32Array(toArrayBuffer(producerPtr as Pointer, 0, 8));
+  const barrierWord = new Int32Array(memory.consumer, 0, 4);
+  const producerWords = new Uint32Array(memory.producer, 0, 2);
   // The producer position as two plain 32-bit loads: high word, low word, high word again,
   // so a carry between the halves is seen and the read retried.
   const producerPosition = () => {
@@ -61,7 +93,7 @@ export function createRingReader(mapFd: number, dataSize: number): RingReader {
       if (producerWords[1] === hi) return hi * 0x1_0000_0000 + lo;
     }
   };
-  const dataBuffer = toArrayBuffer(producerPtr as Pointer, page, 2 * dataSize);
+  const dataBuffer = memory.data;
   const bytes = new Uint8Array(dataBuffer);
   const words = new Uint32Array(dataBuffer);
   const view = new DataView(dataBuffer);
@@ -99,8 +131,7 @@ export function createRingReader(mapFd: number, dataSize: number): RingReader {
     close() {
       if (closed) return;
       closed = true;
-      c.munmap(producerPtr, producerLen);
-      c.munmap(consumerPtr, page);
+      memory.release();
     },
   };
 }
