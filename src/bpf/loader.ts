@@ -41,7 +41,8 @@ export interface LoadedProbes {
   readonly ring: RingReader;
   /** Names of the attached programs. */
   readonly attached: string[];
-  /** The kernel side's counters (enum tw_counter), summed over CPUs, by name. */
+  /** The kernel side's counters (enum tw_counter), summed over CPUs, by name; then the ring
+   * reader's: drop_ring_bad_records and drop_ring_skipped_bytes (see RingStats). */
   counters(): Counters;
   setFilters(filters: Filters): void;
   /** Forget a connection in the kernel's table (its process exited without closing it). */
@@ -195,6 +196,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
       }
     }
     ring = createRingReader(fd("events"), opts.ringBytes);
+    const ringStats = ring.stats;
 
     const zeroKey = new Uint32Array(1);
     type Flags = { pids: boolean; comms: boolean; ports: boolean; cgroups: boolean };
@@ -280,6 +282,8 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
           if (lb.bpf_map_lookup_elem(countersFd, ptr(key), ptr(values)) === 0) for (const v of values) sum += Number(v);
           out[name] = sum;
         }
+        out.drop_ring_bad_records = ringStats.badRecords;
+        out.drop_ring_skipped_bytes = ringStats.skippedBytes;
         return out;
       },
       setFilters,

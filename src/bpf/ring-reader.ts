@@ -13,6 +13,12 @@
 // write: so those pages are read with plain loads, and an Atomics.load of the writable
 // consumer page after each header read is the barrier that keeps the payload reads after
 // the header read (x86 does not reorder loads with loads; the barrier stops the compiler).
+//
+// A record header is not trusted: a record must end at or before the producer position, and
+// the producer is never more than the data area ahead of the consumer. A header that breaks
+// this (memory corrupted, a kernel bug) is counted, and the reader starts again at the
+// producer position: what lies between is lost, nothing is read outside what the kernel
+// wrote, and no length can send the walk off the mapping or round in circles.
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { libc, errno, strerror, SetupError } from "./libbpf.ts";
 
@@ -25,11 +31,20 @@ const HEADER_SIZE = 8;
 
 export type RecordHandler = (bytes: Uint8Array, view: DataView, offset: number, length: number) => void;
 
+export interface RingStats {
+  /** Record headers that did not fit between the consumer and the producer (or positions
+   * that were not a ring apart): each time, the reader skipped to the producer position. */
+  badRecords: number;
+  /** Bytes skipped over by those resynchronisations: records lost with them. */
+  skippedBytes: number;
+}
+
 export interface RingReader {
   /** Hand every record available now (at most `budget`) to `handler`, then free their space. Returns how many. */
   drain(handler: RecordHandler, budget?: number): number;
   /** Bytes written by the kernel and not yet consumed. */
   pending(): number;
+  readonly stats: RingStats;
   close(): void;
 }
 
@@ -98,6 +113,7 @@ export function readRing(memory: RingMemory): RingReader {
   const words = new Uint32Array(dataBuffer);
   const view = new DataView(dataBuffer);
   const mask = dataSize - 1;
+  const stats: RingStats = { badRecords: 0, skippedBytes: 0 };
   let closed = false;
 
   return {
@@ -108,13 +124,29 @@ export function readRing(memory: RingMemory): RingReader {
       const prod = producerPosition();
       let handled = 0;
       try {
+        // The kernel keeps the producer less than the data area ahead of the consumer: from
+        // here on, every record that ends by the producer lies inside the double mapping.
+        // Positions are multiples of 8, as every record's space is.
+        if (prod < cons || prod - cons > dataSize || (cons & 7) !== 0) {
+          stats.badRecords++;
+          if (prod > cons) stats.skippedBytes += prod - cons;
+          cons = prod;
+        }
         while (cons < prod && handled < budget) {
           const at = cons & mask;
           const header = words[at >>> 2]!;
           if (header & BUSY_BIT) break; // being written: the kernel has not committed it
           Atomics.load(barrierWord, 2);
-          const len = header & ~(BUSY_BIT | DISCARD_BIT) & 0x3fff_ffff;
-          cons += (len + HEADER_SIZE + 7) & ~7;
+          const len = header & 0x3fff_ffff;
+          const space = (len + HEADER_SIZE + 7) & ~7;
+          if (space > prod - cons) {
+            // Longer than what the producer wrote: not a record the kernel made.
+            stats.badRecords++;
+            stats.skippedBytes += prod - cons;
+            cons = prod;
+            break;
+          }
+          cons += space;
           if (header & DISCARD_BIT) continue;
           handled++;
           handler(bytes, view, at + HEADER_SIZE, len);
@@ -128,6 +160,7 @@ export function readRing(memory: RingMemory): RingReader {
       if (closed) return 0;
       return producerPosition() - Number(Atomics.load(consumerPos, 0));
     },
+    stats,
     close() {
       if (closed) return;
       closed = true;
