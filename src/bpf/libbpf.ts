@@ -121,6 +121,24 @@ export function errno(): number {
   return read.i32(libc().__errno_location()!, 0);
 }
 
+/** The bpf syscall's number on x86-64, the one architecture tapwire makes it directly on. */
+const SYS_BPF = 321;
+
+/** Commands and attach types of the bpf syscall that tapwire makes itself (linux/bpf.h). */
+export const BPF_PROG_LOAD = 5;
+export const BPF_LINK_CREATE = 28;
+export const BPF_TRACE_UPROBE_MULTI = 48;
+
+/**
+ * The bpf syscall with `attr` (union bpf_attr, zero-filled past what the command uses): its
+ * result and, when negative, the errno. Only on x86-64 (see SYS_BPF).
+ */
+export function bpfSyscall(cmd: number, attr: Uint8Array): { result: number; errno: number } {
+  if (process.arch !== "x64") throw new SetupError(`the bpf syscall is made directly only on x86-64, not ${process.arch}`);
+  const result = Number(libc().syscall(SYS_BPF, cmd, ptr(attr), attr.length));
+  return { result, errno: result < 0 ? errno() : 0 };
+}
+
 export function strerror(err: number): string {
   return String(libc().strerror(Math.abs(err)));
 }

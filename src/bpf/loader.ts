@@ -2,11 +2,11 @@
 // its attached programs and the ring buffer mapping. One straight line — check, open,
 // configure, load, attach, map the ring — and one clean-up path, safe to call twice.
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
-import { release } from "node:os";
-import { libbpf, libbpfInfo, libc, errno, strerror, takeLibbpfMessages, withSignalsBlocked, SetupError } from "./libbpf.ts";
+import { libbpf, libbpfInfo, libc, errno, strerror, takeLibbpfMessages, withSignalsBlocked, SetupError, bpfSyscall, BPF_LINK_CREATE, BPF_TRACE_UPROBE_MULTI } from "./libbpf.ts";
 import { createRingReader, type RingReader } from "./ring-reader.ts";
 import { destroyLinksInParallel } from "./link-closer.ts";
 import { checkSystem, ensureTracefs } from "./system.ts";
+import { uprobeMultiSupported } from "./features.ts";
 import * as L from "./gen/layout.ts";
 import { endpointKeys, type SelfListener } from "./endpoints.ts";
 
@@ -51,7 +51,8 @@ export interface LoadedProbes {
   execLibraryPath(pid: number): string | undefined;
   /** Tell the Go probes about a Go binary (map go_bins), before attaching them to it. */
   setGoBinary(id: number, config: GoBinaryConfig): void;
-  /** Whether uprobes are attached with multi-uprobe links (needed by the Go probes). */
+  /** Whether uprobes are attached with multi-uprobe links (needed by the Go probes); the
+   * kernel was asked (features.ts). */
   readonly uprobeMulti: boolean;
   /** Attach a uprobe program (SEC("uprobe"/"uretprobe")) to places in the file at `path`. */
   attachUprobe(u: UprobeSpec): UprobeLink;
@@ -81,19 +82,7 @@ export interface UprobeLink {
   detach(): void;
 }
 
-const BPF_LINK_CREATE = 28;
-const BPF_TRACE_UPROBE_MULTI = 48;
 const BPF_F_UPROBE_MULTI_RETURN = 1;
-const SYS_BPF = 321; // x86-64
-
-/**
- * One link for many uprobes in a file (kernel 6.6+): attached and, above all, detached at
- * once — a uprobe's detach waits for the kernel (~110 ms each, one at a time).
- */
-export function uprobeMultiSupported(): boolean {
-  const [major, minor] = release().split(".").map((x) => parseInt(x, 10));
-  return process.arch === "x64" && (major! > 6 || (major === 6 && minor! >= 6));
-}
 
 /** Holds buffers whose raw pointers were passed to C until this call. */
 function keepAlive(..._buffers: unknown[]): void {}
@@ -148,6 +137,9 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
   };
 
   try {
+    // Asked of the kernel before the load: uprobe programs made for multi-uprobe links are
+    // loaded with that attach type.
+    const multi = uprobeMultiSupported();
     const map = (name: string) => {
       const m = lb.bpf_object__find_map_by_name(obj!, Buffer.from(`${name}\0`));
       if (!m) throw new SetupError(`the BPF object has no map ${name}`);
@@ -170,7 +162,7 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
     for (let p = lb.bpf_object__next_program(obj!, null); p; p = lb.bpf_object__next_program(obj!, p)) {
       if (opts.programFilter && !opts.programFilter(String(lb.bpf_program__name(p)))) lb.bpf_program__set_autoload(p, false);
       // Multi-uprobe links need their programs loaded for them.
-      else if (uprobeMultiSupported() && isUprobe(String(lb.bpf_program__section_name(p)))) {
+      else if (multi && isUprobe(String(lb.bpf_program__section_name(p)))) {
         lb.bpf_program__set_expected_attach_type(p, BPF_TRACE_UPROBE_MULTI);
       }
     }
@@ -254,7 +246,6 @@ export function loadProbes(opts: LoadOptions): LoadedProbes {
     // Attached last, so the first event already sees the filters.
     const attached: string[] = [];
     const uprobePrograms = new Map<string, Pointer>();
-    const multi = uprobeMultiSupported();
     for (let p = lb.bpf_object__next_program(obj!, null); p; p = lb.bpf_object__next_program(obj!, p)) {
       const name = String(lb.bpf_program__name(p));
       if (opts.programFilter && !opts.programFilter(name)) continue;
@@ -386,9 +377,8 @@ function attachUprobeMulti(progFd: number, u: UprobeSpec): number {
   attr.setUint32(48, n, true);
   attr.setUint32(52, u.retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0, true);
   const attrBytes = new Uint8Array(attr.buffer);
-  const fd = Number(libc().syscall(SYS_BPF, BPF_LINK_CREATE, ptr(attrBytes), attrBytes.length));
-  const err = errno();
+  const r = bpfSyscall(BPF_LINK_CREATE, attrBytes);
   keepAlive(path, offsets, cookies, attrBytes);
-  if (fd < 0) fail(`cannot attach ${u.program} to ${n} places in ${u.path}`, err);
-  return fd;
+  if (r.result < 0) fail(`cannot attach ${u.program} to ${n} places in ${u.path}`, r.errno);
+  return r.result;
 }
