@@ -3,6 +3,9 @@
 // the event then owns.
 import * as L from "./gen/layout.ts";
 
+// Twins of enum tw_direction, tw_origin and tw_class in bpf/tapwire.h, written out as const
+// enums so per-event code compares with literals; test/unit/bpf/header-enums.test.ts holds
+// every member equal to the header's value (src/bpf/gen/layout.ts) and every value twinned.
 export const enum Direction {
   Egress = 0, // the traced process sent the bytes
   Ingress = 1, // the traced process received them
