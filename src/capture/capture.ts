@@ -58,10 +58,11 @@ export interface CaptureStats {
   bytes: number;
   /** Every drop counter of the kernel side that is not zero, by cause. */
   drops: Record<string, number>;
-  /** Connections open now, flows made since start, bytes lost to gaps. */
+  /** Connections open now, flows made since start, bytes lost to gaps and the flows they touched. */
   connections: number;
   flows: number;
   lostBytes: number;
+  flowsWithLostBytes: number;
   /** Execs held until probed, and those let go at the deadline. */
   execHolds: number;
   execHoldTimeouts: number;
@@ -221,6 +222,7 @@ export async function startCapture(
       connections: pipeline.connections.stats.connections,
       flows: s.flows,
       lostBytes: pipeline.connections.stats.lostBytes,
+      flowsWithLostBytes: s.flowsWithLostBytes,
       execHolds: hold?.stats.held ?? 0,
       execHoldTimeouts: hold?.stats.timedOut ?? 0,
       overflows: overflowCounts(s.overflows),
@@ -265,7 +267,7 @@ export function summaryLine(s: CaptureStats): string {
   return (
     `tapwire: ${s.flows} flows from ${s.events} events; ` +
     (drops.length ? `drops: ${drops.map(([k, v]) => `${k}=${v}`).join(" ")}` : "no drops") +
-    (s.lostBytes ? `; ${s.lostBytes} bytes lost` : "") +
+    (s.lostBytes ? `; ${s.lostBytes} bytes lost, ${s.flowsWithLostBytes} flows marked incomplete by it` : "") +
     (overflows.length ? `; bounds reached: ${overflows.map(([k, v]) => `${k}=${v}`).join(" ")}` : "")
   );
 }

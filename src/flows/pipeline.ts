@@ -44,6 +44,8 @@ export interface PipelineStats {
   unparsedConnections: number;
   /** How often each per-connection bound was reached. */
   readonly overflows: Overflows;
+  /** Flows that bytes lost on their connection (ring full, a copy cut) left incomplete. */
+  flowsWithLostBytes: number;
 }
 
 export interface Pipeline {
@@ -65,10 +67,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     containerOf: opts.containerOf,
     emit(flow) {
       stats.flows++;
+      if (flow.missing && flow.missing.lostBytes > 0n) stats.flowsWithLostBytes++;
       opts.onFlow(flow);
     },
   });
-  const stats: PipelineStats = { records: 0, recordBytes: 0, flows: 0, undecodable: 0, unparsedConnections: 0, overflows: ctx.overflows };
+  const stats: PipelineStats = { records: 0, recordBytes: 0, flows: 0, undecodable: 0, unparsedConnections: 0, overflows: ctx.overflows, flowsWithLostBytes: 0 };
   const table = createConnectionTable({
     processes: opts.processes ?? createProcessRegistry(),
     maxConnections: opts.maxConnections,

@@ -7,6 +7,8 @@
 import { write } from "node:fs";
 
 export const DEFAULT_OUTPUT_BUDGET = 32 << 20;
+/** How soon a write that found the pipe full (EAGAIN) is tried again. */
+const RETRY_MS = 10;
 
 export interface OutputWriter {
   /** A flow's text, whole; false when it did not fit in the budget (dropped, counted). */
@@ -47,6 +49,8 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
     queued = 0;
     const writeFrom = (buf: Buffer, at: number) => {
       write(fd, buf, at, buf.length - at, null, (err, n) => {
+        // A non-blocking stdout whose reader is behind: try again shortly.
+        if (err?.code === "EAGAIN") return void setTimeout(() => writeFrom(buf, at), RETRY_MS);
         if (err) {
           error = err;
           writing = undefined;
