@@ -6,6 +6,8 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
+import { FlowSchema } from "../../src/gen/tapwire/v1/flow_pb.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const TAPWIRE = `${ROOT}/dist/tapwire`;
@@ -125,7 +127,17 @@ export async function startTapwire(args: string[] = [], opts: { json?: boolean; 
   const flows: JsonFlow[] = [];
   let parsed = 0;
   const parse = () => {
-    if (json) for (; parsed < out.length; parsed++) if (out[parsed].trim()) flows.push(JSON.parse(out[parsed]));
+    if (json) {
+      for (; parsed < out.length; parsed++) {
+        const line = out[parsed];
+        if (!line.trim()) continue;
+        // Every flow tapwire prints is the canonical proto JSON of its message, to the byte
+        // (tapwire writes it by hand for speed: src/sinks/flow-json.ts).
+        const canonical = toJsonString(FlowSchema, fromJsonString(FlowSchema, line));
+        if (canonical !== line) throw new Error(`not canonical proto JSON:\n${line}\nexpected:\n${canonical}`);
+        flows.push(JSON.parse(line));
+      }
+    }
     return flows;
   };
   try {
