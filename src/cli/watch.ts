@@ -59,12 +59,16 @@ export async function watch(args: WatchArgs): Promise<number> {
     }
   } catch (e) {
     const err = ConnectError.from(e);
-    if (abort.signal.aborted || err.code === Code.Canceled) return await finish(0);
+    if (abort.signal.aborted || err.code === Code.Canceled) {
+      const code = await finish(0);
+      if (out.dropped) process.stderr.write(`tapwire: ${out.dropped} flows dropped on stdout (its reader did not keep up)${dropped ? `; ${dropped} dropped by the server` : ""}\n`);
+      return code;
+    }
     await out.close(300);
     process.stderr.write(`tapwire: ${args.server}: ${err.code === Code.Unavailable ? `cannot reach it (${err.rawMessage})` : `${Code[err.code].toLowerCase()}: ${err.rawMessage}`}\n`);
     return err.code === Code.Unauthenticated ? 2 : 1;
   }
   const code = await finish(0);
-  process.stderr.write(`tapwire: ${args.server} ended the stream${dropped ? ` (${dropped} flows dropped)` : ""}\n`);
+  process.stderr.write(`tapwire: ${args.server} ended the stream${dropped ? ` (${dropped} flows dropped)` : ""}${out.dropped ? `; ${out.dropped} flows dropped on stdout (its reader did not keep up)` : ""}\n`);
   return code;
 }

@@ -23,8 +23,20 @@ export function toHeaders(fields: readonly FieldLike[]): Header[] {
 
 /** The value of the first field named `lowerName` (compared without case), or "". */
 export function fieldValue(fields: readonly FieldLike[], lowerName: string): string {
-  for (const f of fields) if (f.name.length === lowerName.length && f.name.toLowerCase() === lowerName) return f.value;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    if (f.name.length === lowerName.length && sameLetters(f.name, lowerName)) return f.value;
+  }
   return "";
+}
+
+/** `name` equals `lower` (lowercase ASCII) but for the case of its letters: no string made. */
+function sameLetters(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 export interface Body {
