@@ -310,10 +310,16 @@ function toResponse(m: Message, informational: number[], ctx: FlowContext) {
   return responseMessage({ status: Number(pseudo(m.fields, ":status")) || 0, reason: "", version: "HTTP/2", headers: m.fields, trailers: m.trailers, informational }, body(m, ctx));
 }
 
+function countUnknown(fields: HeaderField[]): number {
+  let n = 0;
+  for (let i = 0; i < fields.length; i++) if (fields[i]!.unknown) n++;
+  return n;
+}
+
 function describeMissing(ex: Exchange, maxOpenStreams: number): Missing | undefined {
   const req = ex.request;
   const res = ex.response;
-  const unknownFields = [...req.fields, ...req.trailers, ...res.fields, ...res.trailers].filter((f) => f.unknown).length;
+  const unknownFields = countUnknown(req.fields) + countUnknown(req.trailers) + countUnknown(res.fields) + countUnknown(res.trailers);
   // Joined: the stream began before tapwire saw it, or its fields depend on state sent before.
   const joined = ex.joined || (!req.seen && res.seen) || unknownFields > 0;
   const noResponse = !res.seen;

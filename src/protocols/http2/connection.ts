@@ -137,7 +137,9 @@ export function createHttp2Connection(opts: Http2ConnectionOptions): Http2Connec
       failBlock(dir, state, `header block longer than ${maxBlock} bytes`, ts);
       return;
     }
-    block.fragments.push(fragment.slice());
+    // Copied into a Buffer: the HPACK decoder reads Buffers in place, while asking a plain
+    // Uint8Array for its ArrayBuffer would make one for every block.
+    block.fragments.push(Buffer.from(fragment));
     block.bytes += fragment.length;
     if (flags & Flag.END_HEADERS) finishBlock(dir, state, ts);
   }
@@ -190,7 +192,7 @@ function readU32(b: Uint8Array, at: number): number {
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
+  const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
