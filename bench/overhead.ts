@@ -200,7 +200,8 @@ try {
     const expected = 2 * t.requests; // wrk's flow and nginx's flow for each request
     console.log(
       `round ${i + 1}: with tapwire    ${t.rps.toFixed(0)} req/s; ${t.requests} requests -> ${t.flows} flows ` +
-        `(${expected} expected: client and server side), tapwire CPU ${((t.cpu / seconds) * 100).toFixed(0)}% of a core\n  ${t.summary}`,
+        `(${expected} expected: client and server side), tapwire CPU ${((t.cpu / seconds) * 100).toFixed(0)}% of a core, ` +
+        `${((t.cpu * 1000) / t.flows).toFixed(3)} CPU s per 1,000 flows\n  ${t.summary}`,
     );
     if (values.compare) {
       const c = await withTapwire([], values.compare);

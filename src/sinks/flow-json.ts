@@ -75,7 +75,16 @@ class Members {
   }
 }
 
+/** Every flow of a connection shares its Connection: its JSON is made once. */
+const connectionJson = new WeakMap<Connection, string>();
+
 function connection(c: Connection): string {
+  let json = connectionJson.get(c);
+  if (json === undefined) connectionJson.set(c, (json = connectionOnce(c)));
+  return json;
+}
+
+function connectionOnce(c: Connection): string {
   const m = new Members();
   if (c.id) m.add("id", `"${c.id}"`);
   if (c.role) m.add("role", enumName(ROLE, c.role));
