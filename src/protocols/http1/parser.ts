@@ -15,15 +15,13 @@
 // never on where pushes split them: "need more" is answered whenever more bytes could change
 // it. That is what makes any split of a stream give the same messages as one push.
 import { decodeContent } from "./content-decoding.ts";
-import type {
-  HeaderField,
-  Http1Message,
-  Http1Parser,
-  Http1ParserOptions,
-  Http1Request,
-  Http1Response,
-  Incompleteness,
-} from "./types.ts";
+import { CR, decodeText, EMPTY, LF, SP } from "./bytes.ts";
+import { BAD_CHUNK_SIZE, Framing, framing, NO_LENGTH, parseChunkSize } from "./framing.ts";
+import { type BodyHeaders, findHeadEnd, NOT_FOUND, readHead, TOO_LONG } from "./head.ts";
+import { addField } from "./header-fields.ts";
+import { DEFAULT_MAX_BODY, MAX_CHUNK_LINE, MAX_HEAD, MAX_LINE_METHOD, MAX_PARTS, MAX_START_LINE } from "./limits.ts";
+import { checkAfterMethod, checkRequestLine, checkStatusLine, Verdict } from "./start-line.ts";
+import type { Http1Message, Http1Parser, Http1ParserOptions, Incompleteness } from "./types.ts";
 
 const enum State {
   Start, // between messages: looking for a start line
@@ -37,199 +35,19 @@ const enum State {
   Upgraded, // the stream belongs to another protocol: bytes are counted, not read
 }
 
-/** The ways a body's length is decided; see `framing()`. */
-const enum Framing {
-  None,
-  Switch, // none, and the stream then belongs to another protocol
-  Chunked,
-  Length,
-  UntilClose,
-  Invalid,
-}
-
-const enum Verdict {
-  Valid,
-  Invalid,
-  NeedMore,
-}
-
-/** Longest head (start line, headers, blank line) read; a longer one is garbage. Also bounds trailers. */
-const MAX_HEAD = 64 * 1024;
-/** Longest start line, line end included. */
-const MAX_START_LINE = 8 * 1024;
-/** Longest chunk-size line (extensions included). */
-const MAX_CHUNK_LINE = 4 * 1024;
-/** Longest method token at a clean message boundary. */
-const MAX_METHOD = 32;
-/** Longest unknown method (capitals) accepted at the start of a line when resynchronising. */
-const MAX_LINE_METHOD = 20;
-/** Body pieces kept as views before they are copied into one growing buffer instead. */
-const MAX_PARTS = 32;
-const DEFAULT_MAX_BODY = 1024 * 1024;
-/** More chunk-size digits than this is a size beyond Number.MAX_SAFE_INTEGER. */
-const MAX_CHUNK_DIGITS = 13;
-
-const LF = 0x0a;
-const CR = 0x0d;
-const SP = 0x20;
-const HTAB = 0x09;
 const H = 0x48;
 const T = 0x54;
 
 const NEED_MORE = -1;
-const NOT_FOUND = -1;
-const TOO_LONG = -2;
-const NO_LENGTH = -1;
-const BAD_LENGTH = -2;
-
-const EMPTY = new Uint8Array(0);
-const HTTP1 = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e]; // "HTTP/1."
 
 /** Methods looked for anywhere when resynchronising (a stream joined mid-body has no line start). */
 const KNOWN_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"].map((m) =>
   Uint8Array.from(m, (c) => c.charCodeAt(0)),
 );
 
-/** RFC 9110 tchar: what a method token is made of. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
 /** What an unknown method found while resynchronising may be made of. */
 const CAPITAL = new Uint8Array(256);
 for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") CAPITAL[c.charCodeAt(0)] = 1;
-
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-type SliceFn = (this: Uint8Array, start: number, end: number) => string;
-/** Bun's Buffer.prototype.utf8Slice reads any Uint8Array without making a view of it (a view
- * costs about as much as decoding a head). Used only if it behaves as expected here. */
-const utf8Slice = ((): SliceFn | null => {
-  const f = (Buffer.prototype as unknown as { utf8Slice?: SliceFn }).utf8Slice;
-  try {
-    return typeof f === "function" && f.call(Uint8Array.of(0x41, 0xc3, 0xa9, 0x42), 1, 4) === "\u00e9B" ? f : null;
-  } catch {
-    return null;
-  }
-})();
-
-/** Header text: UTF-8 when the bytes are valid UTF-8 (ASCII is), else latin1, byte for byte. */
-function decodeText(buf: Uint8Array, start: number, end: number): string {
-  if (utf8Slice !== null) {
-    // Lenient decoding replaces what is not UTF-8 with U+FFFD: without one, it was all UTF-8.
-    const text = utf8Slice.call(buf, start, end);
-    if (text.indexOf("\ufffd") < 0) return text;
-  }
-  try {
-    return utf8.decode(buf.subarray(start, end));
-  } catch {
-    return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("latin1");
-  }
-}
-
-/**
- * A request line at `p` whose method is any token (a clean message boundary):
- * `token SP target SP HTTP/1.d [CR] LF`.
- */
-function checkRequestLine(buf: Uint8Array, p: number, eof: boolean): Verdict {
-  const len = buf.length;
-  let i = p;
-  while (i < len && TCHAR[buf[i]] === 1 && i - p <= MAX_METHOD) i++;
-  if (i - p > MAX_METHOD) return Verdict.Invalid;
-  if (i === len) return eof ? Verdict.Invalid : Verdict.NeedMore;
-  if (i === p || buf[i] !== SP) return Verdict.Invalid;
-  return checkAfterMethod(buf, p, i + 1, eof);
-}
-
-/** The rest of a request line starting at `p`, from `i`, just past the method's SP. */
-function checkAfterMethod(buf: Uint8Array, p: number, i: number, eof: boolean): Verdict {
-  const len = buf.length;
-  const limit = p + MAX_START_LINE; // the line end (LF) must lie before this
-  const more = eof ? Verdict.Invalid : Verdict.NeedMore;
-  const scanEnd = len < limit ? len : limit;
-  const targetStart = i;
-  while (i < scanEnd) {
-    const c = buf[i];
-    if (c <= SP || c === 0x7f) break;
-    i++;
-  }
-  if (i === scanEnd) return i >= limit ? Verdict.Invalid : more;
-  if (i === targetStart || buf[i] !== SP) return Verdict.Invalid;
-  i++;
-  for (let k = 0; k < HTTP1.length; k++, i++) {
-    if (i >= len) return i >= limit ? Verdict.Invalid : more;
-    if (buf[i] !== HTTP1[k]) return Verdict.Invalid;
-  }
-  if (i >= len) return i >= limit ? Verdict.Invalid : more;
-  if (buf[i] < 0x30 || buf[i] > 0x39) return Verdict.Invalid;
-  i++;
-  if (i >= limit) return Verdict.Invalid;
-  // At the end of the stream, a start line without its line end still counts.
-  if (i === len) return eof ? Verdict.Valid : Verdict.NeedMore;
-  if (buf[i] === CR) {
-    i++;
-    if (i >= limit) return Verdict.Invalid;
-    if (i === len) return eof ? Verdict.Valid : Verdict.NeedMore;
-  }
-  return buf[i] === LF ? Verdict.Valid : Verdict.Invalid;
-}
-
-/** A status line at `p`: `HTTP/1.d SP 3DIGIT [SP reason] [CR] LF` (the SP before an empty reason may be missing). */
-function checkStatusLine(buf: Uint8Array, p: number, eof: boolean): Verdict {
-  const len = buf.length;
-  const limit = p + MAX_START_LINE;
-  const more = eof ? Verdict.Invalid : Verdict.NeedMore;
-  let i = p;
-  for (let k = 0; k < HTTP1.length; k++, i++) {
-    if (i === len) return more;
-    if (buf[i] !== HTTP1[k]) return Verdict.Invalid;
-  }
-  if (i === len) return more;
-  if (buf[i] < 0x30 || buf[i] > 0x39) return Verdict.Invalid;
-  i++;
-  if (i === len) return more;
-  if (buf[i] !== SP) return Verdict.Invalid;
-  i++;
-  for (let k = 0; k < 3; k++, i++) {
-    if (i === len) return more;
-    const c = buf[i];
-    if (c < (k === 0 ? 0x31 : 0x30) || c > 0x39) return Verdict.Invalid;
-  }
-  if (i === len) return eof ? Verdict.Valid : Verdict.NeedMore;
-  const c = buf[i];
-  if (c === LF) return Verdict.Valid;
-  if (c === CR) {
-    if (i + 1 === len) return eof ? Verdict.Valid : Verdict.NeedMore;
-    return buf[i + 1] === LF ? Verdict.Valid : Verdict.Invalid;
-  }
-  if (c !== SP) return Verdict.Invalid;
-  // The reason phrase: anything up to the line end.
-  const nl = buf.indexOf(LF, i);
-  if (nl >= 0) return nl < limit ? Verdict.Valid : Verdict.Invalid;
-  if (len >= limit) return Verdict.Invalid;
-  return eof ? Verdict.Valid : Verdict.NeedMore;
-}
-
-/**
- * Where the head starting at `pos` ends (just past its blank line); NOT_FOUND when the bytes
- * so far do not say, TOO_LONG when it would be longer than MAX_HEAD.
- */
-function findHeadEnd(buf: Uint8Array, pos: number): number {
-  const len = buf.length;
-  const limit = pos + MAX_HEAD;
-  let i = pos;
-  for (;;) {
-    const nl = buf.indexOf(LF, i);
-    if (nl < 0 || nl >= limit) break;
-    if (nl + 1 === len) break;
-    const a = buf[nl + 1];
-    if (a === LF) return nl + 2 <= limit ? nl + 2 : TOO_LONG;
-    if (a === CR) {
-      if (nl + 2 === len) break;
-      if (buf[nl + 2] === LF) return nl + 3 <= limit ? nl + 3 : TOO_LONG;
-    }
-    i = nl + 1;
-  }
-  return len - pos >= MAX_HEAD ? TOO_LONG : NOT_FOUND;
-}
 
 /** A line end followed by an empty line (LF [CR] LF) wholly inside buf[from, limit); its end or -1. */
 function findBlankLine(buf: Uint8Array, from: number, limit: number): number {
@@ -249,151 +67,6 @@ function findBlankLine(buf: Uint8Array, from: number, limit: number): number {
 function lfBefore(buf: Uint8Array, from: number, limit: number): number {
   for (let i = from; i < limit; i++) if (buf[i] === LF) return i;
   return -1;
-}
-
-/** Does name equal `lower` (lowercase ASCII), ignoring case? */
-function nameIs(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < lower.length; i++) {
-    const c = name.charCodeAt(i);
-    const l = lower.charCodeAt(i);
-    if (c !== l && !(l >= 0x61 && l <= 0x7a && c === l - 0x20)) return false;
-  }
-  return true;
-}
-
-/** A Content-Length value: digits, or a list of equal ones ("5, 5"); BAD_LENGTH when not. */
-function parseContentLength(value: string): number {
-  let result = NO_LENGTH;
-  let i = 0;
-  const len = value.length;
-  for (;;) {
-    while (i < len && (value.charCodeAt(i) === SP || value.charCodeAt(i) === HTAB)) i++;
-    const start = i;
-    let n = 0;
-    for (; i < len; i++) {
-      const d = value.charCodeAt(i) - 0x30;
-      if (d < 0 || d > 9) break;
-      n = n * 10 + d;
-    }
-    if (i === start || i - start > 15) return BAD_LENGTH;
-    if (result !== NO_LENGTH && n !== result) return BAD_LENGTH;
-    result = n;
-    while (i < len && (value.charCodeAt(i) === SP || value.charCodeAt(i) === HTAB)) i++;
-    if (i === len) return result;
-    if (value.charCodeAt(i) !== 0x2c) return BAD_LENGTH;
-    i++;
-  }
-}
-
-/** Is the last coding of a Transfer-Encoding value "chunked"? */
-function endsWithChunked(te: string): boolean {
-  const last = te.slice(te.lastIndexOf(",") + 1).trim();
-  return nameIs(last, "chunked");
-}
-
-/** Does text[at, at + lower.length) equal `lower` (lowercase ASCII), ignoring case? Read in
- * place: comparing a freshly sliced name costs more. */
-function textIs(text: string, at: number, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    const c = text.charCodeAt(at + i);
-    const l = lower.charCodeAt(i);
-    if (c !== l && !(l >= 0x61 && l <= 0x7a && c === l - 0x20)) return false;
-  }
-  return true;
-}
-
-const enum FramingField {
-  None,
-  ContentLength,
-  TransferEncoding,
-  ContentEncoding,
-}
-
-/** Fields that bear on framing, found by readFields: field index * 4 + FramingField. Scratch, reused. */
-const framingFields: number[] = [];
-
-/** Header lines of `text` from `i` up to its blank line, added to `fields` (and framing fields
- * noted in framingFields). With `whole` false the text was cut: its last line, unless ended,
- * is left out. Returns where reading stopped. */
-function readFields(text: string, i: number, fields: HeaderField[], whole: boolean): number {
-  const len = text.length;
-  while (i < len) {
-    let nl = text.indexOf("\n", i);
-    if (nl < 0) {
-      if (!whole) return len;
-      nl = len;
-    }
-    let e = nl;
-    if (e > i && text.charCodeAt(e - 1) === CR) e--;
-    if (e === i) return nl + 1; // the blank line
-    const kind = addField(fields, text, i, e);
-    if (kind !== FramingField.None) framingFields.push((fields.length - 1) * 4 + kind);
-    i = nl + 1;
-  }
-  return len;
-}
-
-/** One field line, text[start, end): `name: value`, or an obs-fold continuing the previous
- * one. Says whether the field added is one that bears on framing. */
-function addField(fields: HeaderField[], text: string, start: number, end: number): FramingField {
-  const first = text.charCodeAt(start);
-  let vs: number;
-  if (first === SP || first === HTAB) {
-    // obs-fold (RFC 9112 §5.2): joined to the previous value with one space.
-    const prev = fields[fields.length - 1];
-    if (!prev) return FramingField.None;
-    vs = start;
-    while (vs < end && (text.charCodeAt(vs) === SP || text.charCodeAt(vs) === HTAB)) vs++;
-    let ve = end;
-    while (ve > vs && (text.charCodeAt(ve - 1) === SP || text.charCodeAt(ve - 1) === HTAB)) ve--;
-    if (ve > vs) prev.value = prev.value === "" ? text.slice(vs, ve) : `${prev.value} ${text.slice(vs, ve)}`;
-    return FramingField.None;
-  }
-  const colon = text.indexOf(":", start);
-  if (colon <= start || colon >= end) return FramingField.None; // not a field line: ignored, as lenient readers do
-  vs = colon + 1;
-  while (vs < end && (text.charCodeAt(vs) === SP || text.charCodeAt(vs) === HTAB)) vs++;
-  let ve = end;
-  while (ve > vs && (text.charCodeAt(ve - 1) === SP || text.charCodeAt(ve - 1) === HTAB)) ve--;
-  fields.push({ name: text.slice(start, colon), value: text.slice(vs, ve) });
-  // Most fields are none of these: the name's length (14, 16, 17) says so at once.
-  switch (colon - start) {
-    case 14:
-      return textIs(text, start, "content-length") ? FramingField.ContentLength : FramingField.None;
-    case 16:
-      return textIs(text, start, "content-encoding") ? FramingField.ContentEncoding : FramingField.None;
-    case 17:
-      return textIs(text, start, "transfer-encoding") ? FramingField.TransferEncoding : FramingField.None;
-  }
-  return FramingField.None;
-}
-
-/**
- * How the body of a message is delimited, decided in one place (after RFC 9112 §6.3):
- *  1. a response to HEAD, or with status 1xx, 204 or 304: no body
- *     (101 Switching Protocols: none, and the stream then belongs to another protocol);
- *  2. a 2xx response to CONNECT: none, and the stream becomes a tunnel;
- *  3. Transfer-Encoding whose last coding is chunked: chunked, whatever Content-Length says;
- *     any other Transfer-Encoding: a response runs until the stream ends, a request is invalid;
- *  4. Content-Length: that many bytes; one that is not a number, or several that disagree,
- *     is invalid (the message is emitted as "bad-framing" and the parser resynchronises);
- *  5. a request with neither: no body;
- *  6. a response with neither: the body runs until the stream ends.
- */
-function framing(isRequest: boolean, method: string, status: number, te: string | null, contentLength: number): Framing {
-  if (!isRequest) {
-    if (status === 101) return Framing.Switch;
-    if (method === "HEAD" || status < 200 || status === 204 || status === 304) return Framing.None;
-    if (method === "CONNECT" && status < 300) return Framing.Switch;
-  }
-  if (te !== null) {
-    if (endsWithChunked(te)) return Framing.Chunked;
-    return isRequest ? Framing.Invalid : Framing.UntilClose;
-  }
-  if (contentLength === BAD_LENGTH) return Framing.Invalid;
-  if (contentLength !== NO_LENGTH) return Framing.Length;
-  return isRequest ? Framing.None : Framing.UntilClose;
 }
 
 class Parser implements Http1Parser {
@@ -435,9 +108,7 @@ class Parser implements Http1Parser {
   private headStartTs = 0;
   private announced = false;
   private remaining = 0;
-  private contentLength = NO_LENGTH;
-  private transferEncoding: string | null = null;
-  private contentEncoding = "";
+  private readonly bodyHeaders: BodyHeaders = { contentLength: NO_LENGTH, transferEncoding: null, contentEncoding: "" };
   private trailerBytes = 0;
   private readonly parts: Uint8Array[] = [];
   private acc: Uint8Array | null = null;
@@ -905,7 +576,7 @@ class Parser implements Http1Parser {
       this.skipped++;
       return pos + 1;
     }
-    const m = this.parseHead(buf, pos, end, true, this.headStartTs);
+    const m = this.beginMessage(buf, pos, end, true, this.headStartTs);
     let method = "";
     let status = 0;
     if (m.kind === "request") method = m.method;
@@ -919,7 +590,8 @@ class Parser implements Http1Parser {
       // With no request seen (joined mid-stream), assume one that is not HEAD.
       method = this.methods.shift() ?? "";
     }
-    switch (framing(this.isRequest, method, status, this.transferEncoding, this.contentLength)) {
+    const bodyHeaders = this.bodyHeaders;
+    switch (framing(this.isRequest, method, status, bodyHeaders.transferEncoding, bodyHeaders.contentLength)) {
       case Framing.None:
         this.state = State.Start;
         break;
@@ -930,7 +602,7 @@ class Parser implements Http1Parser {
         this.state = State.ChunkSize;
         break;
       case Framing.Length:
-        this.remaining = this.contentLength;
+        this.remaining = bodyHeaders.contentLength;
         this.state = this.remaining > 0 ? State.Length : State.Start;
         break;
       case Framing.UntilClose:
@@ -960,97 +632,19 @@ class Parser implements Http1Parser {
    * The head in buf[pos, end) made into the message in progress. `whole`: the head ended with
    * its blank line; otherwise it was cut and its last unfinished line is left out.
    */
-  private parseHead(buf: Uint8Array, pos: number, end: number, whole: boolean, startTs: number): Http1Message {
-    const text = decodeText(buf, pos, end);
-    let nl = text.indexOf("\n");
-    if (nl < 0) nl = text.length; // a start line cut at the end of the stream
-    let le = nl;
-    if (le > 0 && text.charCodeAt(le - 1) === CR) le--;
-    const headers: HeaderField[] = [];
-    framingFields.length = 0;
-    readFields(text, nl + 1, headers, whole);
-
-    // The fields that bear on framing, read once the values are final (obs-folds joined).
-    this.contentLength = NO_LENGTH;
-    this.transferEncoding = null;
-    this.contentEncoding = "";
-    for (let k = 0; k < framingFields.length; k++) {
-      const value = headers[framingFields[k] >> 2].value;
-      switch ((framingFields[k] & 3) as FramingField) {
-        case FramingField.ContentLength: {
-          const v = parseContentLength(value);
-          if (this.contentLength === NO_LENGTH || v === BAD_LENGTH) this.contentLength = v;
-          else if (this.contentLength !== BAD_LENGTH && v !== this.contentLength) this.contentLength = BAD_LENGTH;
-          break;
-        }
-        case FramingField.TransferEncoding:
-          this.transferEncoding = this.transferEncoding === null ? value : `${this.transferEncoding}, ${value}`;
-          break;
-        case FramingField.ContentEncoding:
-          this.contentEncoding = this.contentEncoding === "" ? value : `${this.contentEncoding}, ${value}`;
-          break;
-      }
-    }
-
-    const skippedBefore = this.skipped;
+  private beginMessage(buf: Uint8Array, pos: number, end: number, whole: boolean, startTs: number): Http1Message {
+    const m = readHead(buf, pos, end, whole, this.isRequest, startTs, this.skipped, this.bodyHeaders);
     this.skipped = 0;
     this.announced = false;
     this.trailerBytes = 0;
     this.keeping = true;
-    let m: Http1Message;
-    if (this.isRequest) {
-      // Checked already: method SP target SP HTTP/1.d
-      const sp = text.indexOf(" ");
-      const request: Http1Request = {
-        kind: "request",
-        method: text.slice(0, sp),
-        target: text.slice(sp + 1, le - 9),
-        version: text.slice(le - 8, le),
-        headers,
-        trailers: [],
-        body: EMPTY,
-        bodySize: 0,
-        bodyTruncated: false,
-        decodedEncoding: "",
-        decodeError: "",
-        startTs,
-        endTs: startTs,
-        incomplete: "",
-        lostBytes: 0,
-        skippedBefore,
-      };
-      m = request;
-    } else {
-      // Checked already: HTTP/1.d SP 3DIGIT [SP reason]
-      const status = (text.charCodeAt(9) - 0x30) * 100 + (text.charCodeAt(10) - 0x30) * 10 + (text.charCodeAt(11) - 0x30);
-      const response: Http1Response = {
-        kind: "response",
-        status,
-        reason: le > 12 ? text.slice(13, le) : "",
-        informational: status < 200 && status !== 101,
-        version: text.slice(0, 8),
-        headers,
-        trailers: [],
-        body: EMPTY,
-        bodySize: 0,
-        bodyTruncated: false,
-        decodedEncoding: "",
-        decodeError: "",
-        startTs,
-        endTs: startTs,
-        incomplete: "",
-        lostBytes: 0,
-        skippedBefore,
-      };
-      m = response;
-    }
     this.msg = m;
     return m;
   }
 
   /** A head that was cut (end of stream, gap, hand-over) emitted as far as it goes, from buf[pos, end of buf). */
   private emitCutHead(buf: Uint8Array, pos: number, startTs: number, ts: number, why: Incompleteness, lost: number): void {
-    const m = this.parseHead(buf, pos, buf.length, false, startTs);
+    const m = this.beginMessage(buf, pos, buf.length, false, startTs);
     m.lostBytes += lost;
     if (m.kind === "response" && !m.informational) this.methods.shift();
     if (!this.announce(m)) return;
@@ -1076,23 +670,8 @@ class Parser implements Http1Parser {
       if (nl < 0 && len - pos < MAX_CHUNK_LINE) return this.needMore(pos);
       return this.badFraming(ts, pos);
     }
-    let i = pos;
-    while (i < nl && buf[i] === 0x30) i++; // leading zeros
-    const zeros = i - pos;
-    let size = 0;
-    const digitsStart = i;
-    for (; i < nl; i++) {
-      const c = buf[i];
-      const v = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
-      if (v < 0) break;
-      size = size * 16 + v;
-    }
-    const digits = i - digitsStart;
-    // After the size: optional whitespace, then chunk extensions (ignored), then the line end.
-    const c = buf[i];
-    if (zeros + digits === 0 || digits > MAX_CHUNK_DIGITS || !(c === CR || c === LF || c === 0x3b || c === SP || c === HTAB)) {
-      return this.badFraming(ts, pos);
-    }
+    const size = parseChunkSize(buf, pos, nl);
+    if (size === BAD_CHUNK_SIZE) return this.badFraming(ts, pos);
     if (size === 0) {
       this.state = State.Trailers;
     } else {
@@ -1218,8 +797,9 @@ class Parser implements Http1Parser {
     }
     this.parts.length = 0;
     let truncated = cut || raw.length < m.bodySize;
-    if (this.contentEncoding !== "" && raw.length > 0) {
-      const d = decodeContent(this.contentEncoding, raw, this.maxBody, !truncated);
+    const contentEncoding = this.bodyHeaders.contentEncoding;
+    if (contentEncoding !== "" && raw.length > 0) {
+      const d = decodeContent(contentEncoding, raw, this.maxBody, !truncated);
       m.body = d.body;
       m.decodedEncoding = d.encoding;
       m.decodeError = d.error;
@@ -1230,7 +810,7 @@ class Parser implements Http1Parser {
     m.bodyTruncated = truncated;
     this.kept = 0;
     this.keeping = true;
-    this.contentEncoding = "";
+    this.bodyHeaders.contentEncoding = "";
     this.onMessage(m);
   }
 }
