@@ -1,6 +1,17 @@
 // An incremental HTTP/1.x parser for one direction of a connection: bytes in (push), whole
 // messages out (onMessage). Pure: no I/O, no clocks; timestamps come in with the bytes.
 //
+// This file is the state machine: it reads each state's unit in turn and handles the events
+// of the stream (push, gap, end, hand-over). What each unit means is decided elsewhere, one
+// job per module:
+//   start-line.ts     is there a request or status line here
+//   resync.ts         where the next message starts, and what is skipped to find it
+//   pending-bytes.ts  the bytes held back until a unit is whole, with their timestamps
+//   head.ts           where a head ends, and the head made into a message
+//   header-fields.ts  field lines, for heads and trailers
+//   framing.ts        how a body's length is decided (numbered cases), chunk-size lines
+//   limits.ts         every bound, in one place
+//
 // Bytes are read where they were pushed. Only a unit that must wait for more bytes (an
 // unfinished start line, head, chunk-size line or trailer line) is copied aside, into one
 // reusable buffer of bounded size ("pending"). Bodies are kept as views of the pushed chunks,
@@ -14,13 +25,14 @@
 // Every verdict (is this a start line, is this head too long, ...) depends only on the bytes,
 // never on where pushes split them: "need more" is answered whenever more bytes could change
 // it. That is what makes any split of a stream give the same messages as one push.
+import { CR, decodeText, EMPTY, LF } from "./bytes.ts";
 import { decodeContent } from "./content-decoding.ts";
-import { CR, decodeText, EMPTY, LF, SP } from "./bytes.ts";
 import { BAD_CHUNK_SIZE, Framing, framing, NO_LENGTH, parseChunkSize } from "./framing.ts";
 import { type BodyHeaders, findHeadEnd, NOT_FOUND, readHead, TOO_LONG } from "./head.ts";
 import { addField } from "./header-fields.ts";
-import { DEFAULT_MAX_BODY, MAX_CHUNK_LINE, MAX_HEAD, MAX_LINE_METHOD, MAX_PARTS, MAX_START_LINE } from "./limits.ts";
-import { checkAfterMethod, checkRequestLine, checkStatusLine, Verdict } from "./start-line.ts";
+import { DEFAULT_MAX_BODY, MAX_CHUNK_LINE, MAX_HEAD, MAX_PARTS, MAX_START_LINE } from "./limits.ts";
+import { PendingBytes } from "./pending-bytes.ts";
+import { Resync } from "./resync.ts";
 import type { Http1Message, Http1Parser, Http1ParserOptions, Incompleteness } from "./types.ts";
 
 const enum State {
@@ -35,39 +47,8 @@ const enum State {
   Upgraded, // the stream belongs to another protocol: bytes are counted, not read
 }
 
-const H = 0x48;
-const T = 0x54;
-
+/** A state's reader returns this when its unit is not whole: keep the bytes from keepAt. */
 const NEED_MORE = -1;
-
-/** Methods looked for anywhere when resynchronising (a stream joined mid-body has no line start). */
-const KNOWN_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"].map((m) =>
-  Uint8Array.from(m, (c) => c.charCodeAt(0)),
-);
-
-/** What an unknown method found while resynchronising may be made of. */
-const CAPITAL = new Uint8Array(256);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") CAPITAL[c.charCodeAt(0)] = 1;
-
-/** A line end followed by an empty line (LF [CR] LF) wholly inside buf[from, limit); its end or -1. */
-function findBlankLine(buf: Uint8Array, from: number, limit: number): number {
-  let i = from;
-  for (;;) {
-    const nl = buf.indexOf(LF, i);
-    if (nl < 0 || nl + 1 >= limit) return -1;
-    const a = buf[nl + 1];
-    if (a === LF) return nl + 2;
-    if (a === CR && nl + 2 < limit && buf[nl + 2] === LF) return nl + 3;
-    i = nl + 1;
-  }
-}
-
-/** The first LF in buf[from, limit), or -1. A loop rather than indexOf, which would search on
- * past limit: limit bounds what one step appends to pending, and the work with it. */
-function lfBefore(buf: Uint8Array, from: number, limit: number): number {
-  for (let i = from; i < limit; i++) if (buf[i] === LF) return i;
-  return -1;
-}
 
 class Parser implements Http1Parser {
   private readonly isRequest: boolean;
@@ -80,26 +61,12 @@ class Parser implements Http1Parser {
   private readonly methods: string[] = [];
 
   private state = State.Start;
-  /** After garbage or a gap: only a known method (or a capitals token at a line start) begins a request. */
-  private strict = false;
-  /** The byte just before the first unread one (LF at the start of the stream, 0 after a gap). */
-  private prevByte = LF;
-  private skipped = 0;
   private upgradedCount = 0;
   private lastTs = 0;
   /** Inside run(): a callback's handOver() must not touch the buffers being read. */
   private running = false;
-
-  // Bytes waiting for more: pend[0, pendLen), with the timestamps of the pushes they came in.
-  private pend: Uint8Array = EMPTY;
-  private pendLen = 0;
-  private readonly pendMarkAt: number[] = [];
-  private readonly pendMarkTs: number[] = [];
-  private inPend = false;
-  /** Set by cutFor(): the bytes appended complete the unit pending waits for (or hit its bound). */
-  private cutReady = false;
-  /** Set by findStart(): the candidate returned is a whole start line. */
-  private foundWhole = false;
+  private readonly resync: Resync;
+  private readonly pending = new PendingBytes();
   /** Set by needMore(): where the bytes to keep for the next push begin. */
   private keepAt = 0;
 
@@ -124,6 +91,7 @@ class Parser implements Http1Parser {
     this.onRequestHead = options.onRequestHead;
     this.onUpgradedBytes = options.onUpgradedBytes;
     this.onUpgradedGap = options.onUpgradedGap;
+    this.resync = new Resync(this.isRequest);
   }
 
   get upgraded(): boolean {
@@ -133,7 +101,7 @@ class Parser implements Http1Parser {
     return this.upgradedCount;
   }
   get pendingSkipped(): number {
-    return this.skipped;
+    return this.resync.skipped;
   }
 
   expectResponseTo(method: string): void {
@@ -148,20 +116,10 @@ class Parser implements Http1Parser {
       this.onUpgradedBytes?.(data, ts);
       return;
     }
-    let off = 0;
-    while (this.pendLen > 0 && off < n) {
-      const cut = this.cutFor(data, off);
-      this.appendPend(data, off, cut, ts);
-      off = cut;
-      if (this.cutReady) this.runPend(ts);
-    }
+    const off = this.pending.length > 0 ? this.readPending(data, ts) : 0;
     if (off < n) {
       const keepAt = this.run(data, off, ts);
-      if (keepAt < n) {
-        this.pendLen = 0;
-        this.pendMarkAt.length = this.pendMarkTs.length = 0;
-        this.appendPend(data, keepAt, n, ts);
-      }
+      if (keepAt < n) this.pending.replace(data, keepAt, n, ts);
     }
   }
 
@@ -195,17 +153,17 @@ class Parser implements Http1Parser {
     }
     // Anywhere else the framing is lost: the message in progress ends here, and what follows
     // is searched for a start line.
-    const pending = this.pend.subarray(0, this.pendLen);
-    this.clearPend();
+    const held = this.pending.view();
+    this.pending.clear();
     this.state = State.Start;
-    this.strict = true;
-    this.prevByte = 0;
+    this.resync.strict = true;
+    this.resync.prevByte = 0;
     switch (state) {
       case State.Start:
-        this.skipped += pending.length;
+        this.resync.skipped += held.length;
         break;
       case State.Head:
-        this.emitCutHead(pending, 0, this.headStartTs, ts, "lost-bytes", lost);
+        this.emitCutHead(held, 0, this.headStartTs, ts, "lost-bytes", lost);
         break;
       case State.Length:
       case State.ChunkData:
@@ -232,8 +190,8 @@ class Parser implements Http1Parser {
     // Whatever is pushed after end() is read as a new stream.
     this.stop(ts, State.Start, true);
     if ((this.state as State) !== State.Upgraded) {
-      this.strict = false;
-      this.prevByte = LF;
+      this.resync.strict = false;
+      this.resync.prevByte = LF;
     }
   }
 
@@ -255,21 +213,21 @@ class Parser implements Http1Parser {
    */
   private stop(ts: number, next: State, eof: boolean): void {
     const state = this.state;
-    const pending = this.pend.subarray(0, this.pendLen);
-    const startLine = state === State.Start && eof ? this.cutStartLine(pending) : -1;
-    const startTs = startLine >= 0 ? this.pendTsAt(startLine) : this.headStartTs;
-    this.clearPend();
+    const held = this.pending.view();
+    const startLine = state === State.Start && eof ? this.resync.seekAtEnd(held) : -1;
+    const startTs = startLine >= 0 ? this.pending.tsAt(startLine, this.lastTs) : this.headStartTs;
+    this.pending.clear();
     this.state = next;
     if (next === State.Upgraded && state === State.Start) {
-      this.upgradedCount += pending.length;
-      if (pending.length) this.onUpgradedBytes?.(pending.slice(), ts);
+      this.upgradedCount += held.length;
+      if (held.length) this.onUpgradedBytes?.(held.slice(), ts);
     }
     switch (state) {
       case State.Start:
-        if (startLine >= 0) this.emitCutHead(pending, startLine, startTs, ts, "truncated", 0);
+        if (startLine >= 0) this.emitCutHead(held, startLine, startTs, ts, "truncated", 0);
         break;
       case State.Head:
-        this.emitCutHead(pending, 0, startTs, ts, "truncated", 0);
+        this.emitCutHead(held, 0, startTs, ts, "truncated", 0);
         break;
       case State.Length:
       case State.ChunkSize:
@@ -286,139 +244,51 @@ class Parser implements Http1Parser {
     }
   }
 
-  /**
-   * At the end of the stream, bytes pending between messages: where a start line that lacks
-   * only its line end begins (it still makes a truncated message), else -1, the bytes counted
-   * as skipped (as everywhere, empty lines at a message boundary are not).
-   */
-  private cutStartLine(buf: Uint8Array): number {
-    const len = buf.length;
-    let pos = 0;
-    if (!this.strict) {
-      while (pos < len && (buf[pos] === CR || buf[pos] === LF)) pos++;
-      if (pos === len) return -1;
-      const v = this.isRequest ? checkRequestLine(buf, pos, true) : checkStatusLine(buf, pos, true);
-      if (v === Verdict.Valid) return pos;
-      this.skipped++;
-      pos++;
-    }
-    const p = this.findStart(buf, pos, true);
-    if (this.foundWhole) {
-      this.skipped += p - pos;
-      return p;
-    }
-    this.skipped += len - pos;
-    return -1;
-  }
-
   // ---- pending bytes ----
 
   /**
-   * How much of data (from off) to append to pending, which holds the start of an unfinished
-   * unit: up to where that unit ends, or as much as its bound allows. Sets cutReady when the
-   * unit is now whole or at its bound, so that reading it can make progress.
+   * Bytes are held from before: the front of data completes their unit (as far as it goes)
+   * and they are read. Returns where the rest of data begins. One method, apart from push(),
+   * so that the common push (nothing held) stays small.
    */
-  private cutFor(data: Uint8Array, off: number): number {
+  private readPending(data: Uint8Array, ts: number): number {
+    const pending = this.pending;
     const n = data.length;
-    let cap: number;
-    let end = -1;
+    let off = 0;
+    while (pending.length > 0 && off < n) {
+      const cut = this.cutFor(data, off);
+      pending.append(data, off, cut, ts);
+      off = cut;
+      if (pending.ready) this.runPending(ts);
+    }
+    return off;
+  }
+
+  /** How much of data (from off) to append to pending, for the unit the current state waits on. */
+  private cutFor(data: Uint8Array, off: number): number {
+    const pending = this.pending;
     switch (this.state) {
-      case State.Start: {
-        // Read eagerly, so that garbage is dropped as it comes; a start line ends at its LF.
-        const limit = Math.min(n, off + Math.max(1, MAX_START_LINE - this.pendLen));
-        const nl = lfBefore(data, off, limit);
-        this.cutReady = true;
-        return nl >= 0 ? nl + 1 : limit;
-      }
-      case State.Head: {
-        cap = MAX_HEAD;
-        const limit = Math.min(n, off + Math.max(1, cap - this.pendLen));
-        const last = this.pend[this.pendLen - 1];
-        if (last === LF) {
-          if (data[off] === LF) end = off + 1;
-          else if (data[off] === CR && off + 1 < n && data[off + 1] === LF) end = off + 2;
-        } else if (last === CR && this.pendLen >= 2 && this.pend[this.pendLen - 2] === LF && data[off] === LF) {
-          end = off + 1;
-        }
-        if (end < 0) end = findBlankLine(data, off, limit);
-        if (end >= 0 && end <= limit) {
-          this.cutReady = true;
-          return end;
-        }
-        this.cutReady = this.pendLen + (limit - off) >= cap;
-        return limit;
-      }
+      case State.Start:
+        return pending.cutLine(data, off, MAX_START_LINE, true);
+      case State.Head:
+        return pending.cutHead(data, off, MAX_HEAD);
       case State.ChunkSize:
-      case State.Trailers: {
-        cap = this.state === State.ChunkSize ? MAX_CHUNK_LINE : MAX_HEAD;
-        const limit = Math.min(n, off + Math.max(1, cap - this.pendLen));
-        const nl = lfBefore(data, off, limit);
-        if (nl >= 0) {
-          this.cutReady = true;
-          return nl + 1;
-        }
-        this.cutReady = this.pendLen + (limit - off) >= cap;
-        return limit;
-      }
+        return pending.cutLine(data, off, MAX_CHUNK_LINE, false);
+      case State.Trailers:
+        return pending.cutLine(data, off, MAX_HEAD, false);
       default:
         // ChunkEnd waits for the LF after a CR; nothing else is left pending.
-        this.cutReady = true;
-        return off + 1;
+        return pending.cutByte(off);
     }
   }
 
-  private appendPend(data: Uint8Array, from: number, to: number, ts: number): void {
-    const add = to - from;
-    if (add <= 0) return;
-    const need = this.pendLen + add;
-    if (need > this.pend.length) {
-      const grown = new Uint8Array(Math.max(need, Math.min(2 * this.pend.length, MAX_HEAD + 4), 256));
-      grown.set(this.pend.subarray(0, this.pendLen));
-      this.pend = grown;
-    }
-    this.pend.set(data.subarray(from, to), this.pendLen);
-    const marks = this.pendMarkTs.length;
-    if (marks === 0 || this.pendMarkTs[marks - 1] !== ts) {
-      this.pendMarkAt.push(this.pendLen);
-      this.pendMarkTs.push(ts);
-    }
-    this.pendLen = need;
-  }
-
-  private runPend(ts: number): void {
-    this.inPend = true;
-    const k = this.run(this.pend.subarray(0, this.pendLen), 0, ts);
-    this.inPend = false;
-    if (k >= this.pendLen) {
-      this.clearPend();
-      return;
-    }
-    if (k > 0) {
-      this.pend.copyWithin(0, k, this.pendLen);
-      this.pendLen -= k;
-      // Timestamps: the mark that covers byte k now covers byte 0.
-      let first = 0;
-      while (first + 1 < this.pendMarkAt.length && this.pendMarkAt[first + 1] <= k) first++;
-      this.pendMarkAt.splice(0, first);
-      this.pendMarkTs.splice(0, first);
-      this.pendMarkAt[0] = 0;
-      for (let i = 1; i < this.pendMarkAt.length; i++) this.pendMarkAt[i] -= k;
-    }
-  }
-
-  private clearPend(): void {
-    this.pendLen = 0;
-    this.pendMarkAt.length = 0;
-    this.pendMarkTs.length = 0;
-    // A large pending buffer (a long head once) is not kept for the life of the connection.
-    if (this.pend.length > 4096) this.pend = EMPTY;
-  }
-
-  /** The timestamp of the push that brought pending byte `at`. */
-  private pendTsAt(at: number): number {
-    let i = this.pendMarkAt.length - 1;
-    while (i > 0 && this.pendMarkAt[i] > at) i--;
-    return i >= 0 ? this.pendMarkTs[i] : this.lastTs;
+  /** Reads the pending bytes, now that their unit is whole (or at its bound); keeps what is left. */
+  private runPending(ts: number): void {
+    const pending = this.pending;
+    pending.reading = true;
+    const k = this.run(pending.view(), 0, ts);
+    pending.reading = false;
+    pending.drop(k);
   }
 
   private needMore(at: number): number {
@@ -474,96 +344,22 @@ class Parser implements Http1Parser {
       }
       pos = next;
     }
-    if (keepAt > 0) this.prevByte = buf[keepAt - 1];
+    if (keepAt > 0) this.resync.prevByte = buf[keepAt - 1];
     this.running = wasRunning;
     return keepAt;
   }
 
   /** Between messages: the next start line, skipping (and counting) what cannot be one. */
   private start(buf: Uint8Array, pos: number, ts: number): number {
-    const len = buf.length;
-    if (!this.strict) {
-      // Empty lines between messages are tolerated, and are not garbage.
-      while (pos < len && (buf[pos] === CR || buf[pos] === LF)) pos++;
-      if (pos === len) return len;
-      const v = this.isRequest ? checkRequestLine(buf, pos, false) : checkStatusLine(buf, pos, false);
-      if (v === Verdict.Valid) return this.beginHead(pos, ts);
-      if (v === Verdict.NeedMore) return this.needMore(pos);
-      this.strict = true;
-      this.skipped++;
-      pos++;
-    }
-    const p = this.findStart(buf, pos, false);
-    this.skipped += p - pos;
-    if (this.foundWhole) {
-      this.strict = false;
-      return this.beginHead(p, ts);
-    }
-    return p === len ? len : this.needMore(p);
+    const p = this.resync.seek(buf, pos);
+    if (this.resync.found) return this.beginHead(p, ts);
+    return p === buf.length ? p : this.needMore(p);
   }
 
   private beginHead(p: number, ts: number): number {
     this.state = State.Head;
-    this.headStartTs = this.inPend ? this.pendTsAt(p) : ts;
+    this.headStartTs = this.pending.reading ? this.pending.tsAt(p, this.lastTs) : ts;
     return p;
-  }
-
-  /**
-   * Resynchronising: the first position at or after `from` where a message may start — a
-   * whole start line (foundWhole), or bytes that may still become one — else buf.length.
-   * Requests: a known method anywhere (a stream joined mid-body has no line start), or a
-   * token of capitals at the start of a line, then SP target SP HTTP/1.x. Responses: HTTP/1.x SP 3DIGIT.
-   */
-  private findStart(buf: Uint8Array, from: number, eof: boolean): number {
-    const len = buf.length;
-    this.foundWhole = false;
-    if (!this.isRequest) {
-      let i = buf.indexOf(H, from);
-      while (i >= 0) {
-        // Most Hs are not followed by T: said without a call.
-        if (i + 1 === len || buf[i + 1] === T) {
-          const v = checkStatusLine(buf, i, eof);
-          if (v !== Verdict.Invalid) {
-            this.foundWhole = v === Verdict.Valid;
-            return i;
-          }
-        }
-        // A run of Hs is walked, not searched one indexOf call at a time.
-        i = i + 1 < len && buf[i + 1] === H ? i + 1 : buf.indexOf(H, i + 1);
-      }
-      return len;
-    }
-    for (let s = buf.indexOf(SP, from); s >= 0; s = buf.indexOf(SP, s + 1)) {
-      const p = this.methodBefore(buf, s, from);
-      if (p < 0) continue;
-      const v = checkAfterMethod(buf, p, s + 1, eof);
-      if (v !== Verdict.Invalid) {
-        this.foundWhole = v === Verdict.Valid;
-        return p;
-      }
-    }
-    if (eof) return len;
-    // No SP yet: a run of capitals at the end may still become a method.
-    let t = len;
-    while (t > from && len - t < MAX_LINE_METHOD && CAPITAL[buf[t - 1]] === 1) t--;
-    return t;
-  }
-
-  /** Where a plausible method ending just before the SP at `s` begins, or -1. */
-  private methodBefore(buf: Uint8Array, s: number, from: number): number {
-    let t = s;
-    while (t > from && s - t <= MAX_LINE_METHOD && CAPITAL[buf[t - 1]] === 1) t--;
-    const n = s - t;
-    if (n < 3) return -1;
-    if (n <= MAX_LINE_METHOD && (t > 0 ? buf[t - 1] : this.prevByte) === LF) return t;
-    for (const m of KNOWN_METHODS) {
-      const p = s - m.length;
-      if (p < t) continue;
-      let k = 0;
-      while (k < m.length && buf[p + k] === m[k]) k++;
-      if (k === m.length) return p;
-    }
-    return -1;
   }
 
   private head(buf: Uint8Array, pos: number, ts: number): number {
@@ -572,8 +368,8 @@ class Parser implements Http1Parser {
     if (end === TOO_LONG) {
       // Not a head after all: its first byte is garbage; look again from the next.
       this.state = State.Start;
-      this.strict = true;
-      this.skipped++;
+      this.resync.strict = true;
+      this.resync.skipped++;
       return pos + 1;
     }
     const m = this.beginMessage(buf, pos, end, true, this.headStartTs);
@@ -609,7 +405,7 @@ class Parser implements Http1Parser {
         this.state = State.Close;
         break;
       case Framing.Invalid:
-        this.strict = true;
+        this.resync.strict = true;
         this.state = State.Start;
         if (!this.announce(m)) return end;
         this.finish(ts, "bad-framing", true);
@@ -620,26 +416,26 @@ class Parser implements Http1Parser {
     return end;
   }
 
+  /**
+   * The head in buf[pos, end) made into the message in progress. `whole`: the head ended with
+   * its blank line; otherwise it was cut and its last unfinished line is left out.
+   */
+  private beginMessage(buf: Uint8Array, pos: number, end: number, whole: boolean, startTs: number): Http1Message {
+    const m = readHead(buf, pos, end, whole, this.isRequest, startTs, this.resync.skipped, this.bodyHeaders);
+    this.resync.skipped = 0;
+    this.announced = false;
+    this.trailerBytes = 0;
+    this.keeping = true;
+    this.msg = m;
+    return m;
+  }
+
   /** Tells onRequestHead about a request; false when its callback ended the message (handOver). */
   private announce(m: Http1Message): boolean {
     if (m.kind !== "request" || this.announced) return true;
     this.announced = true;
     this.onRequestHead?.(m.method);
     return this.msg === m;
-  }
-
-  /**
-   * The head in buf[pos, end) made into the message in progress. `whole`: the head ended with
-   * its blank line; otherwise it was cut and its last unfinished line is left out.
-   */
-  private beginMessage(buf: Uint8Array, pos: number, end: number, whole: boolean, startTs: number): Http1Message {
-    const m = readHead(buf, pos, end, whole, this.isRequest, startTs, this.skipped, this.bodyHeaders);
-    this.skipped = 0;
-    this.announced = false;
-    this.trailerBytes = 0;
-    this.keeping = true;
-    this.msg = m;
-    return m;
   }
 
   /** A head that was cut (end of stream, gap, hand-over) emitted as far as it goes, from buf[pos, end of buf). */
@@ -733,7 +529,7 @@ class Parser implements Http1Parser {
   /** The body's framing broke: the message is emitted as it is, and what follows is searched for a start line. */
   private badFraming(ts: number, pos: number): number {
     this.state = State.Start;
-    this.strict = true;
+    this.resync.strict = true;
     this.finish(ts, "bad-framing", true);
     return pos;
   }
@@ -747,7 +543,7 @@ class Parser implements Http1Parser {
     const take = n < room ? n : room;
     if (this.acc === null && this.parts.length < MAX_PARTS) {
       // A view of the pushed bytes; pending is reused, so bytes read from it are copied.
-      this.parts.push(this.inPend ? buf.slice(from, from + take) : buf.subarray(from, from + take));
+      this.parts.push(this.pending.reading ? buf.slice(from, from + take) : buf.subarray(from, from + take));
       this.kept += take;
       return;
     }
