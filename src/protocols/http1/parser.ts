@@ -10,6 +10,8 @@
 //   head.ts           where a head ends, and the head made into a message
 //   header-fields.ts  field lines, for heads and trailers
 //   framing.ts        how a body's length is decided (numbered cases), chunk-size lines
+//   body-capture.ts   which body bytes are kept, as views of the pushed bytes
+//   body-decoding.ts  the body a message carries: captured or content-decoded
 //   limits.ts         every bound, in one place
 //
 // Bytes are read where they were pushed. Only a unit that must wait for more bytes (an
@@ -25,12 +27,13 @@
 // Every verdict (is this a start line, is this head too long, ...) depends only on the bytes,
 // never on where pushes split them: "need more" is answered whenever more bytes could change
 // it. That is what makes any split of a stream give the same messages as one push.
-import { CR, decodeText, EMPTY, LF } from "./bytes.ts";
-import { decodeContent } from "./content-decoding.ts";
+import { BodyCapture } from "./body-capture.ts";
+import { setBody } from "./body-decoding.ts";
+import { CR, decodeText, LF } from "./bytes.ts";
 import { BAD_CHUNK_SIZE, Framing, framing, NO_LENGTH, parseChunkSize } from "./framing.ts";
 import { type BodyHeaders, findHeadEnd, NOT_FOUND, readHead, TOO_LONG } from "./head.ts";
 import { addField } from "./header-fields.ts";
-import { DEFAULT_MAX_BODY, MAX_CHUNK_LINE, MAX_HEAD, MAX_PARTS, MAX_START_LINE } from "./limits.ts";
+import { DEFAULT_MAX_BODY, MAX_CHUNK_LINE, MAX_HEAD, MAX_START_LINE } from "./limits.ts";
 import { PendingBytes } from "./pending-bytes.ts";
 import { Resync } from "./resync.ts";
 import type { Http1Message, Http1Parser, Http1ParserOptions, Incompleteness } from "./types.ts";
@@ -77,11 +80,7 @@ class Parser implements Http1Parser {
   private remaining = 0;
   private readonly bodyHeaders: BodyHeaders = { contentLength: NO_LENGTH, transferEncoding: null, contentEncoding: "" };
   private trailerBytes = 0;
-  private readonly parts: Uint8Array[] = [];
-  private acc: Uint8Array | null = null;
-  private kept = 0;
-  /** False once bytes were lost inside the body: body then holds what came before the gap. */
-  private keeping = true;
+  private readonly body: BodyCapture;
 
   constructor(kind: "request" | "response", options: Http1ParserOptions) {
     this.isRequest = kind === "request";
@@ -92,6 +91,7 @@ class Parser implements Http1Parser {
     this.onUpgradedBytes = options.onUpgradedBytes;
     this.onUpgradedGap = options.onUpgradedGap;
     this.resync = new Resync(this.isRequest);
+    this.body = new BodyCapture(this.maxBody);
   }
 
   get upgraded(): boolean {
@@ -140,7 +140,7 @@ class Parser implements Http1Parser {
       m!.lostBytes += lost;
       m!.bodySize += lost;
       m!.incomplete = "lost-bytes";
-      this.keeping = false;
+      this.body.stopKeeping();
       this.remaining -= lost;
       if (this.remaining > 0) return;
       if (state === State.ChunkData) {
@@ -425,7 +425,6 @@ class Parser implements Http1Parser {
     this.resync.skipped = 0;
     this.announced = false;
     this.trailerBytes = 0;
-    this.keeping = true;
     this.msg = m;
     return m;
   }
@@ -535,35 +534,9 @@ class Parser implements Http1Parser {
   }
 
   private addBody(buf: Uint8Array, from: number, to: number): void {
-    const n = to - from;
-    this.msg!.bodySize += n;
-    if (!this.keeping) return;
-    const room = this.maxBody - this.kept;
-    if (room <= 0 || n === 0) return;
-    const take = n < room ? n : room;
-    if (this.acc === null && this.parts.length < MAX_PARTS) {
-      // A view of the pushed bytes; pending is reused, so bytes read from it are copied.
-      this.parts.push(this.pending.reading ? buf.slice(from, from + take) : buf.subarray(from, from + take));
-      this.kept += take;
-      return;
-    }
-    // Many small pieces (tiny chunks, tiny pushes): one growing copy rather than a long list.
-    const need = this.kept + take;
-    if (this.acc === null || need > this.acc.length) {
-      const grown = new Uint8Array(Math.min(this.maxBody, Math.max(need, 2 * this.kept, 4096)));
-      if (this.acc !== null) grown.set(this.acc.subarray(0, this.kept));
-      else {
-        let at = 0;
-        for (const p of this.parts) {
-          grown.set(p, at);
-          at += p.length;
-        }
-        this.parts.length = 0;
-      }
-      this.acc = grown;
-    }
-    this.acc.set(buf.subarray(from, from + take), this.kept);
-    this.kept = need;
+    this.msg!.bodySize += to - from;
+    // Bytes read from pending are copied: its buffer is reused.
+    this.body.add(buf, from, to, this.pending.reading);
   }
 
   /**
@@ -575,37 +548,8 @@ class Parser implements Http1Parser {
     this.msg = null;
     m.endTs = ts;
     if (why !== "") m.incomplete = why;
-    let raw: Uint8Array;
-    if (this.acc !== null) {
-      raw = this.acc.length > 2 * this.kept ? this.acc.slice(0, this.kept) : this.acc.subarray(0, this.kept);
-      this.acc = null;
-    } else if (this.parts.length === 0) {
-      raw = EMPTY;
-    } else if (this.parts.length === 1) {
-      raw = this.parts[0];
-    } else {
-      raw = new Uint8Array(this.kept);
-      let at = 0;
-      for (const p of this.parts) {
-        raw.set(p, at);
-        at += p.length;
-      }
-    }
-    this.parts.length = 0;
-    let truncated = cut || raw.length < m.bodySize;
-    const contentEncoding = this.bodyHeaders.contentEncoding;
-    if (contentEncoding !== "" && raw.length > 0) {
-      const d = decodeContent(contentEncoding, raw, this.maxBody, !truncated);
-      m.body = d.body;
-      m.decodedEncoding = d.encoding;
-      m.decodeError = d.error;
-      truncated ||= d.capped;
-    } else {
-      m.body = raw;
-    }
-    m.bodyTruncated = truncated;
-    this.kept = 0;
-    this.keeping = true;
+    const raw = this.body.take();
+    setBody(m, raw, cut || raw.length < m.bodySize, this.bodyHeaders.contentEncoding, this.maxBody);
     this.bodyHeaders.contentEncoding = "";
     this.onMessage(m);
   }
