@@ -9,14 +9,13 @@
 import { CR, LF, SP } from "./bytes.ts";
 import { MAX_LINE_METHOD } from "./limits.ts";
 import { checkAfterMethod, checkRequestLine, checkStatusLine, Verdict } from "./start-line.ts";
+import { HTTP1_METHOD_BYTES } from "../sniff.ts";
 
 const H = 0x48;
 const T = 0x54;
 
 /** Methods looked for anywhere when resynchronising (a stream joined mid-body has no line start). */
-const KNOWN_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"].map((m) =>
-  Uint8Array.from(m, (c) => c.charCodeAt(0)),
-);
+const KNOWN_METHODS = HTTP1_METHOD_BYTES;
 
 /** What an unknown method found while resynchronising may be made of. */
 const CAPITAL = new Uint8Array(256);
