@@ -12,6 +12,7 @@ import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
 import { fieldValue, missingMessage, requestMessage, responseMessage } from "./messages.ts";
+import { decodedBody } from "./content.ts";
 
 /** One request on its way to becoming a flow; its response may complete before it does. */
 interface Exchange {
@@ -152,13 +153,13 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       request: req
         ? requestMessage(
             { method: req.method, path: req.target, authority: fieldValue(req.headers, "host"), version: req.version, headers: req.headers, trailers: req.trailers },
-            { body: req.body, size: req.bodySize, truncated: req.bodyTruncated, decodedEncoding: req.decodedEncoding },
+            decodedBody(req.body, req.bodySize, !req.bodyTruncated, req.contentEncoding, ctx.maxBody),
           )
         : undefined,
       response: res
         ? responseMessage(
             { status: res.status, reason: res.reason, version: res.version, headers: res.headers, trailers: res.trailers, informational: ex.informational },
-            { body: res.body, size: res.bodySize, truncated: res.bodyTruncated, decodedEncoding: res.decodedEncoding },
+            decodedBody(res.body, res.bodySize, !res.bodyTruncated, res.contentEncoding, ctx.maxBody),
           )
         : undefined,
       missing,

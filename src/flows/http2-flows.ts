@@ -293,11 +293,11 @@ function body(m: Message, ctx: FlowContext): Body {
 
 function toRequest(m: Message, ctx: FlowContext) {
   if (m.h1) {
-    // The HTTP/1.1 request of an upgrade to h2c, its body already decoded.
+    // The HTTP/1.1 request of an upgrade to h2c.
     const r = m.h1;
     return requestMessage(
       { method: r.method, path: r.target, authority: fieldValue(r.headers, "host"), version: r.version, headers: r.headers, trailers: r.trailers },
-      { body: r.body, size: r.bodySize, truncated: r.bodyTruncated, decodedEncoding: r.decodedEncoding },
+      decodedBody(r.body, r.bodySize, !r.bodyTruncated, r.contentEncoding, ctx.maxBody),
     );
   }
   return requestMessage(

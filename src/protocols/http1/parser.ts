@@ -11,7 +11,7 @@
 //   header-fields.ts  field lines, for heads and trailers
 //   framing.ts        how a body's length is decided (numbered cases), chunk-size lines
 //   body-capture.ts   which body bytes are kept, as views of the pushed bytes
-//   body-decoding.ts  the body a message carries: captured or content-decoded
+//                     (passed on as sent, with their Content-Encoding: flows decode them)
 //   limits.ts         every bound, in one place
 //
 // Bytes are read where they were pushed. Only a unit that must wait for more bytes (an
@@ -28,7 +28,6 @@
 // never on where pushes split them: "need more" is answered whenever more bytes could change
 // it. That is what makes any split of a stream give the same messages as one push.
 import { BodyCapture } from "./body-capture.ts";
-import { setBody } from "./body-decoding.ts";
 import { CR, decodeText, LF } from "./bytes.ts";
 import { BAD_CHUNK_SIZE, Framing, framing, NO_LENGTH, parseChunkSize } from "./framing.ts";
 import { type BodyHeaders, findHeadEnd, NOT_FOUND, readHead, TOO_LONG } from "./head.ts";
@@ -540,7 +539,8 @@ class Parser implements Http1Parser {
   }
 
   /**
-   * The message in progress is over: its body joined (and decoded), then emitted.
+   * The message in progress is over: its body joined, then emitted (with the Content-Encoding
+   * it names: decoding is done where flows are made, for both HTTP versions).
    * `cut`: it ended before its body was known to be whole. The caller has set the next state.
    */
   private finish(ts: number, why: Incompleteness, cut: boolean): void {
@@ -548,8 +548,9 @@ class Parser implements Http1Parser {
     this.msg = null;
     m.endTs = ts;
     if (why !== "") m.incomplete = why;
-    const raw = this.body.take();
-    setBody(m, raw, cut || raw.length < m.bodySize, this.bodyHeaders.contentEncoding, this.maxBody);
+    m.body = this.body.take();
+    m.bodyTruncated = cut || m.body.length < m.bodySize;
+    m.contentEncoding = this.bodyHeaders.contentEncoding;
     this.bodyHeaders.contentEncoding = "";
     this.onMessage(m);
   }

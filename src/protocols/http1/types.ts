@@ -22,17 +22,14 @@ interface MessageCommon {
   version: string; // "HTTP/1.1" or "HTTP/1.0"
   headers: HeaderField[]; // in order, duplicates kept
   trailers: HeaderField[]; // chunked trailers, in order
-  /** The body as a user reads it: de-chunked and, when Content-Encoding is gzip, deflate or br, decoded; at most maxBody bytes. */
+  /** The body as sent, de-chunked: at most maxBody bytes (content decoding is done where flows are made). */
   body: Uint8Array;
   /** True size of the body after de-chunking, before content decoding (what Content-Length says), even when not all of it was kept. */
   bodySize: number;
-  /** True when body holds less than the whole (decoded) body: the maxBody limit, lost bytes, or a truncated stream. */
+  /** True when body holds less than the whole body: the maxBody limit, lost bytes, or a truncated stream. */
   bodyTruncated: boolean;
-  /** The Content-Encoding that was decoded into body ("gzip", "deflate", "br"; "x-gzip" is given as "gzip";
-   * stacked codings in header order, "gzip, br"), or "" when body is as sent. */
-  decodedEncoding: string;
-  /** Set when a Content-Encoding could not be decoded: body then holds the bytes as sent. */
-  decodeError: string;
+  /** The Content-Encoding fields' values, joined with ", " ("" when there are none). */
+  contentEncoding: string;
   /** Timestamp passed with the chunk that held the message's first byte, and with its last byte. */
   startTs: number;
   endTs: number;

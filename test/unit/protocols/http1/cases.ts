@@ -13,7 +13,7 @@ export interface Case {
   untilClose?: boolean;
 }
 
-const whole = { incomplete: "", bodyTruncated: false, lostBytes: 0, skippedBefore: 0, decodeError: "" };
+const whole = { incomplete: "", bodyTruncated: false, lostBytes: 0, skippedBefore: 0, contentEncoding: "" };
 
 export const CASES: Case[] = [
   {
@@ -35,7 +35,6 @@ export const CASES: Case[] = [
         trailers: [],
         body: "",
         bodySize: 0,
-        decodedEncoding: "",
         ...whole,
       },
     ],

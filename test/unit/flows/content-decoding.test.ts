@@ -1,7 +1,7 @@
 // Content-Encoding decoding on its own, and the node:zlib behaviour it relies on in Bun.
 import { describe, expect, test } from "bun:test";
 import * as zlib from "node:zlib";
-import { decodeContent, parseContentEncoding } from "../../../../src/protocols/http1/content-decoding.ts";
+import { decodeContent, parseContentEncoding } from "../../../src/flows/content-decoding.ts";
 
 const plain = Buffer.from(Array.from({ length: 4000 }, (_, i) => `${i} tapwire ${(i * 31) % 97}`).join("\n"));
 const str = (b: Uint8Array) => Buffer.from(b).toString("latin1");

@@ -1,4 +1,4 @@
-// Content-Encoding decoding of HTTP/1 bodies: gzip (x-gzip), deflate (zlib-wrapped or raw)
+// Content-Encoding decoding of message bodies (HTTP/1 and HTTP/2): gzip (x-gzip), deflate (zlib-wrapped or raw)
 // and br, with node:zlib's synchronous functions.
 //
 // Two things make this more than a call to gunzipSync:
