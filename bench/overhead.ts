@@ -16,7 +16,7 @@
 import { parseArgs } from "node:util";
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { connect } from "node:net";
+import { waitForListener } from "./support/listening.ts";
 
 const ROOT = `${import.meta.dir}/..`;
 const { values } = parseArgs({
@@ -70,19 +70,6 @@ http {
   );
   const proc = Bun.spawn(["/usr/sbin/nginx", "-p", prefix, "-c", `${prefix}/nginx.conf`, "-g", "daemon off;"], { stdout: "inherit", stderr: "inherit" });
   return { stop: () => proc.kill("SIGQUIT") };
-}
-
-async function waitListening() {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = connect({ host: "127.0.0.1", port });
-      s.once("connect", () => (s.destroy(), res(true)));
-      s.once("error", () => res(false));
-    });
-    if (ok) return;
-    await Bun.sleep(50);
-  }
-  throw new Error("nginx did not start");
 }
 
 async function wrk(): Promise<{ rps: number; requests: number }> {
@@ -183,7 +170,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const nginx = startNginx();
 try {
-  await waitListening();
+  await waitForListener(port, "nginx");
   await wrk(); // warm-up
   const base: number[] = [];
   const traced: number[] = [];

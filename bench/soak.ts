@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { connect } from "node:net";
+import { waitForListener } from "./support/listening.ts";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { TapwireService } from "../src/gen/tapwire/v1/service_pb.ts";
@@ -39,18 +39,6 @@ function startNginx() {
   return { stop: () => p.kill("SIGQUIT") };
 }
 
-async function listening(port: number) {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = connect({ host: "127.0.0.1", port });
-      s.once("connect", () => (s.destroy(), res(true)));
-      s.once("error", () => res(false));
-    });
-    if (ok) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))![1]) / 1024;
 
@@ -60,8 +48,8 @@ async function h2load(args: string[]) {
 }
 
 const nginx = startNginx();
-await listening(H1);
-await listening(H2);
+await waitForListener(H1, "nginx");
+await waitForListener(H2, "nginx");
 const serve = Bun.spawn([`${ROOT}/dist/tapwire`, "serve", "--listen", `127.0.0.1:${API}`, "--port", String(H1), "--port", String(H2)], { stdout: "ignore", stderr: "pipe" });
 let serveErr = "";
 void (async () => {

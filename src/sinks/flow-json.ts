@@ -116,6 +116,15 @@ function endpoint(ip: string, port: number): string {
   return m.object();
 }
 
+/** The members a request and a response share, in their field-number order. */
+function bodyMembers(m: Members, r: Request | Response): void {
+  if (r.body.length) m.add("body", `"${base64(r.body)}"`);
+  if (r.bodySize) m.add("bodySize", `"${r.bodySize}"`);
+  if (r.bodyTruncated) m.add("bodyTruncated", "true");
+  if (r.trailers.length) m.add("trailers", headers(r.trailers));
+  if (r.bodyDecodedEncoding) m.add("bodyDecodedEncoding", str(r.bodyDecodedEncoding));
+}
+
 function request(r: Request): string {
   const m = new Members();
   if (r.method) m.add("method", str(r.method));
@@ -123,11 +132,7 @@ function request(r: Request): string {
   if (r.authority) m.add("authority", str(r.authority));
   if (r.version) m.add("version", str(r.version));
   if (r.headers.length) m.add("headers", headers(r.headers));
-  if (r.body.length) m.add("body", `"${base64(r.body)}"`);
-  if (r.bodySize) m.add("bodySize", `"${r.bodySize}"`);
-  if (r.bodyTruncated) m.add("bodyTruncated", "true");
-  if (r.trailers.length) m.add("trailers", headers(r.trailers));
-  if (r.bodyDecodedEncoding) m.add("bodyDecodedEncoding", str(r.bodyDecodedEncoding));
+  bodyMembers(m, r);
   return m.object();
 }
 
@@ -137,11 +142,7 @@ function response(r: Response): string {
   if (r.reason) m.add("reason", str(r.reason));
   if (r.version) m.add("version", str(r.version));
   if (r.headers.length) m.add("headers", headers(r.headers));
-  if (r.body.length) m.add("body", `"${base64(r.body)}"`);
-  if (r.bodySize) m.add("bodySize", `"${r.bodySize}"`);
-  if (r.bodyTruncated) m.add("bodyTruncated", "true");
-  if (r.trailers.length) m.add("trailers", headers(r.trailers));
-  if (r.bodyDecodedEncoding) m.add("bodyDecodedEncoding", str(r.bodyDecodedEncoding));
+  bodyMembers(m, r);
   if (r.informationalStatuses.length) m.add("informationalStatuses", `[${r.informationalStatuses.join(",")}]`);
   return m.object();
 }
