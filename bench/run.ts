@@ -9,6 +9,8 @@ const benches = [
   ["bench/http2-replay.ts"],
   ["bench/go-analysis.ts"],
   ["bench/exec-hold.ts"],
+  ["bench/flow-memory.ts"],
+  ["bench/soak.ts", "--minutes", "2"],
 ];
 for (const [file, ...args] of benches) {
   console.log(`\n== ${file} ${args.join(" ")}`);

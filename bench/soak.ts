@@ -48,9 +48,16 @@ async function h2load(args: string[]) {
 }
 
 const nginx = startNginx();
+let watchProc: { exitCode: number | null; kill(signal?: number | NodeJS.Signals): void } | undefined;
 await waitForListener(H1, "nginx");
 await waitForListener(H2, "nginx");
 const serve = Bun.spawn([`${ROOT}/dist/tapwire`, "serve", "--listen", `127.0.0.1:${API}`, "--port", String(H1), "--port", String(H2)], { stdout: "ignore", stderr: "pipe" });
+// Whatever happens to this script, nothing it started is left running.
+process.on("exit", () => {
+  if (serve.exitCode === null) serve.kill("SIGKILL");
+  if (watchProc?.exitCode === null) watchProc.kill("SIGKILL");
+  nginx.stop();
+});
 let serveErr = "";
 void (async () => {
   for await (const c of serve.stderr) serveErr += new TextDecoder().decode(c);
@@ -59,7 +66,7 @@ while (!serveErr.includes("ready")) {
   if (serve.exitCode !== null) throw new Error(serveErr);
   await Bun.sleep(50);
 }
-const client = createClient(TapwireService, createConnectTransport({ baseUrl: `http://127.0.0.1:${API}`, httpVersion: "2" }));
+const client = createClient(TapwireService, createConnectTransport({ baseUrl: `http://127.0.0.1:${API}`, httpVersion: "2", useBinaryFormat: true }));
 
 // The fast subscriber: counts flows and what it was told was dropped for it.
 const fast = { flows: 0, dropped: 0 };
@@ -73,12 +80,13 @@ const fastDone = (async () => {
   } catch {}
 })();
 // The stalled subscriber: subscribes, and never reads.
-const stalledClient = createClient(TapwireService, createConnectTransport({ baseUrl: `http://127.0.0.1:${API}`, httpVersion: "2" }));
+const stalledClient = createClient(TapwireService, createConnectTransport({ baseUrl: `http://127.0.0.1:${API}`, httpVersion: "2", useBinaryFormat: true }));
 const stalled = stalledClient.watchFlows({}, { signal: abort.signal, timeoutMs: 0 })[Symbol.asyncIterator]();
 void stalled.next().catch(() => {});
 
 // tapwire watch --json into a pipe whose reader stalls every other second.
 const watch = Bun.spawn([`${ROOT}/dist/tapwire`, "watch", "--server", `http://127.0.0.1:${API}`, "--json"], { stdout: "pipe", stderr: "pipe" });
+watchProc = watch;
 let watchLines = 0;
 const watchDone = (async () => {
   const reader = watch.stdout.getReader();
@@ -98,6 +106,13 @@ let watchErr = "";
 void (async () => {
   for await (const c of watch.stderr) watchErr += new TextDecoder().decode(c);
 })();
+
+// Every consumer subscribed before the first request: then each flow serve makes is owed to
+// each of them, delivered or counted as dropped.
+for (let i = 0; (await client.getStats({})).subscribers < 3; i++) {
+  if (i > 200) throw new Error("the three subscribers did not all subscribe");
+  await Bun.sleep(50);
+}
 
 // Traffic, in rounds of about a second.
 let stop = false;
@@ -144,6 +159,10 @@ const rss = rows.map((r) => Number(/RSS\s+(\d+)/.exec(r)![1]));
 const afterMinute = rss[Math.min(2, rss.length - 1)]!;
 console.log(`\nRSS after the first minute ${afterMinute} MiB, highest later ${Math.max(...rss.slice(2))} MiB (target: never above ${2 * afterMinute}), last ${rss.at(-1)} MiB`);
 console.log(`fast subscriber: ${fast.flows} flows + ${fast.dropped} dropped for it = ${fast.flows + fast.dropped} of ${final.flows} flows serve made`);
-const watchDropped = Number(/\((\d+) flows dropped\)/.exec(watchErr)?.[1] ?? 0);
-console.log(`tapwire watch --json: ${watchLines} lines + ${watchDropped} dropped by the server for it; its own end: ${watchErr.trim().split("\n").at(-1)}`);
+const watchLast = watchErr.trim().split("\n").at(-1) ?? "";
+const watchDropped = Number(/the server dropped (\d+) flows/.exec(watchLast)?.[1] ?? 0);
+const watchStdoutDropped = Number(/(\d+) flows dropped on stdout/.exec(watchLast)?.[1] ?? 0);
+console.log(
+  `tapwire watch --json: ${watchLines} lines + ${watchDropped} dropped by the server for it + ${watchStdoutDropped} dropped on its stdout = ${watchLines + watchDropped + watchStdoutDropped} of ${final.flows} flows serve made`,
+);
 console.log(`serve: ${serveErr.trim().split("\n").at(-1)}`);

@@ -11,6 +11,9 @@ import { UsageError, type WatchArgs } from "./args.ts";
 import { stopSignal } from "./signals.ts";
 import { fileError } from "./file-errors.ts";
 
+/** How often, at most, watch says that the server keeps dropping flows for it. */
+const DROP_NOTE_MS = 10_000;
+
 export async function watch(args: WatchArgs): Promise<number> {
   let ca: string | undefined;
   if (args.cacert) {
@@ -23,6 +26,9 @@ export async function watch(args: WatchArgs): Promise<number> {
   const transport = createConnectTransport({
     baseUrl: args.server,
     httpVersion: "2",
+    // Binary protobuf: the server encodes every flow for every subscriber, and JSON costs it
+    // several times more.
+    useBinaryFormat: true,
     nodeOptions: ca ? { ca } : undefined,
     interceptors: args.token ? [(next) => (req) => (req.header.set("authorization", `Bearer ${args.token}`), next(req))] : [],
   });
@@ -45,7 +51,21 @@ export async function watch(args: WatchArgs): Promise<number> {
     }
     return code;
   };
+  // Drops told by the server: said when they start, then at most every DROP_NOTE_MS, and in
+  // the last line (a subscriber that falls behind gets a drop message per burst).
   let dropped = 0n;
+  let droppedSaid = 0n;
+  let dropSaidAt = -Infinity;
+  const sayDrops = (now: number) => {
+    if (dropped === droppedSaid || now - dropSaidAt < DROP_NOTE_MS) return;
+    process.stderr.write(`tapwire: the server dropped ${dropped - droppedSaid} flows for this client (it did not keep up)${droppedSaid ? `; ${dropped} in all` : ""}\n`);
+    droppedSaid = dropped;
+    dropSaidAt = now;
+  };
+  const lastWords = (how: string) => {
+    const parts = [dropped ? `the server dropped ${dropped} flows for this client` : "", out.dropped ? `${out.dropped} flows dropped on stdout (its reader did not keep up)` : ""].filter(Boolean);
+    if (how || parts.length) process.stderr.write(`tapwire: ${[how, ...parts].filter(Boolean).join("; ")}\n`);
+  };
   try {
     const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms, containers: args.containers }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });
     process.stderr.write(`watching ${args.server}\n`);
@@ -53,7 +73,7 @@ export async function watch(args: WatchArgs): Promise<number> {
       if (r.event.case === "flow") sink.flow(r.event.value);
       else if (r.event.case === "dropped") {
         dropped += r.event.value.count;
-        process.stderr.write(`tapwire: the server dropped ${r.event.value.count} flows for this client (it did not keep up)\n`);
+        sayDrops(performance.now());
       }
       void sink.flush();
     }
@@ -61,7 +81,7 @@ export async function watch(args: WatchArgs): Promise<number> {
     const err = ConnectError.from(e);
     if (abort.signal.aborted || err.code === Code.Canceled) {
       const code = await finish(0);
-      if (out.dropped) process.stderr.write(`tapwire: ${out.dropped} flows dropped on stdout (its reader did not keep up)${dropped ? `; ${dropped} dropped by the server` : ""}\n`);
+      lastWords("");
       return code;
     }
     await out.close(300);
@@ -69,6 +89,6 @@ export async function watch(args: WatchArgs): Promise<number> {
     return err.code === Code.Unauthenticated ? 2 : 1;
   }
   const code = await finish(0);
-  process.stderr.write(`tapwire: ${args.server} ended the stream${dropped ? ` (${dropped} flows dropped)` : ""}${out.dropped ? `; ${out.dropped} flows dropped on stdout (its reader did not keep up)` : ""}\n`);
+  lastWords(`${args.server} ended the stream`);
   return code;
 }

@@ -3,6 +3,7 @@
 // with the next message it gets), and no other subscriber notices.
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowPredicate } from "./flow-filter.ts";
+import { flowBytes } from "./flow-size.ts";
 
 export type BroadcastEvent = { flow: Flow } | { dropped: number };
 
@@ -20,18 +21,15 @@ export interface FlowBroadcast {
   readonly dropped: number;
 }
 
-/** Bytes of flows waiting for one subscriber, at most. */
-const QUEUE_BYTES = 16 << 20;
+/** Flows waiting for one subscriber, at most. Capture hands flows over in bursts (a drain
+ * of the ring makes thousands at once), so the queue holds a burst that a subscriber which
+ * keeps up on average streams out a moment later. */
+const QUEUE_FLOWS = 16384;
+/** Bytes of flows waiting for one subscriber, at most (the flows themselves are shared by
+ * every subscriber and the history: this bounds what a stalled one keeps alive). */
+const QUEUE_BYTES = 48 << 20;
 
-/** What a flow weighs in memory, closely enough to bound a queue: its bodies and a bit. */
-export function flowBytes(f: Flow): number {
-  let n = 1024;
-  if (f.request) n += f.request.body.length;
-  if (f.response) n += f.response.body.length;
-  return n;
-}
-
-export function createFlowBroadcast(defaultQueue = 1024, queueBytes = QUEUE_BYTES): FlowBroadcast {
+export function createFlowBroadcast(defaultQueue = QUEUE_FLOWS, queueBytes = QUEUE_BYTES): FlowBroadcast {
   const subs = new Set<{ push(flow: Flow): void }>();
   let droppedAll = 0;
   return {
@@ -46,7 +44,10 @@ export function createFlowBroadcast(defaultQueue = 1024, queueBytes = QUEUE_BYTE
     },
     subscribe(match, opts = {}) {
       const limit = opts.queue ?? defaultQueue;
-      const queue: Flow[] = [...(opts.first ?? [])];
+      // Taken from `head` on; the array is cut when the taken part is large (shift() on a long
+      // array moves every element).
+      let queue: Flow[] = [...(opts.first ?? [])];
+      let head = 0;
       let bytes = 0;
       for (const f of queue) bytes += flowBytes(f);
       let droppedTotal = 0;
@@ -57,7 +58,8 @@ export function createFlowBroadcast(defaultQueue = 1024, queueBytes = QUEUE_BYTE
         push(flow: Flow) {
           if (!match(flow)) return;
           const size = flowBytes(flow);
-          if (queue.length >= limit || (queue.length && bytes + size > queueBytes)) {
+          const waiting = queue.length - head;
+          if (waiting >= limit || (waiting && bytes + size > queueBytes)) {
             droppedTotal++;
             droppedUntold++;
             droppedAll++;
@@ -86,8 +88,11 @@ export function createFlowBroadcast(defaultQueue = 1024, queueBytes = QUEUE_BYTE
                 const n = droppedUntold;
                 droppedUntold = 0;
                 yield { dropped: n };
-              } else if (queue.length) {
-                const flow = queue.shift()!;
+              } else if (head < queue.length) {
+                const flow = queue[head]!;
+                queue[head++] = undefined as unknown as Flow;
+                if (head === queue.length) (queue.length = 0), (head = 0);
+                else if (head >= 4096) (queue = queue.slice(head)), (head = 0);
                 bytes -= flowBytes(flow);
                 yield { flow };
               }

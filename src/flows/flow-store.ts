@@ -2,6 +2,7 @@
 // listed newest first a page at a time, and found by id.
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowPredicate } from "./flow-filter.ts";
+import { flowBytes } from "./flow-size.ts";
 
 interface Entry {
   seq: number;
@@ -21,19 +22,6 @@ export interface FlowStore {
 }
 
 export class PageTokenError extends Error {}
-
-/** What a flow costs to keep, roughly: its bodies and header text, plus a fixed overhead. */
-export function flowBytes(f: Flow): number {
-  let n = 512;
-  for (const m of [f.request, f.response]) {
-    if (!m) continue;
-    n += m.body.length;
-    for (const h of m.headers) n += h.name.length + h.value.length + 16;
-    for (const h of m.trailers) n += h.name.length + h.value.length + 16;
-  }
-  for (const m of [...(f.grpc?.requestMessages ?? []), ...(f.grpc?.responseMessages ?? [])]) n += m.data.length + m.json.length + 32;
-  return n;
-}
 
 export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): FlowStore {
   // A deque: entries[head..] are the live ones, oldest first; compacted now and then.

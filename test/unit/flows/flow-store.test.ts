@@ -6,6 +6,7 @@ import { FlowFilterSchema } from "../../../src/gen/tapwire/v1/service_pb.ts";
 import { createFlowStore, PageTokenError } from "../../../src/flows/flow-store.ts";
 import { compileFlowFilter } from "../../../src/flows/flow-filter.ts";
 import { createFlowBroadcast } from "../../../src/flows/flow-broadcast.ts";
+import { flowBytes } from "../../../src/flows/flow-size.ts";
 import { createRedactor, DEFAULT_REDACTED } from "../../../src/flows/redact.ts";
 
 function flow(i: number, over: { path?: string; status?: number; method?: string; comm?: string; pid?: number; authority?: string; body?: number } = {}): Flow {
@@ -30,10 +31,11 @@ describe("flow store", () => {
   });
 
   test("bounded by bytes", () => {
-    const s = createFlowStore({ maxFlows: 100, maxBytes: 10_000 });
+    const maxBytes = 2 * flowBytes(flow(0, { body: 4000 })) + 100;
+    const s = createFlowStore({ maxFlows: 100, maxBytes });
     for (let i = 1; i <= 5; i++) s.add(flow(i, { body: 4000 }));
     expect(s.count).toBe(2);
-    expect(s.bytes).toBeLessThanOrEqual(10_000);
+    expect(s.bytes).toBeLessThanOrEqual(maxBytes);
   });
 
   test("pages newest first, with a filter; a bad token is an error", () => {
@@ -90,6 +92,34 @@ describe("flow broadcast", () => {
     }
     expect(seen).toEqual(["dropped 7", "f1", "f2", "f3"]);
     expect(b.subscribers).toBe(0);
+  });
+
+  test("a burst of 10,000 flows at once reaches a subscriber that reads: every one, in order", async () => {
+    const b = createFlowBroadcast();
+    const sub = b.subscribe(all);
+    for (let i = 0; i < 10_000; i++) b.publish(flow(i));
+    const seen: string[] = [];
+    for await (const ev of sub) {
+      seen.push("flow" in ev ? ev.flow.id : `dropped ${ev.dropped}`);
+      if (seen.length === 5_000) for (let i = 10_000; i < 12_000; i++) b.publish(flow(i));
+      if (seen.length === 12_000) break;
+    }
+    expect(seen).toEqual(Array.from({ length: 12_000 }, (_, i) => `f${i}`));
+    expect(sub.dropped).toBe(0);
+  });
+
+  test("a queue is bounded in bytes too: a stalled subscriber keeps at most that many bytes of flows", async () => {
+    const big = (i: number) => flow(i, { body: 15 * 1024 });
+    const b = createFlowBroadcast(1_000_000, 4 * flowBytes(big(0)) + 100);
+    const sub = b.subscribe(all);
+    for (let i = 0; i < 10; i++) b.publish(big(i));
+    expect(sub.dropped).toBe(6); // 4 fit
+    const seen: string[] = [];
+    for await (const ev of sub) {
+      seen.push("flow" in ev ? ev.flow.id : `dropped ${ev.dropped}`);
+      if (seen.length === 5) break;
+    }
+    expect(seen).toEqual(["dropped 6", "f0", "f1", "f2", "f3"]);
   });
 
   test("first flows come before live ones; a filter applies to live ones", async () => {
