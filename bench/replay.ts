@@ -1,11 +1,15 @@
 // Replay benchmark: the user-side pipeline (decode -> connections -> HTTP/1 parsing ->
 // flows) fed kernel records in their exact binary layout, as the ring buffer holds them.
-// Prints flows/s and MB/s; optionally also with the JSON writer of --json (src/sinks/flow-json.ts).
+// Prints flows/s and MB/s; optionally also with --json's whole output path: the Flow JSON
+// (src/sinks/flow-json.ts) encoded and written to /dev/null by the stdout writer, as
+// `tapwire --json > /dev/null` does (the text must be written out to be paid for in full).
 // Figures, not pass/fail.
 //
 //   bun bench/replay.ts [--flows N] [--connections N] [--json]
 import { parseArgs } from "node:util";
-import { flowJson } from "../src/sinks/flow-json.ts";
+import { openSync } from "node:fs";
+import { createJsonLinesSink } from "../src/sinks/json-lines.ts";
+import { createOutputWriter } from "../src/sinks/output.ts";
 import { createPipeline } from "../src/flows/pipeline.ts";
 import { createProcessRegistry } from "../src/procs/process-registry.ts";
 import { connectionWriter } from "../test/support/records.ts";
@@ -64,13 +68,16 @@ function buildRecording(): { buf: Uint8Array; offsets: number[]; lengths: number
 const rec = buildRecording();
 const view = new DataView(rec.buf.buffer);
 
+const devNull = openSync("/dev/null", "w");
+
 function runOnce(withJson: boolean): { seconds: number; flows: number } {
   let flows = 0;
-  let jsonBytes = 0;
+  const out = createOutputWriter({ fd: devNull });
+  const sink = createJsonLinesSink(out);
   const pipeline = createPipeline({
     onFlow: withJson
       ? (f) => {
-          jsonBytes += flowJson(f).length;
+          sink.flow(f);
           flows++;
         }
       : () => flows++,
@@ -82,12 +89,16 @@ function runOnce(withJson: boolean): { seconds: number; flows: number } {
   const { offsets, lengths, buf } = rec;
   for (let i = 0; i < offsets.length; i++) {
     pipeline.record(buf, view, offsets[i], lengths[i]);
-    if ((i & 4095) === 4095) pipeline.endBatch();
+    if ((i & 4095) === 4095) {
+      pipeline.endBatch();
+      if (withJson) void sink.flush();
+    }
   }
   pipeline.endBatch();
+  if (withJson) void sink.flush();
   const seconds = (performance.now() - t0) / 1000;
   if (flows !== totalFlows) throw new Error(`expected ${totalFlows} flows, got ${flows}`);
-  void jsonBytes;
+  if (out.dropped) throw new Error(`${out.dropped} flows dropped on the way to /dev/null`);
   return { seconds, flows };
 }
 
