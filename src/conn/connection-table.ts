@@ -58,13 +58,15 @@ const MAX_HELD_EVENTS = 64;
 
 interface DirectionState {
   next: number; // the stream position expected next
-  held: DataEvent[] | null; // out-of-order events, sorted by pos
 }
 
 interface Connection {
   info: ConnectionInfo;
   sink: StreamSink | null;
   dirs: [DirectionState, DirectionState];
+  /** Events held in arrival order, both directions, while one waits for earlier bytes. The
+   * other direction waits too: a response must not overtake the request it answers. */
+  held: DataEvent[] | null;
 }
 
 export function createConnectionTable(opts: ConnectionTableOptions): ConnectionTable {
@@ -110,10 +112,8 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
     const conn: Connection = {
       info,
       sink: opts.openStream(info),
-      dirs: [
-        { next: 0, held: null },
-        { next: 0, held: null },
-      ],
+      dirs: [{ next: 0 }, { next: 0 }],
+      held: null,
     };
     conns.set(e.connId, conn);
     let set = byPid.get(e.pid);
@@ -148,10 +148,35 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
     d.next = e.pos + e.data.length + e.skipped;
   }
 
-  function releaseHeld(conn: Connection, d: DirectionState, all: boolean) {
-    const held = d.held!;
-    while (held.length && (all || held[0].pos <= d.next)) deliver(conn, held.shift()!);
-    if (!held.length) d.held = null;
+  /**
+   * Delivers held events in arrival order as far as their positions allow. An event waiting
+   * for earlier bytes may be overtaken only by those bytes (a later event of its direction
+   * at the expected position: concurrent writers reserve ring space out of order). `all`:
+   * the batch ended — what is still missing is lost, and each direction goes on from its
+   * lowest position held.
+   */
+  function releaseHeld(conn: Connection, all: boolean) {
+    const held = conn.held!;
+    while (held.length) {
+      const e = held[0]!;
+      const d = conn.dirs[e.direction];
+      if (e.pos <= d.next) {
+        deliver(conn, held.shift()!);
+        continue;
+      }
+      let lowest = 0;
+      for (let j = 1; j < held.length; j++) {
+        const x = held[j]!;
+        if (x.direction === e.direction && x.pos < held[lowest]!.pos) lowest = j;
+      }
+      if (lowest === 0 && !all) break;
+      if (!all && held[lowest]!.pos > d.next) break;
+      deliver(conn, held.splice(lowest, 1)[0]!);
+    }
+    if (!held.length) {
+      conn.held = null;
+      withHeld.delete(conn);
+    }
   }
 
   function data(e: DataEvent) {
@@ -161,25 +186,27 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
       return;
     }
     const d = conn.dirs[e.direction];
+    if (conn.held) {
+      conn.held.push(e);
+      // Only bytes its direction is waiting for can release anything.
+      if (e.pos <= d.next) releaseHeld(conn, false);
+      else if (conn.held.length > MAX_HELD_EVENTS) releaseHeld(conn, true);
+      return;
+    }
     if (e.pos > d.next) {
       // Maybe a concurrent writer's bytes that will arrive a little later: hold this one
-      // until the end of the batch before calling the difference lost.
+      // (and what follows on the connection) until the end of the batch before calling the
+      // difference lost.
       stats.reorderedEvents++;
-      const held = (d.held ??= []);
-      let i = held.length;
-      while (i > 0 && held[i - 1].pos > e.pos) i--;
-      held.splice(i, 0, e);
+      conn.held = [e];
       withHeld.add(conn);
-      if (held.length > MAX_HELD_EVENTS) releaseHeld(conn, d, true);
       return;
     }
     deliver(conn, e);
-    if (d.held) releaseHeld(conn, d, false);
   }
 
   function flushHeld(conn: Connection) {
-    for (const d of conn.dirs) if (d.held) releaseHeld(conn, d, true);
-    withHeld.delete(conn);
+    if (conn.held) releaseHeld(conn, true);
   }
 
   function end(conn: Connection, tsNs: number, finalPositions?: [number, number]) {
@@ -234,7 +261,7 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
       }
     },
     endBatch() {
-      for (const conn of withHeld) flushHeld(conn);
+      for (const conn of withHeld) flushHeld(conn); // (each is deleted as it empties: allowed while iterating)
     },
     closeAll(tsNs) {
       for (const conn of [...conns.values()]) end(conn, tsNs);

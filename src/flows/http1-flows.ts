@@ -3,10 +3,13 @@
 // (keep-alive and pipelining pair first-in, first-out). At most `maxPendingRequests` requests
 // wait for their responses: past it the oldest goes out without its response (marked,
 // counted), and the response that comes for it later goes out alone — pairing stays right.
+// When bytes are lost between responses (the ring buffer was full), whole responses may have
+// gone with them: the next response is paired by time instead — with the latest request
+// that began before it — and the requests before that go out marked as having lost theirs.
 import { isHttp1RequestStart } from "../protocols/sniff.ts";
 import { Protocol, type Connection, type Flow, type Missing } from "../gen/tapwire/v1/flow_pb.ts";
 import { createHttp1Parser } from "../protocols/http1/parser.ts";
-import type { Http1Parser, Http1Request, Http1Response } from "../protocols/http1/types.ts";
+import { GapEffect, type Http1Parser, type Http1Request, type Http1Response } from "../protocols/http1/types.ts";
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
@@ -16,6 +19,8 @@ import { decodedBody } from "./content.ts";
 
 /** One request on its way to becoming a flow; its response may complete before it does. */
 interface Exchange {
+  /** When its request began (the first byte seen). */
+  startTs: number;
   request?: Http1Request;
   requestDone: boolean;
   response?: Http1Response;
@@ -25,7 +30,15 @@ interface Exchange {
   unseenRequestBytes: number;
   /** Sent out before its response: more requests were waiting than the connection keeps. */
   overflow?: boolean;
+  /** Its response (or, for a response alone, its request) was in bytes lost on the connection. */
+  responseLost?: boolean;
+  requestLost?: boolean;
+  /** Bytes lost between messages, counted on this flow (the first one the loss shows in). */
+  lostBetween?: number;
 }
+
+/** Bytes lost between messages in one direction, since they were last accounted for; -1: none. */
+const NO_LOSS = -1;
 
 
 export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): StreamSink {
@@ -41,6 +54,10 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   const maxPending = ctx.limits.maxPendingRequests;
   // sendfile byte counts waiting to be attributed to the message they fell in.
   const unseen: [number, number] = [0, 0];
+  // Losses that may have taken whole messages: responses (pairing is redone by time at the
+  // next response), requests (a response that finds no request says why).
+  let responseLoss = NO_LOSS;
+  let requestLoss = NO_LOSS;
 
   const joinedMidStream = info.origin === ConnOrigin.Found;
   // The same for every flow of the connection once the role is known.
@@ -67,8 +84,9 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       onMessage: (m) => onRequest(m as Http1Request),
       onUpgradedBytes: (data, ts) => h2?.data(requestDir!, data, ts),
       onUpgradedGap: (lost, ts) => h2?.gap(requestDir!, lost, ts),
-      onRequestHead: (method) => {
-        queue.push({ requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 });
+      onRequestHead: (method, startTs) => {
+        requestLoss = NO_LOSS; // a response from here on answers a request seen
+        queue.push({ startTs, requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 });
         responses!.expectResponseTo(method);
         if (queue.length > maxPending) {
           const oldest = queue.shift()!;
@@ -83,7 +101,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
 
   function onRequest(m: Http1Request) {
     let ex = queue.find((x) => !x.requestDone);
-    if (!ex) queue.push((ex = { requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 }));
+    if (!ex) queue.push((ex = { startTs: m.startTs, requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 }));
     ex.request = m;
     ex.requestDone = true;
     ex.unseenRequestBytes = takeUnseen(requestDir!, m.lostBytes);
@@ -94,17 +112,29 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     if (orphanResponses > 0 && !m.informational) {
       // The answer to a request that went out without it.
       orphanResponses--;
-      emit({ requestDone: true, response: m, informational: [], unseenRequestBytes: 0, unseenResponseBytes: takeUnseen(responseDir(), m.lostBytes), overflow: true });
+      emit({ startTs: m.startTs, requestDone: true, response: m, informational: [], unseenRequestBytes: 0, unseenResponseBytes: takeUnseen(responseDir(), m.lostBytes), overflow: true });
       return;
     }
-    const ex = queue.find((x) => !x.response);
     if (m.informational) {
+      const ex = queue.find((x) => !x.response && !x.responseLost);
       if (ex) ex.informational.push(m.status);
       return;
     }
+    const ex = responseLoss === NO_LOSS ? queue.find((x) => !x.response && !x.responseLost) : realign(m.startTs);
     if (!ex) {
-      // A response to a request tapwire did not see (joined after it was sent).
-      emit({ requestDone: true, response: m, informational: [], unseenRequestBytes: 0, unseenResponseBytes: takeUnseen(responseDir(), m.lostBytes) });
+      // A response to a request tapwire did not see: joined after it was sent, or it was lost.
+      const lost = requestLoss === NO_LOSS ? undefined : requestLoss;
+      requestLoss = lost === undefined ? NO_LOSS : 0; // its bytes are counted once
+      emit({
+        startTs: m.startTs,
+        requestDone: true,
+        response: m,
+        informational: [],
+        unseenRequestBytes: 0,
+        unseenResponseBytes: takeUnseen(responseDir(), m.lostBytes),
+        requestLost: lost !== undefined,
+        lostBetween: lost,
+      });
       return;
     }
     ex.response = m;
@@ -121,6 +151,38 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     flushReady();
   }
 
+  /**
+   * After a loss between responses: the waiting request this response (begun at `startTs`)
+   * answers — the latest one begun before it, since a response cannot precede its request and
+   * a client that waits for each response sends the next request only after it. Those waiting
+   * before it lost their responses in the gap and are marked so. Pipelined requests (several
+   * sent before any response) cannot be told apart this way; they pair first-in, first-out.
+   */
+  function realign(startTs: number): Exchange | undefined {
+    let lostBytes = responseLoss;
+    responseLoss = NO_LOSS;
+    let pick = -1;
+    for (let i = 0; i < queue.length; i++) {
+      const x = queue[i]!;
+      if (!x.response && !x.responseLost && x.startTs <= startTs) pick = i;
+    }
+    if (pick < 0) {
+      // No request seen before it: its own request was lost too (or never seen).
+      if (requestLoss === NO_LOSS) requestLoss = lostBytes;
+      else requestLoss += lostBytes;
+      return undefined;
+    }
+    // (Lost with none waiting before it: whole exchanges went, and no flow shows it.)
+    for (let i = 0; i < pick; i++) {
+      const x = queue[i]!;
+      if (x.response || x.responseLost) continue;
+      x.responseLost = true;
+      x.lostBetween = lostBytes;
+      lostBytes = 0;
+    }
+    return queue[pick];
+  }
+
   function responseDir(): Direction {
     return requestDir === Direction.Egress ? Direction.Ingress : Direction.Egress;
   }
@@ -133,14 +195,14 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
 
   /** Emit finished exchanges from the front, keeping the order of the connection. */
   function flushReady() {
-    while (queue.length && queue[0].requestDone && queue[0].response) emit(queue.shift()!);
+    while (queue.length && queue[0].requestDone && (queue[0].response || queue[0].responseLost)) emit(queue.shift()!);
   }
 
   function emit(ex: Exchange) {
     const req = ex.request;
     const res = ex.response;
     const first = flowsEmitted++ === 0;
-    const missing = describeMissing(ex, first && joinedMidStream, maxPending);
+    const missing = describeMissing(ex, first, first && joinedMidStream, maxPending);
     const startTs = req?.startTs ?? res!.startTs;
     const endTs = res?.endTs ?? req!.endTs;
     const flow: Flow = {
@@ -175,7 +237,13 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     },
     gap(dir, lost, tsNs) {
       if (!requests) return; // nothing parsed yet: the first message start is looked for anyway
-      (dir === requestDir ? requests : responses!).gap(lost, tsNs);
+      const effect = (dir === requestDir ? requests : responses!).gap(lost, tsNs);
+      if (effect !== GapEffect.CutMessage && effect !== GapEffect.BetweenMessages) return;
+      // Whole messages may have gone with these bytes; those between messages are counted on
+      // the flow the loss shows in (the message cut counts its own).
+      const between = effect === GapEffect.BetweenMessages ? lost : 0;
+      if (dir === requestDir) requestLoss = requestLoss === NO_LOSS ? between : requestLoss + between;
+      else responseLoss = responseLoss === NO_LOSS ? between : responseLoss + between;
     },
     unseen(dir, count, tsNs) {
       if (!requests) return;
@@ -196,7 +264,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   };
 }
 
-function describeMissing(ex: Exchange, joinedMidStream: boolean, maxPending: number): Missing | undefined {
+function describeMissing(ex: Exchange, first: boolean, joinedMidStream: boolean, maxPending: number): Missing | undefined {
   const req = ex.request;
   const res = ex.response;
   const reqLost = (req?.lostBytes ?? 0) - ex.unseenRequestBytes;
@@ -206,21 +274,29 @@ function describeMissing(ex: Exchange, joinedMidStream: boolean, maxPending: num
   const responseIncomplete = !!res && res.incomplete !== "" && !(res.incomplete === "lost-bytes" && resLost === 0);
   const noResponse = !res;
   const skipped = (req?.skippedBefore ?? 0) + (req ? 0 : res?.skippedBefore ?? 0);
-  const joined = (joinedMidStream || !req) && !ex.overflow;
-  if (!reqLost && !resLost && !unseenBody && !requestIncomplete && !responseIncomplete && !noResponse && !skipped && !joined && !ex.overflow) {
+  const between = ex.lostBetween ?? 0;
+  // A response alone is the connection's first flow when tapwire joined after its request;
+  // later, its request was lost (said when the loss is known) or not read as one.
+  const joined = (joinedMidStream || (!req && first && !ex.requestLost)) && !ex.overflow;
+  const requestUnseen = !req && !joined && !ex.overflow && !ex.requestLost;
+  if (!reqLost && !resLost && !between && !unseenBody && !requestIncomplete && !responseIncomplete && !noResponse && !skipped && !joined && !ex.overflow && !ex.requestLost && !requestUnseen) {
     return undefined;
   }
   const reasons: string[] = [];
   if (joined) reasons.push(req ? "joined the connection mid-stream" : "request not seen (joined mid-stream)");
+  if (ex.requestLost) reasons.push("request lost with bytes tapwire did not receive");
+  else if (requestUnseen) reasons.push("request not seen");
   if (ex.overflow) reasons.push(req ? `sent out without its response: more than ${maxPending} requests were waiting for responses` : `its request went out without it: more than ${maxPending} requests were waiting for responses`);
+  else if (ex.responseLost) reasons.push("response lost with bytes tapwire did not receive");
   else if (noResponse) reasons.push("no response");
   if (requestIncomplete) reasons.push(`request ${req!.incomplete}`);
   if (responseIncomplete) reasons.push(`response ${res!.incomplete}`);
-  if (reqLost + resLost > 0) reasons.push(`${reqLost + resLost} bytes lost`);
+  const lost = Math.max(0, reqLost) + Math.max(0, resLost) + between;
+  if (lost > 0) reasons.push(`${lost} bytes lost`);
   if (unseenBody) reasons.push(`${unseenBody} body bytes sent with sendfile`);
   if (skipped) reasons.push(`${skipped} bytes skipped before the message`);
   return missingMessage({
-    lostBytes: Math.max(0, reqLost) + Math.max(0, resLost),
+    lostBytes: lost,
     noResponse,
     joinedMidStream: joined,
     requestIncomplete,

@@ -35,7 +35,7 @@ import { addField } from "./header-fields.ts";
 import { DEFAULT_MAX_BODY, MAX_CHUNK_LINE, MAX_HEAD, MAX_START_LINE } from "./limits.ts";
 import { PendingBytes } from "./pending-bytes.ts";
 import { Resync } from "./resync.ts";
-import type { Http1Message, Http1Parser, Http1ParserOptions, Incompleteness } from "./types.ts";
+import { GapEffect, type Http1Message, type Http1Parser, type Http1ParserOptions, type Incompleteness } from "./types.ts";
 
 const enum State {
   Start, // between messages: looking for a start line
@@ -56,7 +56,7 @@ class Parser implements Http1Parser {
   private readonly isRequest: boolean;
   private readonly maxBody: number;
   private readonly onMessage: (message: Http1Message) => void;
-  private readonly onRequestHead: ((method: string) => void) | undefined;
+  private readonly onRequestHead: ((method: string, startTs: number) => void) | undefined;
   private readonly onUpgradedBytes: ((data: Uint8Array, ts: number) => void) | undefined;
   private readonly onUpgradedGap: ((lost: number, ts: number) => void) | undefined;
   /** Methods of requests whose responses have not begun (response parsers). */
@@ -122,15 +122,15 @@ class Parser implements Http1Parser {
     }
   }
 
-  gap(lost: number, ts: number): void {
+  gap(lost: number, ts: number): GapEffect {
     lost = Math.floor(lost);
-    if (!(lost > 0 && lost <= Number.MAX_SAFE_INTEGER)) return; // NaN, negative, absurd: nothing to do
+    if (!(lost > 0 && lost <= Number.MAX_SAFE_INTEGER)) return GapEffect.None; // NaN, negative, absurd: nothing to do
     this.lastTs = ts;
     const state = this.state;
     if (state === State.Upgraded) {
       this.upgradedCount += lost;
       this.onUpgradedGap?.(lost, ts);
-      return;
+      return GapEffect.None;
     }
     const m = this.msg;
     if ((state === State.Length || state === State.ChunkData) && lost <= this.remaining) {
@@ -141,14 +141,14 @@ class Parser implements Http1Parser {
       m!.incomplete = "lost-bytes";
       this.body.stopKeeping();
       this.remaining -= lost;
-      if (this.remaining > 0) return;
+      if (this.remaining > 0) return GapEffect.InsideBody;
       if (state === State.ChunkData) {
         this.state = State.ChunkEnd;
-        return;
+        return GapEffect.InsideBody;
       }
       this.state = State.Start;
       this.finish(ts, "lost-bytes", false);
-      return;
+      return GapEffect.InsideBody;
     }
     // Anywhere else the framing is lost: the message in progress ends here, and what follows
     // is searched for a start line.
@@ -160,7 +160,7 @@ class Parser implements Http1Parser {
     switch (state) {
       case State.Start:
         this.resync.skipped += held.length;
-        break;
+        return GapEffect.BetweenMessages;
       case State.Head:
         this.emitCutHead(held, 0, this.headStartTs, ts, "lost-bytes", lost);
         break;
@@ -181,6 +181,7 @@ class Parser implements Http1Parser {
         this.finish(ts, "lost-bytes", state !== State.Trailers);
         break;
     }
+    return GapEffect.CutMessage;
   }
 
   end(ts: number): void {
@@ -432,7 +433,7 @@ class Parser implements Http1Parser {
   private announce(m: Http1Message): boolean {
     if (m.kind !== "request" || this.announced) return true;
     this.announced = true;
-    this.onRequestHead?.(m.method);
+    this.onRequestHead?.(m.method, m.startTs);
     return this.msg === m;
   }
 

@@ -64,19 +64,34 @@ export interface Http1ParserOptions {
   /** Called for each message once it is whole, or when the stream ends or is cut inside it. */
   onMessage(message: Http1Message): void;
   /** Request parsers only: called when a request's head is parsed (before its body), so the
-   * peer's response parser can learn the method with expectResponseTo(). */
-  onRequestHead?(method: string): void;
+   * peer's response parser can learn the method with expectResponseTo(). `startTs`: when
+   * the request began. */
+  onRequestHead?(method: string, startTs: number): void;
   /** After a hand-over (101, CONNECT): the bytes that now belong to the other protocol, in
    * order (borrowed: valid during the call), and the bytes lost among them. */
   onUpgradedBytes?(data: Uint8Array, ts: number): void;
   onUpgradedGap?(lost: number, ts: number): void;
 }
 
+/** What a gap did to the message framing. */
+export const enum GapEffect {
+  /** Nothing lost (an empty gap, or an upgraded stream's bytes). */
+  None,
+  /** Inside a body of known length: the message goes on; no other message was lost. */
+  InsideBody,
+  /** The message in progress ended at the gap (its lostBytes count the whole gap); whole
+   * messages may have been lost after it. */
+  CutMessage,
+  /** Between messages: whole messages may have been lost; no message counts these bytes. */
+  BetweenMessages,
+}
+
 export interface Http1Parser {
   /** Feed the next bytes of the stream, in order. The parser may keep views of `data`: the caller must not modify it afterwards. */
   push(data: Uint8Array, ts: number): void;
-  /** `lost` bytes of the stream are missing at this point (events lost in the kernel). */
-  gap(lost: number, ts: number): void;
+  /** `lost` bytes of the stream are missing at this point (events lost in the kernel). Says
+   * whether whole messages may have been lost with them (see GapEffect). */
+  gap(lost: number, ts: number): GapEffect;
   /** The stream ended: a close-delimited body completes; a partial message is emitted incomplete ("truncated"). */
   end(ts: number): void;
   /** Response parsers: the method of the next request in order (pipelining), so HEAD and CONNECT responses are read right. */
