@@ -731,14 +731,15 @@ static long copy_step(__u32 i, void *ctx)
 }
 
 /* Send `total` bytes a syscall moved, as events of up to TW_CHUNK_SIZE bytes. */
-static __always_inline void emit_data(struct tw_syscall_args *a, __u64 conn_id, __u64 pos, __u64 total,
-				      __u64 pid_tgid, __u8 source)
+static __always_inline void emit_data(struct tw_syscall_args *a, __u64 conn_id, __u64 pos, __u64 peer_pos,
+				      __u64 total, __u64 pid_tgid, __u8 source)
 {
 	struct tw_scratch *s = get_scratch();
 	if (!s)
 		return;
 	fill_header(&s->ev.hdr, TW_EVENT_DATA, pid_tgid);
 	s->ev.conn_id = conn_id;
+	s->ev.peer_pos = peer_pos;
 	s->ev.skipped = 0;
 	s->ev.direction = a->direction;
 	s->ev.source = source;
@@ -774,8 +775,8 @@ static __always_inline void emit_data(struct tw_syscall_args *a, __u64 conn_id, 
 }
 
 /* An event that only says: `skipped` bytes at `pos` were moved but not copied (sendfile). */
-static __always_inline void emit_skipped(__u64 conn_id, __u8 direction, __u64 pos, __u64 skipped,
-					 __u8 flags, __u64 pid_tgid)
+static __always_inline void emit_skipped(__u64 conn_id, __u8 direction, __u64 pos, __u64 peer_pos,
+					 __u64 skipped, __u8 flags, __u64 pid_tgid)
 {
 	struct tw_data_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -786,6 +787,7 @@ static __always_inline void emit_skipped(__u64 conn_id, __u8 direction, __u64 po
 	fill_header(&e->hdr, TW_EVENT_DATA, pid_tgid);
 	e->conn_id = conn_id;
 	e->pos = pos;
+	e->peer_pos = peer_pos;
 	e->skipped = skipped;
 	e->direction = direction;
 	e->flags = flags;
@@ -823,7 +825,7 @@ static __always_inline void data_syscall_exit(long ret, struct tw_syscall_args *
 	if (a->sendfile) {
 		if (c->announced && (c->class == TW_CLASS_HTTP1 || c->class == TW_CLASS_HTTP2)) {
 			count(TW_CNT_SENDFILE_BYTES, ret);
-			emit_skipped(c->id, dir, pos, ret, TW_DATA_SENDFILE, pid_tgid);
+			emit_skipped(c->id, dir, pos, c->pos[dir ^ 1], ret, TW_DATA_SENDFILE, pid_tgid);
 		}
 		return;
 	}
@@ -831,7 +833,7 @@ static __always_inline void data_syscall_exit(long ret, struct tw_syscall_args *
 		count(c->class == TW_CLASS_TLS ? TW_CNT_SKIPPED_TLS_BYTES : TW_CNT_SKIPPED_OTHER_BYTES, ret);
 		return;
 	}
-	emit_data(a, c->id, pos, ret, pid_tgid, TW_SOURCE_SYSCALL);
+	emit_data(a, c->id, pos, c->pos[dir ^ 1], ret, pid_tgid, TW_SOURCE_SYSCALL);
 }
 
 /* read, write, sendto, recvfrom: (fd, buf, ...) */
@@ -1079,7 +1081,7 @@ static __always_inline void tls_plaintext(__u64 pid_tgid, struct tw_ssl_key *key
 	}
 	__u64 pos = __sync_fetch_and_add(&c->tls_pos[dir & 1], n);
 	struct tw_syscall_args a = { .buf = buf, .fd = fd, .direction = dir };
-	emit_data(&a, c->id, pos, n, pid_tgid, source);
+	emit_data(&a, c->id, pos, c->tls_pos[(dir & 1) ^ 1], n, pid_tgid, source);
 }
 
 /* Return: the plaintext is in the buffer now (read) or was taken (write). */

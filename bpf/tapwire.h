@@ -162,6 +162,8 @@ struct tw_data_event {
 	struct tw_event_header hdr;
 	__u64 conn_id;
 	__u64 pos;     /* stream position, in this direction, of the first byte */
+	__u64 peer_pos; /* the other direction's position when this event was made: what it had
+			 * moved by then (user space tells a lost request from one still to come) */
 	__u32 len;     /* payload bytes after this struct */
 	__u32 skipped; /* bytes after the payload (at pos + len) that were not copied */
 	__u8 direction; /* enum tw_direction */

@@ -60,6 +60,8 @@ export interface DataEvent {
   direction: Direction;
   /** Stream position of data[0] in this direction. */
   pos: number;
+  /** The other direction's stream position when the event was made: the bytes it had moved. */
+  peerPos: number;
   /** Owned by the event (copied out of the ring). */
   data: Uint8Array;
   /** Bytes at pos + data.length that were moved but not copied (sendfile). */
@@ -186,6 +188,7 @@ export function decodeEvent(bytes: Uint8Array, dv: DataView, off: number, len: n
         connId: u64(dv, off + D.conn_id),
         direction: bytes[off + D.direction] as Direction,
         pos: u64(dv, off + D.pos),
+        peerPos: u64(dv, off + D.peer_pos),
         data: bytes.slice(off + D.size, off + D.size + n),
         skipped: dv.getUint32(off + D.skipped, true),
         flags: bytes[off + D.flags],

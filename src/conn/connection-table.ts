@@ -15,7 +15,9 @@ export interface ConnectionInfo
 
 /** Consumes one connection's bytes, in stream order, per direction. */
 export interface StreamSink {
-  data(direction: Direction, bytes: Uint8Array, tsNs: number): void;
+  /** `otherBehind`: bytes the other direction had moved before these that it has not
+   * delivered (lost, or on their way), once it has delivered any; 0 otherwise. */
+  data(direction: Direction, bytes: Uint8Array, tsNs: number, otherBehind: number): void;
   /** `lost` bytes are missing here: events were lost, or a copy was cut short. */
   gap(direction: Direction, lost: number, tsNs: number): void;
   /** `count` bytes went by whose content cannot be seen (sendfile). */
@@ -58,6 +60,7 @@ const MAX_HELD_EVENTS = 64;
 
 interface DirectionState {
   next: number; // the stream position expected next
+  started: boolean; // bytes were delivered
 }
 
 interface Connection {
@@ -112,7 +115,10 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
     const conn: Connection = {
       info,
       sink: opts.openStream(info),
-      dirs: [{ next: 0 }, { next: 0 }],
+      dirs: [
+        { next: 0, started: false },
+        { next: 0, started: false },
+      ],
       held: null,
     };
     conns.set(e.connId, conn);
@@ -143,7 +149,12 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
       }
       pos = d.next;
     }
-    if (data.length) sink?.data(e.direction, data, e.tsNs);
+    if (data.length) {
+      const other = conn.dirs[e.direction ^ 1];
+      const behind = other.started && e.peerPos > other.next ? e.peerPos - other.next : 0;
+      d.started = true;
+      sink?.data(e.direction, data, e.tsNs, behind);
+    }
     if (e.skipped) sink?.unseen(e.direction, e.skipped, e.tsNs);
     d.next = e.pos + e.data.length + e.skipped;
   }

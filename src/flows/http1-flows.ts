@@ -76,13 +76,13 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     responses = createHttp1Parser("response", {
       maxBody: ctx.maxBody,
       onMessage: (m) => onResponse(m as Http1Response),
-      onUpgradedBytes: (data, ts) => h2?.data(responseDirection, data, ts),
+      onUpgradedBytes: (data, ts) => h2?.data(responseDirection, data, ts, 0),
       onUpgradedGap: (lost, ts) => h2?.gap(responseDirection, lost, ts),
     });
     requests = createHttp1Parser("request", {
       maxBody: ctx.maxBody,
       onMessage: (m) => onRequest(m as Http1Request),
-      onUpgradedBytes: (data, ts) => h2?.data(requestDir!, data, ts),
+      onUpgradedBytes: (data, ts) => h2?.data(requestDir!, data, ts, 0),
       onUpgradedGap: (lost, ts) => h2?.gap(requestDir!, lost, ts),
       onRequestHead: (method, startTs) => {
         requestLoss = NO_LOSS; // a response from here on answers a request seen
@@ -123,6 +123,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     const ex = responseLoss === NO_LOSS ? queue.find((x) => !x.response && !x.responseLost) : realign(m.startTs);
     if (!ex) {
       // A response to a request tapwire did not see: joined after it was sent, or it was lost.
+      flushReady(); // requests before it that lost their responses go first
       const lost = requestLoss === NO_LOSS ? undefined : requestLoss;
       requestLoss = lost === undefined ? NO_LOSS : 0; // its bytes are counted once
       emit({
@@ -162,25 +163,25 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     let lostBytes = responseLoss;
     responseLoss = NO_LOSS;
     let pick = -1;
-    for (let i = 0; i < queue.length; i++) {
+    // With requests lost too, the latest request seen is not the latest sent: the response
+    // answers one that was lost, and every request waiting lost its response.
+    for (let i = 0; i < queue.length && requestLoss === NO_LOSS; i++) {
       const x = queue[i]!;
       if (!x.response && !x.responseLost && x.startTs <= startTs) pick = i;
     }
-    if (pick < 0) {
-      // No request seen before it: its own request was lost too (or never seen).
-      if (requestLoss === NO_LOSS) requestLoss = lostBytes;
-      else requestLoss += lostBytes;
-      return undefined;
-    }
     // (Lost with none waiting before it: whole exchanges went, and no flow shows it.)
-    for (let i = 0; i < pick; i++) {
+    const end = pick < 0 ? queue.length : pick;
+    for (let i = 0; i < end; i++) {
       const x = queue[i]!;
-      if (x.response || x.responseLost) continue;
+      if (x.response || x.responseLost || x.startTs > startTs) continue;
       x.responseLost = true;
       x.lostBetween = lostBytes;
       lostBytes = 0;
     }
-    return queue[pick];
+    if (pick >= 0) return queue[pick];
+    // None seen before it: its own request was lost too (or never seen).
+    if (lostBytes > 0) requestLoss = requestLoss === NO_LOSS ? lostBytes : requestLoss + lostBytes;
+    return undefined;
   }
 
   function responseDir(): Direction {
@@ -231,9 +232,13 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   }
 
   return {
-    data(dir, bytes, _tsNs) {
+    data(dir, bytes, tsNs, otherBehind) {
       if (!requests) start(dir, bytes);
-      (dir === requestDir ? requests! : responses!).push(bytes, _tsNs);
+      if (dir === requestDir) return requests!.push(bytes, tsNs);
+      // Request bytes sent before these response bytes never came: the request they answer
+      // may be among them (a response cannot come before its request; the ring keeps order).
+      if (otherBehind > 0) requestLoss = requestLoss === NO_LOSS ? otherBehind : Math.max(requestLoss, otherBehind);
+      responses!.push(bytes, tsNs);
     },
     gap(dir, lost, tsNs) {
       if (!requests) return; // nothing parsed yet: the first message start is looked for anyway

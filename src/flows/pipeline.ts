@@ -123,14 +123,14 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined") => StreamSink): StreamSink {
   let inner: StreamSink | undefined;
   return {
-    data(dir, bytes, tsNs) {
+    data(dir, bytes, tsNs, otherBehind) {
       if (!inner) {
         // A server may send its SETTINGS before the client's preface arrives.
         const http1 = isHttp1RequestStart(bytes) || isHttp1ResponseStart(bytes);
         const kind = startsWithH2Preface(bytes, 14) ? "h2" : !http1 && looksLikeH2Frame(bytes) ? (found ? "h2-joined" : "h2") : "h1";
         inner = open(kind);
       }
-      inner.data(dir, bytes, tsNs);
+      inner.data(dir, bytes, tsNs, otherBehind);
     },
     gap: (dir, lost, tsNs) => inner?.gap(dir, lost, tsNs),
     unseen: (dir, count, tsNs) => inner?.unseen(dir, count, tsNs),

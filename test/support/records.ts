@@ -68,13 +68,14 @@ export function connOpenRecord(c: ConnSpec, tsNs: number): Uint8Array {
   return buf;
 }
 
-export function dataRecord(connId: number, pid: number, direction: 0 | 1, pos: number, data: Uint8Array, tsNs: number, skipped = 0): Uint8Array {
+export function dataRecord(connId: number, pid: number, direction: 0 | 1, pos: number, data: Uint8Array, tsNs: number, skipped = 0, peerPos = 0): Uint8Array {
   const D = L.tw_data_event;
   const buf = new Uint8Array(D.size + data.length);
   const dv = new DataView(buf.buffer);
   header(dv, L.TW_EVENT_DATA, pid, tsNs);
   dv.setBigUint64(D.conn_id, BigInt(connId), true);
   dv.setBigUint64(D.pos, BigInt(pos), true);
+  dv.setBigUint64(D.peer_pos, BigInt(peerPos), true);
   dv.setUint32(D.len, data.length, true);
   dv.setUint32(D.skipped, skipped, true);
   buf[D.direction] = direction;
@@ -107,7 +108,7 @@ export function connectionWriter(spec: ConnSpec) {
     open: () => connOpenRecord(spec, ts++),
     data(direction: 0 | 1, bytes: Uint8Array | string, skipped = 0) {
       const b = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
-      const r = dataRecord(spec.connId, spec.pid, direction, pos[direction], b, (ts += 1000), skipped);
+      const r = dataRecord(spec.connId, spec.pid, direction, pos[direction], b, (ts += 1000), skipped, pos[direction ^ 1]);
       pos[direction] += b.length + skipped;
       return r;
     },

@@ -19,7 +19,7 @@ test("records are 8-byte aligned where the ring buffer needs it and fields do no
     expect(fields["hdr.kind"]).toBe(0);
     expect(fields["hdr.ts_ns"] % 8).toBe(0);
   }
-  expect(L.tw_data_event.size).toBe(56);
+  expect(L.tw_data_event.size).toBe(64);
 });
 
 test("enum values in the header are explicit and unique per enum", async () => {

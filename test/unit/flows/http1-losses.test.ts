@@ -73,11 +73,11 @@ describe("HTTP/1 pairing across lost bytes", () => {
   });
 
   test("a loss that ends inside an exchange: the response alone says its request was lost, with the bytes", () => {
-    const lost = RES("two").length;
+    const lost = RES("two").length + REQ("/2").length + REQ("/3").length; // both sides' bytes
     const flows = run((c, r) => {
       r.push(c.data(IN, REQ("/1")), c.data(OUT, RES("one")));
       c.lose(IN, REQ("/2").length + REQ("/3").length);
-      c.lose(OUT, lost);
+      c.lose(OUT, RES("two").length);
       r.push(c.data(OUT, RES("three")), c.data(IN, REQ("/4")), c.data(OUT, RES("four")));
     });
     expect(flows).toEqual([
@@ -87,16 +87,33 @@ describe("HTTP/1 pairing across lost bytes", () => {
     ]);
   });
 
-  test("a response without a request later in a connection is not called joined mid-stream", () => {
+  test("a lost request: its response, coming alone, says so at once (the kernel says how far requests had gone)", () => {
+    const lost = REQ("/2").length;
     const flows = run((c, r) => {
       r.push(c.data(IN, REQ("/1")), c.data(OUT, RES("one")));
-      c.lose(IN, REQ("/2").length);
+      c.lose(IN, lost);
       r.push(c.data(OUT, RES("two")), c.data(IN, REQ("/3")), c.data(OUT, RES("three")));
     });
     expect(flows).toEqual([
       ["/1", "one", null],
-      [null, "two", { reason: "request not seen" }],
+      [null, "two", { lostBytes: String(lost), reason: `request lost with bytes tapwire did not receive; ${lost} bytes lost` }],
       ["/3", "three", null],
+    ]);
+  });
+
+  test("lost on both sides, the loss ending with a response: the waiting request lost its response, that response lost its request", () => {
+    const flows = run((c, r) => {
+      r.push(c.data(IN, REQ("/1")), c.data(OUT, RES("one")), c.data(IN, REQ("/2")));
+      c.lose(OUT, RES("two").length);
+      c.lose(IN, REQ("/3").length);
+      r.push(c.data(OUT, RES("three")), c.data(IN, REQ("/4")), c.data(OUT, RES("four")));
+    });
+    const [lostResponse, lostRequest] = [RES("two").length, REQ("/3").length];
+    expect(flows).toEqual([
+      ["/1", "one", null],
+      ["/2", null, { lostBytes: String(lostResponse), noResponse: true, reason: `response lost with bytes tapwire did not receive; ${lostResponse} bytes lost` }],
+      [null, "three", { lostBytes: String(lostRequest), reason: `request lost with bytes tapwire did not receive; ${lostRequest} bytes lost` }],
+      ["/4", "four", null],
     ]);
   });
 
@@ -106,9 +123,10 @@ describe("HTTP/1 pairing across lost bytes", () => {
       c.lose(IN, REQ("/2").length);
       r.push(c.data(OUT, RES("two")), c.data(IN, REQ("/3")), c.data(OUT, RES("three")), c.data(IN, REQ("/4")), c.data(OUT, RES("four")));
     });
+    const lost = REQ("/2").length;
     expect(flows).toEqual([
       ["/1", "one", null],
-      [null, "two", { reason: "request not seen" }],
+      [null, "two", { lostBytes: String(lost), reason: `request lost with bytes tapwire did not receive; ${lost} bytes lost` }],
       ["/3", "three", null],
       ["/4", "four", null],
     ]);
