@@ -2,7 +2,7 @@
 // servers and clients on loopback, and collect the flows tapwire prints as JSON.
 import { expect } from "bun:test";
 import { connect } from "node:net";
-import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -237,6 +237,19 @@ export async function startServer(cmd: string[], host: string, port: number, opt
     return canConnect(host, port);
   });
   return peer;
+}
+
+/** Debian's nginx on 127.0.0.1:`port`, its files in `dir`; `server` is the rest of its server
+ * block (root, locations). One worker, no access log, keep-alive without limit. */
+export function startNginx(dir: string, port: number, server: string): Promise<Peer> {
+  chmodSync(dir, 0o755); // its workers run as nobody
+  mkdirSync(`${dir}/logs`, { recursive: true });
+  writeFileSync(
+    `${dir}/nginx.conf`,
+    `worker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/logs/error.log;\nevents { worker_connections 256; }\n` +
+      `http { access_log off; keepalive_requests 100000; client_body_temp_path ${dir}/tmp; server { listen 127.0.0.1:${port}; ${server} } }\n`,
+  );
+  return startServer(["/usr/sbin/nginx", "-p", dir, "-c", `${dir}/nginx.conf`, "-g", "daemon off;"], "127.0.0.1", port);
 }
 
 export interface RunResult {

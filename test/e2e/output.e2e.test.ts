@@ -2,12 +2,12 @@
 // memory or a hang; a reader that goes away (| head) ends tapwire quietly with exit 0; a
 // WatchFlows subscriber that keeps up gets a burst whole.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { TapwireService } from "../../src/gen/tapwire/v1/service_pb.ts";
-import { TAPWIRE, freePort, requireRoot, startServer, startTapwire, waitFor, type Peer } from "./harness.ts";
+import { TAPWIRE, freePort, requireRoot, startNginx, startTapwire, waitFor, type Peer } from "./harness.ts";
 
 let nginx: Peer;
 let port: number;
@@ -17,15 +17,9 @@ beforeAll(async () => {
   requireRoot();
   port = await freePort();
   work = mkdtempSync(`${tmpdir()}/tapwire-output-`);
-  chmodSync(work, 0o755); // nginx's workers run as nobody
   mkdirSync(`${work}/www`);
-  mkdirSync(`${work}/logs`);
   writeFileSync(`${work}/www/index.html`, "<p>" + "tapwire output test. ".repeat(40) + "</p>\n");
-  writeFileSync(
-    `${work}/nginx.conf`,
-    `worker_processes 1;\npid ${work}/nginx.pid;\nerror_log ${work}/logs/error.log;\nevents { worker_connections 256; }\nhttp { access_log off; keepalive_requests 100000; client_body_temp_path ${work}/tmp; server { listen 127.0.0.1:${port}; root ${work}/www; } }\n`,
-  );
-  nginx = await startServer(["/usr/sbin/nginx", "-p", work, "-c", `${work}/nginx.conf`, "-g", "daemon off;"], "127.0.0.1", port);
+  nginx = await startNginx(work, port, `root ${work}/www;`);
 });
 
 afterAll(async () => {

@@ -3,9 +3,9 @@
 // its own response (nginx answers each path with the path itself), a flow that lost a side
 // says so, and the summary's count of flows marked by the loss is what was printed.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { freePort, fromB64, requireRoot, startServer, startTapwire, type Peer } from "./harness.ts";
+import { freePort, fromB64, requireRoot, startNginx, startTapwire, type Peer } from "./harness.ts";
 
 let nginx: Peer;
 let port: number;
@@ -15,13 +15,6 @@ beforeAll(async () => {
   requireRoot();
   port = await freePort();
   work = mkdtempSync(`${tmpdir()}/tapwire-saturation-`);
-  chmodSync(work, 0o755);
-  mkdirSync(`${work}/logs`);
-  writeFileSync(
-    `${work}/nginx.conf`,
-    `worker_processes 1;\npid ${work}/nginx.pid;\nerror_log ${work}/logs/error.log;\nevents { worker_connections 256; }\n` +
-      `http { access_log off; keepalive_requests 100000; client_body_temp_path ${work}/tmp; server { listen 127.0.0.1:${port}; location / { default_type text/plain; return 200 "$uri"; } } }\n`,
-  );
   // 100 paths, each client of h2load asks for them in turn.
   writeFileSync(`${work}/urls`, Array.from({ length: 100 }, (_, i) => `http://127.0.0.1:${port}/path/${i}`).join("\n") + "\n");
 });
@@ -33,7 +26,7 @@ afterAll(async () => {
 
 test("events lost to a full ring: every request keeps its own response, every flow that lost a side says so", async () => {
   const t = await startTapwire(["--port", String(port), "--ring-buffer", "64k"]);
-  nginx = await startServer(["/usr/sbin/nginx", "-p", work, "-c", `${work}/nginx.conf`, "-g", "daemon off;"], "127.0.0.1", port);
+  nginx = await startNginx(work, port, `location / { default_type text/plain; return 200 "$uri"; }`);
   const requests = 40_000;
   const load = Bun.spawnSync(["h2load", "--h1", "-n", String(requests), "-c", "16", "-i", `${work}/urls`], { stdout: "pipe", stderr: "pipe" });
   expect(load.stdout.toString()).toContain(`${requests} succeeded`);
