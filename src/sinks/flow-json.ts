@@ -1,208 +1,430 @@
 // The canonical proto JSON of a Flow, written by hand for speed: the same bytes as
-// toJsonString(FlowSchema, flow) (fields in declaration order, defaults left out, 64-bit
-// integers and enums as strings, bytes as padded base64, timestamps as RFC 3339 with 0, 3, 6
-// or 9 fractional digits, strings escaped by JSON.stringify as toJsonString does). A plain
-// object is built with the members in order and handed to JSON.stringify, which makes one
-// flat string natively: the generic writer walks the schema for every field of every flow,
-// and a string built by concatenation is a rope that costs as much again to flatten when it
-// is written out. Tests hold the two equal on every flow shape, on fuzzed flows and on every
-// flow the kernel tests produce. When flow.proto changes, this file changes with it (the
-// tests say where it falls behind).
+// toJsonString(FlowSchema, flow) in UTF-8 (fields in declaration order, defaults left out,
+// 64-bit integers and enums as strings, bytes as padded base64, timestamps as RFC 3339 with
+// 0, 3, 6 or 9 fractional digits, strings escaped as JSON.stringify escapes them), written
+// straight into bytes (json-bytes.ts): the generic writer walks the schema for every field of
+// every flow, and a string made first would be encoded again to be written. Tests hold the
+// two equal on every flow shape, on fuzzed flows and on every flow the kernel tests produce.
+// When flow.proto changes, this file changes with it (the tests say where it falls behind).
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Connection, Flow, GrpcCall, GrpcMessage, Header, Http2Stream, Missing, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
+import { JsonBytes, key } from "./json-bytes.ts";
 
-type Json = Record<string, unknown>;
+const OBJ = 0x7b;
+const OBJ_END = 0x7d;
+const ARR = 0x5b;
+const ARR_END = 0x5d;
+const QUOTE = 0x22;
 
-const PROTOCOL = ["", "PROTOCOL_HTTP1", "PROTOCOL_HTTP2", "PROTOCOL_GRPC"];
-const ROLE = ["", "ROLE_CLIENT", "ROLE_SERVER"];
+const encoder = new TextEncoder();
+const names = (list: string[]) => list.map((n) => (n ? encoder.encode(JSON.stringify(n)) : null));
+const PROTOCOL = names(["", "PROTOCOL_HTTP1", "PROTOCOL_HTTP2", "PROTOCOL_GRPC"]);
+const ROLE = names(["", "ROLE_CLIENT", "ROLE_SERVER"]);
 
 /** An enum as proto JSON writes it: its name, or its number when it has none. */
-function enumValue(names: string[], v: number): string | number {
-  return names[v] || v;
+function enumValue(w: JsonBytes, encoded: (Uint8Array | null)[], v: number): void {
+  const name = encoded[v];
+  if (name) w.raw(name);
+  else w.int(v);
 }
 
-/** Padded standard base64. toBase64 reads the array as it is: a Buffer over its memory would
- * first make the engine give a freshly copied array a buffer of its own (bench/replay.ts). */
-function base64(b: Uint8Array): string {
-  return (b as Uint8Array & { toBase64(): string }).toBase64();
-}
+const K = {
+  id: key("id"),
+  startTime: key("startTime"),
+  endTime: key("endTime"),
+  protocol: key("protocol"),
+  connection: key("connection"),
+  request: key("request"),
+  response: key("response"),
+  missing: key("missing"),
+  http2: key("http2"),
+  grpc: key("grpc"),
+  role: key("role"),
+  source: key("source"),
+  destination: key("destination"),
+  process: key("process"),
+  tls: key("tls"),
+  tlsLibrary: key("tlsLibrary"),
+  container: key("container"),
+  ip: key("ip"),
+  port: key("port"),
+  pid: key("pid"),
+  comm: key("comm"),
+  exe: key("exe"),
+  name: key("name"),
+  image: key("image"),
+  value: key("value"),
+  nameUnknown: key("nameUnknown"),
+  valueUnknown: key("valueUnknown"),
+  method: key("method"),
+  path: key("path"),
+  authority: key("authority"),
+  version: key("version"),
+  headers: key("headers"),
+  body: key("body"),
+  bodySize: key("bodySize"),
+  bodyTruncated: key("bodyTruncated"),
+  trailers: key("trailers"),
+  bodyDecodedEncoding: key("bodyDecodedEncoding"),
+  status: key("status"),
+  reason: key("reason"),
+  informationalStatuses: key("informationalStatuses"),
+  lostBytes: key("lostBytes"),
+  noResponse: key("noResponse"),
+  joinedMidStream: key("joinedMidStream"),
+  requestIncomplete: key("requestIncomplete"),
+  responseIncomplete: key("responseIncomplete"),
+  skippedBytes: key("skippedBytes"),
+  unseenBodyBytes: key("unseenBodyBytes"),
+  streamId: key("streamId"),
+  reset: key("reset"),
+  error: key("error"),
+  code: key("code"),
+  sentBy: key("sentBy"),
+  goaway: key("goaway"),
+  promisedOnStream: key("promisedOnStream"),
+  compressed: key("compressed"),
+  size: key("size"),
+  data: key("data"),
+  truncated: key("truncated"),
+  json: key("json"),
+  type: key("type"),
+  service: key("service"),
+  requestMessages: key("requestMessages"),
+  responseMessages: key("responseMessages"),
+  statusName: key("statusName"),
+  statusMessage: key("statusMessage"),
+  requestEncoding: key("requestEncoding"),
+  responseEncoding: key("responseEncoding"),
+  trailersOnly: key("trailersOnly"),
+};
 
-// The date part of the last timestamp written: flows of one second share it.
+// The date part of the last timestamp written, as bytes: flows of one second share it.
 let lastSeconds = -1n;
-let lastPrefix = "";
+let lastPrefix = new Uint8Array(0);
+const digits = new Uint8Array(9);
 
-function timestamp(t: Timestamp): string {
+function timestamp(w: JsonBytes, t: Timestamp): void {
   if (t.seconds !== lastSeconds) {
     const iso = new Date(Number(t.seconds) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
     lastSeconds = t.seconds;
-    lastPrefix = iso.slice(0, iso.length - 5);
+    lastPrefix = encoder.encode(`"${iso.slice(0, iso.length - 5)}`);
   }
-  const nanos = t.nanos;
-  if (nanos <= 0) return `${lastPrefix}Z`;
-  const digits = String(nanos + 1_000_000_000).slice(1);
-  if (nanos % 1_000_000 === 0) return `${lastPrefix}.${digits.slice(0, 3)}Z`;
-  if (nanos % 1000 === 0) return `${lastPrefix}.${digits.slice(0, 6)}Z`;
-  return `${lastPrefix}.${digits}Z`;
+  w.raw(lastPrefix);
+  w.ensure(12);
+  const out = w.buf;
+  let nanos = t.nanos;
+  if (nanos > 0) {
+    for (let i = 8; i >= 0; i--) {
+      digits[i] = 0x30 + (nanos % 10);
+      nanos = Math.floor(nanos / 10);
+    }
+    // 9, 6 or 3 digits: as few as keep every non-zero one.
+    const n = t.nanos % 1_000_000 === 0 ? 3 : t.nanos % 1000 === 0 ? 6 : 9;
+    out[w.at++] = 0x2e;
+    for (let i = 0; i < n; i++) out[w.at++] = digits[i]!;
+  }
+  out[w.at++] = 0x5a; // Z
+  out[w.at++] = QUOTE;
 }
 
-function headers(list: Header[]): Json[] {
-  const out: Json[] = new Array(list.length);
+function headers(w: JsonBytes, list: Header[]): void {
+  w.open(ARR);
   for (let i = 0; i < list.length; i++) {
     const h = list[i]!;
-    const o: Json = {};
-    if (h.name) o.name = h.name;
-    if (h.value) o.value = h.value;
-    if (h.nameUnknown) o.nameUnknown = true;
-    if (h.valueUnknown) o.valueUnknown = true;
-    out[i] = o;
+    w.element();
+    w.open(OBJ);
+    if (h.name) {
+      w.member(K.name);
+      w.string(h.name);
+    }
+    if (h.value) {
+      w.member(K.value);
+      w.string(h.value);
+    }
+    if (h.nameUnknown) {
+      w.member(K.nameUnknown);
+      w.true();
+    }
+    if (h.valueUnknown) {
+      w.member(K.valueUnknown);
+      w.true();
+    }
+    w.close(OBJ_END);
   }
-  return out;
+  w.close(ARR_END);
 }
 
-/** Every flow of a connection shares its Connection: its JSON object is made once. */
-const connectionJson = new WeakMap<Connection, Json>();
+/** Every flow of a connection shares its Connection: its JSON is made once. */
+const connectionJson = new WeakMap<Connection, Uint8Array>();
+const once = new JsonBytes();
 
-function connection(c: Connection): Json {
-  let o = connectionJson.get(c);
-  if (o === undefined) connectionJson.set(c, (o = connectionOnce(c)));
-  return o;
+function connection(w: JsonBytes, c: Connection): void {
+  let bytes = connectionJson.get(c);
+  if (bytes === undefined) {
+    once.reset();
+    connectionOnce(once, c);
+    connectionJson.set(c, (bytes = once.view().slice()));
+  }
+  w.raw(bytes);
 }
 
-function connectionOnce(c: Connection): Json {
-  const o: Json = {};
-  if (c.id) o.id = String(c.id);
-  if (c.role) o.role = enumValue(ROLE, c.role);
-  if (c.source) o.source = endpoint(c.source.ip, c.source.port);
-  if (c.destination) o.destination = endpoint(c.destination.ip, c.destination.port);
+function connectionOnce(w: JsonBytes, c: Connection): void {
+  w.open(OBJ);
+  if (c.id) {
+    w.member(K.id);
+    w.int64String(c.id);
+  }
+  if (c.role) {
+    w.member(K.role);
+    enumValue(w, ROLE, c.role);
+  }
+  if (c.source) endpoint(w, K.source, c.source.ip, c.source.port);
+  if (c.destination) endpoint(w, K.destination, c.destination.ip, c.destination.port);
   if (c.process) {
-    const p: Json = {};
-    if (c.process.pid) p.pid = c.process.pid;
-    if (c.process.comm) p.comm = c.process.comm;
-    if (c.process.exe) p.exe = c.process.exe;
-    o.process = p;
+    w.member(K.process);
+    w.open(OBJ);
+    if (c.process.pid) {
+      w.member(K.pid);
+      w.uint(c.process.pid);
+    }
+    stringMember(w, K.comm, c.process.comm);
+    stringMember(w, K.exe, c.process.exe);
+    w.close(OBJ_END);
   }
-  if (c.tls) o.tls = true;
-  if (c.tlsLibrary) o.tlsLibrary = c.tlsLibrary;
+  if (c.tls) {
+    w.member(K.tls);
+    w.true();
+  }
+  stringMember(w, K.tlsLibrary, c.tlsLibrary);
   if (c.container) {
-    const k: Json = {};
-    if (c.container.id) k.id = c.container.id;
-    if (c.container.name) k.name = c.container.name;
-    if (c.container.image) k.image = c.container.image;
-    o.container = k;
+    w.member(K.container);
+    w.open(OBJ);
+    stringMember(w, K.id, c.container.id);
+    stringMember(w, K.name, c.container.name);
+    stringMember(w, K.image, c.container.image);
+    w.close(OBJ_END);
   }
-  return o;
+  w.close(OBJ_END);
 }
 
-function endpoint(ip: string, port: number): Json {
-  const o: Json = {};
-  if (ip) o.ip = ip;
-  if (port) o.port = port;
-  return o;
+function endpoint(w: JsonBytes, k: Uint8Array, ip: string, port: number): void {
+  w.member(k);
+  w.open(OBJ);
+  stringMember(w, K.ip, ip);
+  if (port) {
+    w.member(K.port);
+    w.uint(port);
+  }
+  w.close(OBJ_END);
+}
+
+/** A string member, left out when empty (proto3's default). */
+function stringMember(w: JsonBytes, k: Uint8Array, v: string): void {
+  if (!v) return;
+  w.member(k);
+  w.string(v);
+}
+
+function int64Member(w: JsonBytes, k: Uint8Array, v: bigint): void {
+  if (!v) return;
+  w.member(k);
+  w.int64String(v);
+}
+
+function trueMember(w: JsonBytes, k: Uint8Array, v: boolean): void {
+  if (!v) return;
+  w.member(k);
+  w.true();
 }
 
 /** The members a request and a response share, in their field-number order. */
-function bodyMembers(o: Json, r: Request | Response): void {
-  if (r.body.length) o.body = base64(r.body);
-  if (r.bodySize) o.bodySize = String(r.bodySize);
-  if (r.bodyTruncated) o.bodyTruncated = true;
-  if (r.trailers.length) o.trailers = headers(r.trailers);
-  if (r.bodyDecodedEncoding) o.bodyDecodedEncoding = r.bodyDecodedEncoding;
-}
-
-function request(r: Request): Json {
-  const o: Json = {};
-  if (r.method) o.method = r.method;
-  if (r.path) o.path = r.path;
-  if (r.authority) o.authority = r.authority;
-  if (r.version) o.version = r.version;
-  if (r.headers.length) o.headers = headers(r.headers);
-  bodyMembers(o, r);
-  return o;
-}
-
-function response(r: Response): Json {
-  const o: Json = {};
-  if (r.status) o.status = r.status;
-  if (r.reason) o.reason = r.reason;
-  if (r.version) o.version = r.version;
-  if (r.headers.length) o.headers = headers(r.headers);
-  bodyMembers(o, r);
-  if (r.informationalStatuses.length) o.informationalStatuses = r.informationalStatuses;
-  return o;
-}
-
-function missing(x: Missing): Json {
-  const o: Json = {};
-  if (x.lostBytes) o.lostBytes = String(x.lostBytes);
-  if (x.noResponse) o.noResponse = true;
-  if (x.joinedMidStream) o.joinedMidStream = true;
-  if (x.requestIncomplete) o.requestIncomplete = true;
-  if (x.responseIncomplete) o.responseIncomplete = true;
-  if (x.skippedBytes) o.skippedBytes = String(x.skippedBytes);
-  if (x.unseenBodyBytes) o.unseenBodyBytes = String(x.unseenBodyBytes);
-  if (x.reason) o.reason = x.reason;
-  return o;
-}
-
-function http2(h: Http2Stream): Json {
-  const o: Json = {};
-  if (h.streamId) o.streamId = h.streamId;
-  if (h.reset) {
-    const r: Json = {};
-    if (h.reset.error) r.error = h.reset.error;
-    if (h.reset.code) r.code = h.reset.code;
-    if (h.reset.sentBy) r.sentBy = enumValue(ROLE, h.reset.sentBy);
-    if (h.reset.goaway) r.goaway = true;
-    o.reset = r;
+function bodyMembers(w: JsonBytes, r: Request | Response): void {
+  if (r.body.length) {
+    w.member(K.body);
+    w.base64(r.body);
   }
-  if (h.promisedOnStream) o.promisedOnStream = h.promisedOnStream;
-  return o;
+  int64Member(w, K.bodySize, r.bodySize);
+  trueMember(w, K.bodyTruncated, r.bodyTruncated);
+  if (r.trailers.length) {
+    w.member(K.trailers);
+    headers(w, r.trailers);
+  }
+  stringMember(w, K.bodyDecodedEncoding, r.bodyDecodedEncoding);
 }
 
-function grpcMessages(list: GrpcMessage[]): Json[] {
-  const out: Json[] = new Array(list.length);
+function request(w: JsonBytes, r: Request): void {
+  w.open(OBJ);
+  stringMember(w, K.method, r.method);
+  stringMember(w, K.path, r.path);
+  stringMember(w, K.authority, r.authority);
+  stringMember(w, K.version, r.version);
+  if (r.headers.length) {
+    w.member(K.headers);
+    headers(w, r.headers);
+  }
+  bodyMembers(w, r);
+  w.close(OBJ_END);
+}
+
+function response(w: JsonBytes, r: Response): void {
+  w.open(OBJ);
+  if (r.status) {
+    w.member(K.status);
+    w.uint(r.status);
+  }
+  stringMember(w, K.reason, r.reason);
+  stringMember(w, K.version, r.version);
+  if (r.headers.length) {
+    w.member(K.headers);
+    headers(w, r.headers);
+  }
+  bodyMembers(w, r);
+  if (r.informationalStatuses.length) {
+    w.member(K.informationalStatuses);
+    w.open(ARR);
+    for (const s of r.informationalStatuses) {
+      w.element();
+      w.uint(s);
+    }
+    w.close(ARR_END);
+  }
+  w.close(OBJ_END);
+}
+
+function missing(w: JsonBytes, x: Missing): void {
+  w.open(OBJ);
+  int64Member(w, K.lostBytes, x.lostBytes);
+  trueMember(w, K.noResponse, x.noResponse);
+  trueMember(w, K.joinedMidStream, x.joinedMidStream);
+  trueMember(w, K.requestIncomplete, x.requestIncomplete);
+  trueMember(w, K.responseIncomplete, x.responseIncomplete);
+  int64Member(w, K.skippedBytes, x.skippedBytes);
+  int64Member(w, K.unseenBodyBytes, x.unseenBodyBytes);
+  stringMember(w, K.reason, x.reason);
+  w.close(OBJ_END);
+}
+
+function uintMember(w: JsonBytes, k: Uint8Array, v: number): void {
+  if (!v) return;
+  w.member(k);
+  w.uint(v);
+}
+
+function http2(w: JsonBytes, h: Http2Stream): void {
+  w.open(OBJ);
+  uintMember(w, K.streamId, h.streamId);
+  if (h.reset) {
+    w.member(K.reset);
+    w.open(OBJ);
+    stringMember(w, K.error, h.reset.error);
+    uintMember(w, K.code, h.reset.code);
+    if (h.reset.sentBy) {
+      w.member(K.sentBy);
+      enumValue(w, ROLE, h.reset.sentBy);
+    }
+    trueMember(w, K.goaway, h.reset.goaway);
+    w.close(OBJ_END);
+  }
+  uintMember(w, K.promisedOnStream, h.promisedOnStream);
+  w.close(OBJ_END);
+}
+
+function grpcMessages(w: JsonBytes, list: GrpcMessage[]): void {
+  w.open(ARR);
   for (let i = 0; i < list.length; i++) {
     const g = list[i]!;
-    const o: Json = {};
-    if (g.compressed) o.compressed = true;
-    if (g.size) o.size = g.size;
-    if (g.data.length) o.data = base64(g.data);
-    if (g.truncated) o.truncated = true;
-    if (g.json) o.json = g.json;
-    if (g.type) o.type = g.type;
-    if (g.error) o.error = g.error;
-    out[i] = o;
+    w.element();
+    w.open(OBJ);
+    trueMember(w, K.compressed, g.compressed);
+    uintMember(w, K.size, g.size);
+    if (g.data.length) {
+      w.member(K.data);
+      w.base64(g.data);
+    }
+    trueMember(w, K.truncated, g.truncated);
+    stringMember(w, K.json, g.json);
+    stringMember(w, K.type, g.type);
+    stringMember(w, K.error, g.error);
+    w.close(OBJ_END);
   }
-  return out;
+  w.close(ARR_END);
 }
 
-function grpc(g: GrpcCall): Json {
-  const o: Json = {};
-  if (g.service) o.service = g.service;
-  if (g.method) o.method = g.method;
-  if (g.requestMessages.length) o.requestMessages = grpcMessages(g.requestMessages);
-  if (g.responseMessages.length) o.responseMessages = grpcMessages(g.responseMessages);
-  if (g.status !== undefined) o.status = g.status; // optional: present when set
-  if (g.statusName) o.statusName = g.statusName;
-  if (g.statusMessage) o.statusMessage = g.statusMessage;
-  if (g.requestEncoding) o.requestEncoding = g.requestEncoding;
-  if (g.responseEncoding) o.responseEncoding = g.responseEncoding;
-  if (g.trailersOnly) o.trailersOnly = true;
-  return o;
+function grpc(w: JsonBytes, g: GrpcCall): void {
+  w.open(OBJ);
+  stringMember(w, K.service, g.service);
+  stringMember(w, K.method, g.method);
+  if (g.requestMessages.length) {
+    w.member(K.requestMessages);
+    grpcMessages(w, g.requestMessages);
+  }
+  if (g.responseMessages.length) {
+    w.member(K.responseMessages);
+    grpcMessages(w, g.responseMessages);
+  }
+  if (g.status !== undefined) {
+    // optional: present when set, 0 included
+    w.member(K.status);
+    w.uint(g.status);
+  }
+  stringMember(w, K.statusName, g.statusName);
+  stringMember(w, K.statusMessage, g.statusMessage);
+  stringMember(w, K.requestEncoding, g.requestEncoding);
+  stringMember(w, K.responseEncoding, g.responseEncoding);
+  trueMember(w, K.trailersOnly, g.trailersOnly);
+  w.close(OBJ_END);
 }
 
-/** The canonical proto JSON of a flow (what toJsonString(FlowSchema, flow) returns). */
+/** Appends the canonical proto JSON of a flow to `w` (what toJsonString(FlowSchema, flow) returns, in UTF-8). */
+export function writeFlowJson(w: JsonBytes, f: Flow): void {
+  w.open(OBJ);
+  stringMember(w, K.id, f.id);
+  if (f.startTime) {
+    w.member(K.startTime);
+    timestamp(w, f.startTime);
+  }
+  if (f.endTime) {
+    w.member(K.endTime);
+    timestamp(w, f.endTime);
+  }
+  if (f.protocol) {
+    w.member(K.protocol);
+    enumValue(w, PROTOCOL, f.protocol);
+  }
+  if (f.connection) {
+    w.member(K.connection);
+    connection(w, f.connection);
+  }
+  if (f.request) {
+    w.member(K.request);
+    request(w, f.request);
+  }
+  if (f.response) {
+    w.member(K.response);
+    response(w, f.response);
+  }
+  if (f.missing) {
+    w.member(K.missing);
+    missing(w, f.missing);
+  }
+  if (f.http2) {
+    w.member(K.http2);
+    http2(w, f.http2);
+  }
+  if (f.grpc) {
+    w.member(K.grpc);
+    grpc(w, f.grpc);
+  }
+  w.close(OBJ_END);
+}
+
+const scratch = new JsonBytes();
+const decoder = new TextDecoder();
+
+/** The canonical proto JSON of a flow as a string. */
 export function flowJson(f: Flow): string {
-  const o: Json = {};
-  if (f.id) o.id = f.id;
-  if (f.startTime) o.startTime = timestamp(f.startTime);
-  if (f.endTime) o.endTime = timestamp(f.endTime);
-  if (f.protocol) o.protocol = enumValue(PROTOCOL, f.protocol);
-  if (f.connection) o.connection = connection(f.connection);
-  if (f.request) o.request = request(f.request);
-  if (f.response) o.response = response(f.response);
-  if (f.missing) o.missing = missing(f.missing);
-  if (f.http2) o.http2 = http2(f.http2);
-  if (f.grpc) o.grpc = grpc(f.grpc);
-  return JSON.stringify(o);
+  scratch.reset();
+  writeFlowJson(scratch, f);
+  return decoder.decode(scratch.view());
 }

@@ -9,7 +9,7 @@ import { fstatSync, write, writeSync } from "node:fs";
 export const DEFAULT_OUTPUT_BUDGET = 32 << 20;
 /** /dev/null's device number (1, 3). */
 const DEV_NULL = (1 << 8) | 3;
-/** Bytes encoded for one write. */
+/** Bytes per chunk of the queue: one write. */
 const CHUNK_BYTES = 1 << 20;
 /** How soon a write that found the pipe full (EAGAIN) is tried again. */
 const RETRY_MS = 10;
@@ -17,6 +17,8 @@ const RETRY_MS = 10;
 export interface OutputWriter {
   /** A flow's text, whole; false when it did not fit in the budget (dropped, counted). */
   write(text: string): boolean;
+  /** The same for a flow already in UTF-8 (copied: `bytes` may be reused at once). */
+  writeBytes(bytes: Uint8Array): boolean;
   /** Starts writing what is queued; resolves once it is written (or the writer failed). */
   flush(): Promise<void>;
   /** Waits up to `graceMs` for what is queued; what is left is dropped, counted. */
@@ -27,21 +29,33 @@ export interface OutputWriter {
   readonly failed: Promise<NodeJS.ErrnoException>;
 }
 
+/** Queued bytes: flows copied in as they come, written out a chunk at a time. */
+interface Chunk {
+  buf: Buffer;
+  /** Bytes filled. */
+  len: number;
+  /** Flows in it (counted as dropped if it is never written). */
+  flows: number;
+}
+
 export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } = {}): OutputWriter {
   const fd = opts.fd ?? 1;
   const budget = opts.budgetBytes ?? DEFAULT_OUTPUT_BUDGET;
-  // Texts waiting, taken from `head` on (no shift(): it moves every element).
-  let queue: string[] = [];
+  // Chunks waiting, taken from `head` on (no shift(): it moves every element). The last one
+  // is filled; one being written asynchronously is no longer filled.
+  let chunks: Chunk[] = [];
   let head = 0;
-  /** Queued texts' length (UTF-16 units: bytes, for the ASCII flows mostly are). */
+  let sealed: Chunk | null = null;
+  /** Bytes queued and not yet out, the chunk being written included. */
   let queued = 0;
-  /** Bytes being written, until they are out. */
-  let writing = 0;
+  let writing = false;
   let dropped = 0;
   let error: NodeJS.ErrnoException | undefined;
   let fail!: (e: NodeJS.ErrnoException) => void;
   const failed = new Promise<NodeJS.ErrnoException>((r) => (fail = r));
   let idle: (() => void)[] = [];
+  /** Chunk buffers written out, kept for reuse (a few: allocating 1 MiB is not free). */
+  const spare: Buffer[] = [];
   // A regular file or /dev/null takes a write at once: written in place, no round trip through
   // the thread pool (whose completions wait for the event loop, which capture keeps busy).
   // A pipe, socket or terminal can block: written asynchronously.
@@ -53,39 +67,35 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
       return false;
     }
   })();
-  /** Reused for writes made at once; an asynchronous write gets a buffer of its own. */
-  const syncChunk = Buffer.allocUnsafe(CHUNK_BYTES);
 
   const settle = () => {
     for (const r of idle.splice(0)) r();
   };
 
-  /** Encodes queued texts straight into `into` (no joined string, no second copy), as many as
-   * fit; a text larger than the chunk gets a buffer of its size. Returns the bytes to write. */
-  function takeChunk(into: Buffer): Buffer {
-    let buf = into;
-    let at = 0;
-    while (head < queue.length) {
-      const text = queue[head]!;
-      // A UTF-16 unit is at most 3 bytes of UTF-8.
-      if (at + text.length * 3 > buf.length) {
-        if (at > 0) break;
-        buf = Buffer.allocUnsafe(text.length * 3);
-      }
-      at += buf.write(text, at);
-      queued -= text.length;
-      queue[head++] = "";
-    }
-    if (head === queue.length) {
-      queue = [];
+  /** The chunk to append n bytes to: the last one if it has room and is not being written. */
+  function tailWithRoom(n: number): Chunk {
+    const last = chunks[chunks.length - 1];
+    if (last !== undefined && last !== sealed && last.buf.length - last.len >= n) return last;
+    const buf = n <= CHUNK_BYTES ? (spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES)) : Buffer.allocUnsafe(n);
+    const chunk: Chunk = { buf, len: 0, flows: 0 };
+    chunks.push(chunk);
+    return chunk;
+  }
+
+  function written(chunk: Chunk): void {
+    queued -= chunk.len;
+    if (chunk.buf.length === CHUNK_BYTES && spare.length < 2) spare.push(chunk.buf);
+    chunks[head++] = undefined as unknown as Chunk;
+    if (head === chunks.length) {
+      chunks = [];
       head = 0;
     }
-    return buf.subarray(0, at);
   }
 
   function failWith(e: NodeJS.ErrnoException): void {
     error = e;
-    writing = 0;
+    writing = false;
+    sealed = null;
     fail(e);
     settle();
   }
@@ -94,25 +104,29 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
     if (writing || error) return;
     if (writesAtOnce) {
       try {
-        while (head < queue.length) {
-          const chunk = takeChunk(syncChunk);
-          for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at);
+        while (head < chunks.length) {
+          const chunk = chunks[head]!;
+          for (let at = 0; at < chunk.len; ) at += writeSync(fd, chunk.buf, at, chunk.len - at);
+          written(chunk);
         }
       } catch (e) {
         return failWith(e as NodeJS.ErrnoException);
       }
       return settle();
     }
-    if (head === queue.length) return settle();
-    const chunk = takeChunk(Buffer.allocUnsafe(CHUNK_BYTES));
-    writing = chunk.length;
+    if (head === chunks.length) return settle();
+    const chunk = chunks[head]!;
+    sealed = chunk;
+    writing = true;
     const writeFrom = (at: number) => {
-      write(fd, chunk, at, chunk.length - at, null, (err, n) => {
+      write(fd, chunk.buf, at, chunk.len - at, null, (err, n) => {
         // A non-blocking stdout whose reader is behind: try again shortly.
         if (err?.code === "EAGAIN") return void setTimeout(() => writeFrom(at), RETRY_MS);
         if (err) return failWith(err);
-        if (at + n < chunk.length) return writeFrom(at + n);
-        writing = 0;
+        if (at + n < chunk.len) return writeFrom(at + n);
+        writing = false;
+        sealed = null;
+        written(chunk);
         pump();
       });
     };
@@ -122,13 +136,35 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
   return {
     write(text) {
       if (error) return false;
-      // What is being written counts against the budget too, until it is out.
-      if (queued + text.length + writing > budget) {
+      // A UTF-16 unit is at most 3 bytes of UTF-8: room for that, the bytes counted as written.
+      if (queued + text.length > budget) {
         dropped++;
         return false;
       }
-      queue.push(text);
-      queued += text.length;
+      const chunk = tailWithRoom(text.length * 3);
+      const n = chunk.buf.write(text, chunk.len);
+      if (queued + n > budget) {
+        dropped++;
+        return false;
+      }
+      chunk.len += n;
+      chunk.flows++;
+      queued += n;
+      return true;
+    },
+    writeBytes(bytes) {
+      if (error) return false;
+      // What is being written counts against the budget too, until it is out.
+      const n = bytes.length;
+      if (queued + n > budget) {
+        dropped++;
+        return false;
+      }
+      const chunk = tailWithRoom(n);
+      chunk.buf.set(bytes, chunk.len);
+      chunk.len += n;
+      chunk.flows++;
+      queued += n;
       return true;
     },
     flush() {
@@ -138,8 +174,8 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
     },
     async close(graceMs) {
       await Promise.race([this.flush(), Bun.sleep(graceMs)]);
-      dropped += queue.length - head;
-      queue = [];
+      for (let i = head; i < chunks.length; i++) dropped += chunks[i]!.flows;
+      chunks = [];
       head = 0;
       queued = 0;
     },

@@ -56,6 +56,28 @@ describe("output writer", () => {
     expect(readFileSync(path).equals(Buffer.from(all.join("")))).toBe(true);
   });
 
+  test("texts and bytes mixed, one larger than a chunk: every one, in order, byte for byte", async () => {
+    const path = `${dir}/mixed.json`;
+    const fd = openSync(path, "w");
+    const out = createOutputWriter({ fd, budgetBytes: 64 << 20 });
+    const all = texts();
+    const reused = new Uint8Array(4 << 20); // as a sink's buffer: overwritten after each call
+    for (let i = 0; i < all.length; i++) {
+      if (i % 2) {
+        expect(out.write(all[i]!)).toBe(true);
+      } else {
+        const n = Buffer.from(reused.buffer).write(all[i]!);
+        expect(out.writeBytes(reused.subarray(0, n))).toBe(true);
+        reused.fill(0x2e, 0, n);
+      }
+      if (i % 900 === 0) await out.flush();
+    }
+    await out.close(1000);
+    closeSync(fd);
+    expect(out.dropped).toBe(0);
+    expect(readFileSync(path).equals(Buffer.from(all.join("")))).toBe(true);
+  });
+
   test("a pipe whose reader keeps reading gets every text, in order", async () => {
     const [r, w] = pipe("read");
     const out = createOutputWriter({ fd: w, budgetBytes: 64 << 20 });
