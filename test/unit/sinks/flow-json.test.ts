@@ -83,6 +83,14 @@ describe("flow JSON", () => {
     }
   });
 
+  test("bodies of every length up to 200 bytes, and a large one (two ways of writing base64)", () => {
+    for (let n = 0; n <= 200; n++) {
+      const body = new Uint8Array(n).map((_, i) => (i * 37 + n) & 255);
+      same(create(FlowSchema, { request: { body }, grpc: { requestMessages: [{ data: body }] } }));
+    }
+    same(create(FlowSchema, { response: { body: new Uint8Array(100_001).map((_, i) => (i * 131) & 255) } }));
+  });
+
   test("fuzzed flows", () => {
     const text = fc.string({ unit: fc.constantFrom("a", "Z", "0", " ", '"', "\\", "\n", "\u0001", "é", "😀", "\ud800", "/", ":") , maxLength: 12 });
     const u32 = fc.integer({ min: 0, max: 4_294_967_295 });
