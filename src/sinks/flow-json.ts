@@ -376,46 +376,29 @@ function grpc(w: JsonBytes, g: GrpcCall): void {
   w.close(OBJ_END);
 }
 
+/** A message-typed member, left out when absent. */
+function messageMember<T>(w: JsonBytes, k: Uint8Array, v: T | undefined, write: (w: JsonBytes, v: T) => void): void {
+  if (v === undefined) return;
+  w.member(k);
+  write(w, v);
+}
+
 /** Appends the canonical proto JSON of a flow to `w` (what toJsonString(FlowSchema, flow) returns, in UTF-8). */
 export function writeFlowJson(w: JsonBytes, f: Flow): void {
   w.open(OBJ);
   stringMember(w, K.id, f.id);
-  if (f.startTime) {
-    w.member(K.startTime);
-    timestamp(w, f.startTime);
-  }
-  if (f.endTime) {
-    w.member(K.endTime);
-    timestamp(w, f.endTime);
-  }
+  messageMember(w, K.startTime, f.startTime, timestamp);
+  messageMember(w, K.endTime, f.endTime, timestamp);
   if (f.protocol) {
     w.member(K.protocol);
     enumValue(w, PROTOCOL, f.protocol);
   }
-  if (f.connection) {
-    w.member(K.connection);
-    connection(w, f.connection);
-  }
-  if (f.request) {
-    w.member(K.request);
-    request(w, f.request);
-  }
-  if (f.response) {
-    w.member(K.response);
-    response(w, f.response);
-  }
-  if (f.missing) {
-    w.member(K.missing);
-    missing(w, f.missing);
-  }
-  if (f.http2) {
-    w.member(K.http2);
-    http2(w, f.http2);
-  }
-  if (f.grpc) {
-    w.member(K.grpc);
-    grpc(w, f.grpc);
-  }
+  messageMember(w, K.connection, f.connection, connection);
+  messageMember(w, K.request, f.request, request);
+  messageMember(w, K.response, f.response, response);
+  messageMember(w, K.missing, f.missing, missing);
+  messageMember(w, K.http2, f.http2, http2);
+  messageMember(w, K.grpc, f.grpc, grpc);
   w.close(OBJ_END);
 }
 
