@@ -164,7 +164,7 @@ function connection(w: JsonBytes, c: Connection): void {
   if (bytes === undefined) {
     once.reset();
     connectionOnce(once, c);
-    connectionJson.set(c, (bytes = once.view().slice()));
+    connectionJson.set(c, (bytes = new Uint8Array(once.view()))); // a copy: `once` is reused
   }
   w.raw(bytes);
 }

@@ -83,6 +83,15 @@ describe("flow JSON", () => {
     }
   });
 
+  test("flows of many connections, interleaved: each with its own connection", () => {
+    const connections = Array.from({ length: 20 }, (_, i) =>
+      create(FlowSchema, { connection: { id: BigInt(i + 1), role: Role.CLIENT, process: { pid: 100 + i, comm: `c${i}` }, tls: i % 2 === 0, tlsLibrary: i % 2 ? "" : "Go go1.19.8 crypto/tls" } }).connection!,
+    );
+    for (let round = 0; round < 3; round++) {
+      for (const connection of connections) same(create(FlowSchema, { id: `f${round}`, connection }));
+    }
+  });
+
   test("bodies of every length up to 200 bytes, and a large one (two ways of writing base64)", () => {
     for (let n = 0; n <= 200; n++) {
       const body = new Uint8Array(n).map((_, i) => (i * 37 + n) & 255);
