@@ -106,8 +106,8 @@ export function freshCopy(file: string, name: string): string {
   return `${dir}/${name}`;
 }
 
-/** Every tapwire a test started: one a failed test left running is killed when the run ends,
- * so it cannot hold execs or capture for the tests after it. */
+/** Every tapwire and every peer a test started: one a failed test left running is killed when
+ * the run ends, so it cannot hold execs, capture or serve for the tests after it. */
 const started = new Set<Subprocess>();
 process.on("exit", () => {
   for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
@@ -198,6 +198,8 @@ export interface Peer {
 /** A long-running program (server or held client) whose stdout lines can be awaited. */
 export function startPeer(cmd: string[], opts: { cwd?: string } = {}): Peer {
   const proc = Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "pipe", cwd: opts.cwd });
+  started.add(proc);
+  void proc.exited.then(() => started.delete(proc));
   const lines: string[] = [];
   const errLines: string[] = [];
   const outDone = collectLines(proc.stdout, lines);
