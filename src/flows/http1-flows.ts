@@ -157,7 +157,8 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
    * answers — the latest one begun before it, since a response cannot precede its request and
    * a client that waits for each response sends the next request only after it. Those waiting
    * before it lost their responses in the gap and are marked so. Pipelined requests (several
-   * sent before any response) cannot be told apart this way; they pair first-in, first-out.
+   * sent before any response) cannot be told apart this way: the response goes to the latest,
+   * the earlier ones are marked as having lost theirs, though one of them may be its own.
    */
   function realign(startTs: number): Exchange | undefined {
     let lostBytes = responseLoss;
