@@ -2,7 +2,7 @@
 // to its close (or its process's exit). It puts each direction's bytes back in stream order
 // from their positions, says where bytes are missing, and hands the ordered stream to a
 // StreamSink that the layer above (flows) supplies for each connection.
-import type { TapwireEvent, ConnOpenEvent, DataEvent, Direction } from "../bpf/events.ts";
+import { ConnOrigin, type TapwireEvent, type ConnOpenEvent, type DataEvent, type Direction } from "../bpf/events.ts";
 import type { ProcessRegistry } from "../procs/process-registry.ts";
 
 /** What the kernel announced of a connection, with its id, its process's exe and when it opened. */
@@ -55,8 +55,9 @@ export interface ConnectionTable {
   readonly stats: ConnectionTableStats;
 }
 
-/** Events held back because an earlier part of the stream had not arrived yet. */
-const MAX_HELD_EVENTS = 64;
+/** Events held back (both directions) because an earlier part of the stream had not arrived
+ * yet: room for a large write of each direction (a syscall sends up to 256 chunk events). */
+const MAX_HELD_EVENTS = 512;
 
 interface DirectionState {
   next: number; // the stream position expected next
@@ -151,7 +152,9 @@ export function createConnectionTable(opts: ConnectionTableOptions): ConnectionT
     }
     if (data.length) {
       const other = conn.dirs[e.direction ^ 1];
-      const behind = other.started && e.peerPos > other.next ? e.peerPos - other.next : 0;
+      // Known from the connection's start, or once the other direction has been read from.
+      const counted = other.started || conn.info.origin !== ConnOrigin.Found;
+      const behind = counted && e.peerPos > other.next ? e.peerPos - other.next : 0;
       d.started = true;
       sink?.data(e.direction, data, e.tsNs, behind);
     }

@@ -54,10 +54,14 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   const maxPending = ctx.limits.maxPendingRequests;
   // sendfile byte counts waiting to be attributed to the message they fell in.
   const unseen: [number, number] = [0, 0];
-  // Losses that may have taken whole messages: responses (pairing is redone by time at the
-  // next response), requests (a response that finds no request says why).
+  // Losses that may have taken whole messages. Responses: pairing is redone by time at the
+  // next response. Requests: since the last request seen, requests may have been lost (a
+  // response that finds none waiting says so); their bytes not yet counted on a flow; and
+  // those counted already, from the kernel's positions, before their gap was found.
   let responseLoss = NO_LOSS;
-  let requestLoss = NO_LOSS;
+  let requestsLost = false;
+  let requestLostBytes = 0;
+  let requestBytesAhead = 0;
 
   const joinedMidStream = info.origin === ConnOrigin.Found;
   // The same for every flow of the connection once the role is known.
@@ -85,7 +89,10 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       onUpgradedBytes: (data, ts) => h2?.data(requestDir!, data, ts, 0),
       onUpgradedGap: (lost, ts) => h2?.gap(requestDir!, lost, ts),
       onRequestHead: (method, startTs) => {
-        requestLoss = NO_LOSS; // a response from here on answers a request seen
+        // A response from here on answers a request seen; bytes lost before it that no flow
+        // showed are in the summary only.
+        requestsLost = false;
+        requestLostBytes = 0;
         queue.push({ startTs, requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 });
         responses!.expectResponseTo(method);
         if (queue.length > maxPending) {
@@ -124,8 +131,10 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     if (!ex) {
       // A response to a request tapwire did not see: joined after it was sent, or it was lost.
       flushReady(); // requests before it that lost their responses go first
-      const lost = requestLoss === NO_LOSS ? undefined : requestLoss;
-      requestLoss = lost === undefined ? NO_LOSS : 0; // its bytes are counted once
+      const lost = requestsLost ? requestLostBytes : undefined;
+      requestLostBytes = 0; // counted once
+      // Its request lost, it may still have switched protocols: what follows is not HTTP/1.
+      if (m.status === 101) requests!.handOver();
       emit({
         startTs: m.startTs,
         requestDone: true,
@@ -145,6 +154,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       h2 = createHttp2Stream(info, ctx, { joined: false, upgrade: { request: ex.request, processIsClient: processIsClient! } });
       queue.splice(queue.indexOf(ex), 1);
       requests!.handOver();
+      flushReady(); // requests before it that lost their responses
       return;
     }
     const method = ex.request?.method;
@@ -166,22 +176,32 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     let pick = -1;
     // With requests lost too, the latest request seen is not the latest sent: the response
     // answers one that was lost, and every request waiting lost its response.
-    for (let i = 0; i < queue.length && requestLoss === NO_LOSS; i++) {
+    for (let i = 0; i < queue.length && !requestsLost; i++) {
       const x = queue[i]!;
       if (!x.response && !x.responseLost && x.startTs <= startTs) pick = i;
     }
     // (Lost with none waiting before it: whole exchanges went, and no flow shows it.)
     const end = pick < 0 ? queue.length : pick;
+    let marked = 0;
     for (let i = 0; i < end; i++) {
       const x = queue[i]!;
       if (x.response || x.responseLost || x.startTs > startTs) continue;
       x.responseLost = true;
       x.lostBetween = lostBytes;
       lostBytes = 0;
+      marked++;
     }
+    // The response parser expects a response per request, in order, to read HEAD's and
+    // CONNECT's right: this one took the first expected; the rest of those answered or lost
+    // here will not come.
+    const answered = marked + (pick >= 0 ? 1 : 0);
+    if (answered > 1) responses!.forgetExpected(answered - 1);
     if (pick >= 0) return queue[pick];
     // None seen before it: its own request was lost too (or never seen).
-    if (lostBytes > 0) requestLoss = requestLoss === NO_LOSS ? lostBytes : requestLoss + lostBytes;
+    if (lostBytes > 0) {
+      requestsLost = true;
+      requestLostBytes += lostBytes;
+    }
     return undefined;
   }
 
@@ -238,7 +258,12 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       if (dir === requestDir) return requests!.push(bytes, tsNs);
       // Request bytes sent before these response bytes never came: the request they answer
       // may be among them (a response cannot come before its request; the ring keeps order).
-      if (otherBehind > 0) requestLoss = requestLoss === NO_LOSS ? otherBehind : Math.max(requestLoss, otherBehind);
+      // `otherBehind` is all that is missing so far: only what is new is added.
+      if (otherBehind > requestBytesAhead) {
+        requestsLost = true;
+        requestLostBytes += otherBehind - requestBytesAhead;
+        requestBytesAhead = otherBehind;
+      }
       responses!.push(bytes, tsNs);
     },
     gap(dir, lost, tsNs) {
@@ -248,8 +273,19 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       // Whole messages may have gone with these bytes; those between messages are counted on
       // the flow the loss shows in (the message cut counts its own).
       const between = effect === GapEffect.BetweenMessages ? lost : 0;
-      if (dir === requestDir) requestLoss = requestLoss === NO_LOSS ? between : requestLoss + between;
-      else responseLoss = responseLoss === NO_LOSS ? between : responseLoss + between;
+      if (dir !== requestDir) {
+        responseLoss = responseLoss === NO_LOSS ? between : responseLoss + between;
+        return;
+      }
+      // Some of these bytes may have been counted already from the kernel's positions.
+      const known = Math.min(lost, requestBytesAhead);
+      requestBytesAhead -= known;
+      // A request cut by the gap ended there; the client waits for its response, so whole
+      // requests after it are not taken to be lost.
+      if (effect === GapEffect.BetweenMessages) {
+        requestsLost = true;
+        requestLostBytes += between - known;
+      }
     },
     unseen(dir, count, tsNs) {
       if (!requests) return;

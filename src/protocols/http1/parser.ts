@@ -107,6 +107,10 @@ class Parser implements Http1Parser {
     this.methods.push(method);
   }
 
+  forgetExpected(count: number): void {
+    this.methods.splice(0, count);
+  }
+
   push(data: Uint8Array, ts: number): void {
     this.lastTs = ts;
     const n = data.length;

@@ -96,6 +96,8 @@ export interface Http1Parser {
   end(ts: number): void;
   /** Response parsers: the method of the next request in order (pipelining), so HEAD and CONNECT responses are read right. */
   expectResponseTo(method: string): void;
+  /** Response parsers: the next `count` expected responses will not come (lost with bytes). */
+  forgetExpected(count: number): void;
   /** Set once a 101 Switching Protocols or a successful CONNECT has handed the stream to another protocol;
    * later bytes are ignored by this parser and counted in upgradedBytes. */
   readonly upgraded: boolean;

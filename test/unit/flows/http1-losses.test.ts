@@ -163,4 +163,73 @@ describe("HTTP/1 pairing across lost bytes", () => {
       ["/3", "three", null],
     ]);
   });
+
+  test("requests lost one at a time, each response coming alone: each flow counts its own request's bytes, once", () => {
+    const lost = REQ("/2").length;
+    const flows = run((c, r) => {
+      r.push(c.data(IN, REQ("/1")), c.data(OUT, RES("one")));
+      c.lose(IN, lost);
+      r.push(c.data(OUT, RES("two")));
+      c.lose(IN, REQ("/3").length);
+      r.push(c.data(OUT, RES("three")), c.data(IN, REQ("/4")), c.data(OUT, RES("four")));
+    });
+    const reason = `request lost with bytes tapwire did not receive; ${lost} bytes lost`;
+    expect(flows).toEqual([
+      ["/1", "one", null],
+      [null, "two", { lostBytes: String(lost), reason }],
+      [null, "three", { lostBytes: String(lost), reason }],
+      ["/4", "four", null],
+    ]);
+  });
+
+  test("the first request of an accepted connection lost: its response says so, with the bytes", () => {
+    const lost = REQ("/1").length;
+    const flows = run((c, r) => {
+      c.lose(IN, lost);
+      r.push(c.data(OUT, RES("one")), c.data(IN, REQ("/2")), c.data(OUT, RES("two")));
+    });
+    expect(flows).toEqual([
+      [null, "one", { lostBytes: String(lost), reason: `request lost with bytes tapwire did not receive; ${lost} bytes lost` }],
+      ["/2", "two", null],
+    ]);
+  });
+
+  test("an upload cut by a gap keeps its response though the 100 Continue before it was lost", () => {
+    const head = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n";
+    const flows = run((c, r) => {
+      r.push(c.data(IN, head));
+      c.lose(OUT, "HTTP/1.1 100 Continue\r\n\r\n".length);
+      r.push(c.data(IN, "5\r\nhello\r\n"));
+      c.lose(IN, "5\r\nworld\r\n".length);
+      r.push(c.data(IN, "0\r\n\r\n"), c.data(OUT, RES("ok")), c.data(IN, REQ("/2")), c.data(OUT, RES("two")));
+    });
+    expect(flows.map(([path, body]) => [path, body])).toEqual([
+      ["/up", "ok"],
+      ["/2", "two"],
+    ]);
+    expect(flows[0]![2]).toMatchObject({ requestIncomplete: true, lostBytes: "10" });
+  });
+
+  test("a 101 whose request was lost hands the connection over: what follows is not read as HTTP/1", () => {
+    const flows = run((c, r) => {
+      r.push(c.data(IN, REQ("/1")), c.data(OUT, RES("one")));
+      c.lose(IN, 120);
+      r.push(c.data(OUT, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"), c.data(IN, "\x81\x05hello GET /x HTTP/1.1\r\nHost: y\r\n\r\n"));
+    });
+    expect(flows).toEqual([
+      ["/1", "one", null],
+      [null, null, { lostBytes: "120", reason: "request lost with bytes tapwire did not receive; 120 bytes lost" }],
+    ]);
+  });
+
+  test("a request that lost its response goes out before a later h2c upgrade, not at close", () => {
+    const up = "GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+    const flows = run((c, r) => {
+      r.push(c.data(IN, REQ("/1")));
+      c.lose(OUT, RES("one").length);
+      r.push(c.data(IN, up), c.data(OUT, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"));
+    });
+    expect(flows.map(([path]) => path)).toEqual(["/1", "/u"]);
+    expect(flows[0]![2]).toMatchObject({ noResponse: true, reason: expect.stringContaining("response lost") });
+  });
 });
