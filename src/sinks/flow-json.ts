@@ -409,5 +409,7 @@ const decoder = new TextDecoder();
 export function flowJson(f: Flow): string {
   scratch.reset();
   writeFlowJson(scratch, f);
-  return decoder.decode(scratch.view());
+  const text = decoder.decode(scratch.view());
+  scratch.shrink();
+  return text;
 }

@@ -16,6 +16,9 @@ SHORT_ESCAPE[0x0c] = 0x66; // \f
 SHORT_ESCAPE[0x0d] = 0x72; // \r
 const BASE64 = new TextEncoder().encode("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
 const EQUALS = 0x3d;
+const INITIAL = 64 * 1024;
+/** A buffer grown past this for one large flow is not kept. */
+const MAX_KEPT = 4 << 20;
 /** Bodies this long or longer are encoded by the engine (see base64). */
 const NATIVE_BASE64 = 64;
 
@@ -29,7 +32,7 @@ export function key(name: string): Key {
 }
 
 export class JsonBytes {
-  buf: Buffer = Buffer.allocUnsafe(64 * 1024);
+  buf: Buffer = Buffer.allocUnsafe(INITIAL);
   at = 0;
   /** Per open object or array: whether a member or element was written. */
   private filled: boolean[] = [];
@@ -44,6 +47,11 @@ export class JsonBytes {
   /** The bytes written since reset (a view: valid until the next reset). */
   view(): Uint8Array {
     return this.buf.subarray(0, this.at);
+  }
+
+  /** Gives back a buffer grown large for one big value (call between values). */
+  shrink(): void {
+    if (this.buf.length > MAX_KEPT) this.buf = Buffer.allocUnsafe(INITIAL);
   }
 
   /** Room for n more bytes. */

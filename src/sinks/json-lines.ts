@@ -16,6 +16,7 @@ export function createJsonLinesSink(out: OutputWriter): FlowSink {
       line.ensure(1);
       line.buf[line.at++] = NEWLINE;
       out.writeBytes(line.view());
+      line.shrink();
     },
     flush: () => out.flush(),
   };

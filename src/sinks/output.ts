@@ -34,8 +34,8 @@ interface Chunk {
   buf: Buffer;
   /** Bytes filled. */
   len: number;
-  /** Flows in it (counted as dropped if it is never written). */
-  flows: number;
+  /** Where each flow in it ends: those not written out when the writer closes are dropped. */
+  ends: number[];
 }
 
 export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } = {}): OutputWriter {
@@ -46,6 +46,9 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
   let chunks: Chunk[] = [];
   let head = 0;
   let sealed: Chunk | null = null;
+  /** Bytes of the sealed chunk written so far. */
+  let sealedWritten = 0;
+  let closed = false;
   /** Bytes queued and not yet out, the chunk being written included. */
   let queued = 0;
   let writing = false;
@@ -53,7 +56,9 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
   let error: NodeJS.ErrnoException | undefined;
   let fail!: (e: NodeJS.ErrnoException) => void;
   const failed = new Promise<NodeJS.ErrnoException>((r) => (fail = r));
-  let idle: (() => void)[] = [];
+  // One promise for "all queued is out", however many flushes wait for it (capture asks after
+  // every batch: a reader that stays behind must not make them pile up).
+  let idle: { promise: Promise<void>; resolve: () => void } | null = null;
   /** Chunk buffers written out, kept for reuse (a few: allocating 1 MiB is not free). */
   const spare: Buffer[] = [];
   // A regular file or /dev/null takes a write at once: written in place, no round trip through
@@ -69,7 +74,9 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
   })();
 
   const settle = () => {
-    for (const r of idle.splice(0)) r();
+    const waiting = idle;
+    idle = null;
+    waiting?.resolve();
   };
 
   /** The chunk to append n bytes to: the last one if it has room and is not being written. */
@@ -77,12 +84,13 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
     const last = chunks[chunks.length - 1];
     if (last !== undefined && last !== sealed && last.buf.length - last.len >= n) return last;
     const buf = n <= CHUNK_BYTES ? (spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES)) : Buffer.allocUnsafe(n);
-    const chunk: Chunk = { buf, len: 0, flows: 0 };
+    const chunk: Chunk = { buf, len: 0, ends: [] };
     chunks.push(chunk);
     return chunk;
   }
 
   function written(chunk: Chunk): void {
+    if (chunks[head] !== chunk) return; // let go at close
     queued -= chunk.len;
     if (chunk.buf.length === CHUNK_BYTES && spare.length < 2) spare.push(chunk.buf);
     chunks[head++] = undefined as unknown as Chunk;
@@ -101,7 +109,8 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
   }
 
   function pump(): void {
-    if (writing || error) return;
+    if (error) return settle();
+    if (writing) return;
     if (writesAtOnce) {
       try {
         while (head < chunks.length) {
@@ -117,12 +126,14 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
     if (head === chunks.length) return settle();
     const chunk = chunks[head]!;
     sealed = chunk;
+    sealedWritten = 0;
     writing = true;
     const writeFrom = (at: number) => {
       write(fd, chunk.buf, at, chunk.len - at, null, (err, n) => {
-        // A non-blocking stdout whose reader is behind: try again shortly.
-        if (err?.code === "EAGAIN") return void setTimeout(() => writeFrom(at), RETRY_MS);
+        // A non-blocking stdout whose reader is behind: try again shortly (not once closed).
+        if (err?.code === "EAGAIN") return void (closed || setTimeout(() => writeFrom(at), RETRY_MS));
         if (err) return failWith(err);
+        sealedWritten = at + n;
         if (at + n < chunk.len) return writeFrom(at + n);
         writing = false;
         sealed = null;
@@ -136,6 +147,10 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
   return {
     write(text) {
       if (error) return false;
+      if (closed) {
+        dropped++; // offered after close: never written
+        return false;
+      }
       // A UTF-16 unit is at most 3 bytes of UTF-8: room for that, the bytes counted as written.
       if (queued + text.length > budget) {
         dropped++;
@@ -148,12 +163,16 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
         return false;
       }
       chunk.len += n;
-      chunk.flows++;
+      chunk.ends.push(chunk.len);
       queued += n;
       return true;
     },
     writeBytes(bytes) {
       if (error) return false;
+      if (closed) {
+        dropped++;
+        return false;
+      }
       // What is being written counts against the budget too, until it is out.
       const n = bytes.length;
       if (queued + n > budget) {
@@ -163,21 +182,34 @@ export function createOutputWriter(opts: { fd?: number; budgetBytes?: number } =
       const chunk = tailWithRoom(n);
       chunk.buf.set(bytes, chunk.len);
       chunk.len += n;
-      chunk.flows++;
+      chunk.ends.push(chunk.len);
       queued += n;
       return true;
     },
     flush() {
-      const done = new Promise<void>((r) => idle.push(r));
+      if (idle === null) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        idle = { promise, resolve };
+      }
+      const done = idle.promise;
       pump();
       return done;
     },
     async close(graceMs) {
       await Promise.race([this.flush(), Bun.sleep(graceMs)]);
-      for (let i = head; i < chunks.length; i++) dropped += chunks[i]!.flows;
+      closed = true;
+      // What is not out is dropped: whole chunks waiting, and the flows of the one being
+      // written that had not been written in full.
+      for (let i = head; i < chunks.length; i++) {
+        const chunk = chunks[i]!;
+        const out = chunk === sealed ? sealedWritten : 0;
+        for (const end of chunk.ends) if (end > out) dropped++;
+      }
       chunks = [];
       head = 0;
       queued = 0;
+      settle();
     },
     get dropped() {
       return dropped;

@@ -112,11 +112,39 @@ describe("output writer", () => {
     // What was still queued at close is dropped too. The pipe holds the lines in order; only
     // the write in progress may end inside a line (a pipe takes what fits).
     expect(out.dropped).toBeGreaterThan(5000 - accepted);
+    // Nothing is taken once closed, and nothing queued before is written after.
+    expect(out.write(line)).toBe(false);
     const got: Buffer[] = [];
+    await Bun.sleep(50);
+    readAvailable(r, got);
+    await Bun.sleep(50);
     readAvailable(r, got);
     const text = Buffer.concat(got).toString("latin1");
     expect(text.length).toBeGreaterThan(0);
     expect(line.repeat(Math.ceil(text.length / 1000)).startsWith(text)).toBe(true);
+    // Every flow is either out whole or counted: the one cut by the pipe is counted.
+    expect(Math.floor(text.length / 1000) + out.dropped).toBe(5000 + 1);
+    closeSync(r);
+    closeSync(w);
+  });
+
+  test("flushes while the reader is behind share one promise, and all resolve once it catches up", async () => {
+    const [r, w] = pipe("behind");
+    const out = createOutputWriter({ fd: w, budgetBytes: 8 << 20 });
+    const line = `${"z".repeat(99)}\n`;
+    const flushes: Promise<void>[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      out.write(line);
+      flushes.push(out.flush());
+    }
+    expect(new Set(flushes).size).toBeLessThan(50);
+    const got: Buffer[] = [];
+    const all = Promise.all(flushes).then(() => true);
+    while (!(await Promise.race([all, Bun.sleep(5).then(() => false)]))) readAvailable(r, got);
+    readAvailable(r, got);
+    expect(Buffer.concat(got).length).toBe(20_000 * 100);
+    expect(out.dropped).toBe(0);
+    await out.close(100);
     closeSync(r);
     closeSync(w);
   });
@@ -130,6 +158,12 @@ describe("output writer", () => {
     const e = await Promise.race([out.failed, Bun.sleep(5000).then(() => undefined)]);
     expect(e?.code).toBe("EPIPE");
     expect(out.write("more\n")).toBe(false);
+    // Waiting for the queue after the failure does not wait at all.
+    const settled = await Promise.race([out.flush().then(() => true), Bun.sleep(1000).then(() => false)]);
+    expect(settled).toBe(true);
+    const t0 = performance.now();
+    await out.close(1000);
+    expect(performance.now() - t0).toBeLessThan(100);
     closeSync(w);
   });
 });
