@@ -19,8 +19,9 @@ import { decodedBody } from "./content.ts";
 
 /** One request on its way to becoming a flow; its response may complete before it does. */
 interface Exchange {
-  /** When its request began (the first byte seen). */
+  /** When its request began (the first byte seen), and its method. */
   startTs: number;
+  method: string;
   request?: Http1Request;
   requestDone: boolean;
   response?: Http1Response;
@@ -80,6 +81,8 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     responses = createHttp1Parser("response", {
       maxBody: ctx.maxBody,
       onMessage: (m) => onResponse(m as Http1Response),
+      // After a loss, the response is read as an answer to the request it will be paired with.
+      responseMethod: (startTs) => (responseLoss === NO_LOSS ? undefined : (queue[pickAfterLoss(startTs)]?.method ?? "")),
       onUpgradedBytes: (data, ts) => h2?.data(responseDirection, data, ts, 0),
       onUpgradedGap: (lost, ts) => h2?.gap(responseDirection, lost, ts),
     });
@@ -93,7 +96,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
         // showed are in the summary only.
         requestsLost = false;
         requestLostBytes = 0;
-        queue.push({ startTs, requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 });
+        queue.push({ startTs, method, requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 });
         responses!.expectResponseTo(method);
         if (queue.length > maxPending) {
           const oldest = queue.shift()!;
@@ -108,7 +111,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
 
   function onRequest(m: Http1Request) {
     let ex = queue.find((x) => !x.requestDone);
-    if (!ex) queue.push((ex = { startTs: m.startTs, requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 }));
+    if (!ex) queue.push((ex = { startTs: m.startTs, method: m.method, requestDone: false, informational: [], unseenResponseBytes: 0, unseenRequestBytes: 0 }));
     ex.request = m;
     ex.requestDone = true;
     ex.unseenRequestBytes = takeUnseen(requestDir!, m.lostBytes);
@@ -119,7 +122,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     if (orphanResponses > 0 && !m.informational) {
       // The answer to a request that went out without it.
       orphanResponses--;
-      emit({ startTs: m.startTs, requestDone: true, response: m, informational: [], unseenRequestBytes: 0, unseenResponseBytes: takeUnseen(responseDir(), m.lostBytes), overflow: true });
+      emit({ startTs: m.startTs, method: "", requestDone: true, response: m, informational: [], unseenRequestBytes: 0, unseenResponseBytes: takeUnseen(responseDir(), m.lostBytes), overflow: true });
       return;
     }
     if (m.informational) {
@@ -137,6 +140,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       if (m.status === 101) requests!.handOver();
       emit({
         startTs: m.startTs,
+        method: "",
         requestDone: true,
         response: m,
         informational: [],
@@ -173,13 +177,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   function realign(startTs: number): Exchange | undefined {
     let lostBytes = responseLoss;
     responseLoss = NO_LOSS;
-    let pick = -1;
-    // With requests lost too, the latest request seen is not the latest sent: the response
-    // answers one that was lost, and every request waiting lost its response.
-    for (let i = 0; i < queue.length && !requestsLost; i++) {
-      const x = queue[i]!;
-      if (!x.response && !x.responseLost && x.startTs <= startTs) pick = i;
-    }
+    const pick = pickAfterLoss(startTs);
     // (Lost with none waiting before it: whole exchanges went, and no flow shows it.)
     const end = pick < 0 ? queue.length : pick;
     let marked = 0;
@@ -203,6 +201,20 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       requestLostBytes += lostBytes;
     }
     return undefined;
+  }
+
+  /** The waiting request a response begun at `startTs` answers after a loss (see realign): its
+   * index in the queue, or -1 when it is none of them. */
+  function pickAfterLoss(startTs: number): number {
+    // With requests lost too, the latest request seen is not the latest sent: the response
+    // answers one that was lost, and every request waiting lost its response.
+    if (requestsLost) return -1;
+    let pick = -1;
+    for (let i = 0; i < queue.length; i++) {
+      const x = queue[i]!;
+      if (!x.response && !x.responseLost && x.startTs <= startTs) pick = i;
+    }
+    return pick;
   }
 
   function responseDir(): Direction {

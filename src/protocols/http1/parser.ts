@@ -61,6 +61,7 @@ class Parser implements Http1Parser {
   private readonly onUpgradedGap: ((lost: number, ts: number) => void) | undefined;
   /** Methods of requests whose responses have not begun (response parsers). */
   private readonly methods: string[] = [];
+  private readonly responseMethod: ((startTs: number) => string | undefined) | undefined;
 
   private state = State.Start;
   private upgradedCount = 0;
@@ -87,6 +88,7 @@ class Parser implements Http1Parser {
     this.maxBody = max === undefined || Number.isNaN(max) ? DEFAULT_MAX_BODY : Math.max(0, Math.floor(max));
     this.onMessage = options.onMessage;
     this.onRequestHead = options.onRequestHead;
+    this.responseMethod = options.responseMethod;
     this.onUpgradedBytes = options.onUpgradedBytes;
     this.onUpgradedGap = options.onUpgradedGap;
     this.resync = new Resync(this.isRequest);
@@ -387,8 +389,10 @@ class Parser implements Http1Parser {
         this.finish(ts, "", false);
         return end;
       }
-      // With no request seen (joined mid-stream), assume one that is not HEAD.
-      method = this.methods.shift() ?? "";
+      // With no request seen (joined mid-stream), assume one that is not HEAD. After a loss
+      // the stitching may know better which request this answers.
+      const expected = this.methods.shift() ?? "";
+      method = this.responseMethod?.(m.startTs) ?? expected;
     }
     const bodyHeaders = this.bodyHeaders;
     switch (framing(this.isRequest, method, status, bodyHeaders.transferEncoding, bodyHeaders.contentLength)) {

@@ -67,6 +67,10 @@ export interface Http1ParserOptions {
    * peer's response parser can learn the method with expectResponseTo(). `startTs`: when
    * the request began. */
   onRequestHead?(method: string, startTs: number): void;
+  /** Response parsers: the method of the request the response begun at `startTs` answers,
+   * when the caller knows it better than the order of requests (after lost bytes);
+   * undefined: the next in order. */
+  responseMethod?(startTs: number): string | undefined;
   /** After a hand-over (101, CONNECT): the bytes that now belong to the other protocol, in
    * order (borrowed: valid during the call), and the bytes lost among them. */
   onUpgradedBytes?(data: Uint8Array, ts: number): void;

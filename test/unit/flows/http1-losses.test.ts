@@ -232,4 +232,25 @@ describe("HTTP/1 pairing across lost bytes", () => {
     expect(flows.map(([path]) => path)).toEqual(["/1", "/u"]);
     expect(flows[0]![2]).toMatchObject({ noResponse: true, reason: expect.stringContaining("response lost") });
   });
+
+  test("a HEAD response right after a lost response is read as HEAD's (no body), and the ones after stay in step", () => {
+    const flows = run((c, r) => {
+      r.push(c.data(IN, REQ("/1")));
+      c.lose(OUT, RES("one").length);
+      r.push(
+        c.data(IN, "HEAD /2 HTTP/1.1\r\nHost: x\r\n\r\n"),
+        c.data(OUT, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+        c.data(IN, REQ("/3")),
+        c.data(OUT, RES("three")),
+        c.data(IN, REQ("/4")),
+        c.data(OUT, RES("four")),
+      );
+    });
+    expect(flows.map(([path, body, missing]) => [path, body, missing?.reason ?? null])).toEqual([
+      ["/1", null, `response lost with bytes tapwire did not receive; ${RES("one").length} bytes lost`],
+      ["/2", null, null],
+      ["/3", "three", null],
+      ["/4", "four", null],
+    ]);
+  });
 });
