@@ -81,6 +81,9 @@ export interface KeylogArgs {
   output: string;
   pids: number[];
   verbose: boolean;
+  /** Hold a Go program's first exec until its probe is attached (--no-hold: not). */
+  hold: boolean;
+  holdTimeoutMs: number;
 }
 
 export type Args =
@@ -313,9 +316,18 @@ function parseKeylog(args: string[]): Args {
       output: { type: "string", short: "o", default: "" },
       pid: { type: "string", multiple: true, default: [] },
       verbose: { type: "boolean", short: "v", default: false },
+      "hold-timeout": { type: "string", default: String(DEFAULT_HOLD_TIMEOUT_MS) },
+      "no-hold": { type: "boolean", default: false },
     },
   });
-  return { command: "keylog", output: values.output!, verbose: values.verbose!, pids: pidFlags(values.pid!) };
+  return {
+    command: "keylog",
+    output: values.output!,
+    verbose: values.verbose!,
+    pids: pidFlags(values.pid!),
+    hold: !values["no-hold"],
+    holdTimeoutMs: parseIntFlag("--hold-timeout", values["hold-timeout"]!, 1, 10_000),
+  };
 }
 
 function parseContainers(args: string[]): Args {

@@ -3,8 +3,9 @@
 // running now and those started later are probed at crypto/tls.(*Config).writeKeyLog; each
 // line is written once (client and server of one connection derive the same secrets, and a
 // restarted function entry reports one twice) and flushed at once, so a Wireshark reading
-// the file while it grows decrypts live traffic. A program's handshakes in the first few
-// tens of milliseconds after its exec, before its file is read and probed, are not seen.
+// the file while it grows decrypts live traffic. A Go program started later waits at its
+// first exec until its file is probed (the exec hold that capture uses), so its very first
+// handshake is seen; with --no-hold or --pid it is probed on its exec, a few ms late.
 import { exePath, pids, rootPath } from "../procs/proc.ts";
 import { closeSync, constants, fchmodSync, fstatSync, openSync, writeSync } from "node:fs";
 import { loadProbes, type UprobeLink } from "../bpf/loader.ts";
@@ -14,6 +15,9 @@ import { openElf, ElfError } from "../elfkit/elf.ts";
 import { goKeyLogTarget } from "../probes/go-keylog.ts";
 import { fileIdentity } from "../probes/file-identity.ts";
 import { stopSignal } from "./signals.ts";
+import { startExecHold, ExecHoldUnavailable, type ExecHold } from "../probes/exec-hold.ts";
+import { holdSummary } from "../capture/holding.ts";
+import { execHolderCommand } from "./holder-command.ts";
 import { startDrainLoop } from "../capture/drain-loop.ts";
 import { fileError } from "./file-errors.ts";
 import { UsageError, type KeylogArgs } from "./args.ts";
@@ -49,17 +53,19 @@ export async function keylog(args: KeylogArgs): Promise<number> {
   /** Files looked at that have nothing to probe (not Go, no crypto/tls). */
   const nothing = new Set<string>();
   let programs = 0;
-  const consider = (pid: number) => {
-    const exe = exePath(pid);
-    if (exe === undefined) return; // gone, or a kernel thread
-    const path = rootPath(pid, exe);
+  /** Files settled at the start (probed, or nothing to probe): their execs are never held. */
+  const settledPaths: string[] = [];
+  /** Looks at `path`, the file `pid` runs (`exe` names it in messages), and probes it if it is
+   * Go with crypto/tls. True when the file is settled: probed, or with nothing to probe. */
+  const probeFile = (pid: number, path: string, exe: string): boolean => {
     const key = fileIdentity(path);
-    if (key === undefined || nothing.has(key)) return;
+    if (key === undefined) return false;
+    if (nothing.has(key)) return true;
     const known = probed.get(key);
     if (known) {
       known.pids.add(pid);
       fileOfPid.set(pid, key);
-      return;
+      return true;
     }
     let elf;
     try {
@@ -67,26 +73,34 @@ export async function keylog(args: KeylogArgs): Promise<number> {
     } catch (e) {
       if (!(e instanceof ElfError)) log(`keylog: cannot read ${exe}: ${(e as Error).message}`);
       nothing.add(key);
-      return;
+      return true;
     }
     try {
       const target = goKeyLogTarget(elf);
       if (target?.fileOffset === undefined) {
         if (args.verbose && target && target.unsupported !== "it does not use crypto/tls") log(`keylog: not probing ${exe}: ${target.unsupported}`);
         nothing.add(key);
-        return;
+        return true;
       }
       const link = probes.attachUprobe({ program: "tw_go_keylog", path, targets: [{ offset: target.fileOffset, cookie: 0 }], retprobe: false });
       probed.set(key, { link, pids: new Set([pid]) });
       fileOfPid.set(pid, key);
       programs++;
       if (args.verbose) log(`keylog: probing ${target.buildInfo.version} in ${exe} (pid ${pid})`);
+      return true;
     } catch (e) {
       log(`keylog: cannot probe ${exe}: ${(e as Error).message}`);
       nothing.add(key);
+      return true;
     } finally {
       elf.close();
     }
+  };
+  const consider = (pid: number, atStart = false) => {
+    const exe = exePath(pid);
+    if (exe === undefined) return; // gone, or a kernel thread
+    const path = rootPath(pid, exe);
+    if (probeFile(pid, path, exe) && atStart) settledPaths.push(path);
   };
   const exited = (pid: number) => {
     const key = fileOfPid.get(pid);
@@ -100,7 +114,26 @@ export async function keylog(args: KeylogArgs): Promise<number> {
       probed.delete(key);
     }
   };
-  for (const pid of args.pids.length ? args.pids : pids()) if (pid !== process.pid) consider(pid);
+  for (const pid of args.pids.length ? args.pids : pids()) if (pid !== process.pid) consider(pid, true);
+
+  // Go programs started from now on wait at their first exec until probed (not with --pid:
+  // only the processes named are followed).
+  let hold: ExecHold | undefined;
+  if (args.hold && !args.pids.length) {
+    try {
+      hold = await startExecHold({
+        timeoutMs: args.holdTimeoutMs,
+        holderCommand: execHolderCommand(),
+        // `file` is keylog's own descriptor of the very file being executed.
+        decide: (pid, file) => (probeFile(pid, file, exePath(pid) ?? file) ? "known" : "retry"),
+        log,
+      });
+      hold.ignore(settledPaths);
+    } catch (e) {
+      if (!(e instanceof ExecHoldUnavailable)) throw e;
+      log(`tapwire: programs started from now on are not held until probed (${e.message}): their first handshakes may be missed`);
+    }
+  }
 
   const written = new Set<string>();
   let secrets = 0;
@@ -142,6 +175,7 @@ export async function keylog(args: KeylogArgs): Promise<number> {
   const drain = startDrainLoop(probes.ring, onRecord);
   await Promise.race([stop.signalled, writeFailed]);
   drain.stop();
+  await hold?.close();
   const drops = probes.counters().drop_ringbuf_events ?? 0;
   for (const p of probed.values()) p.link.detach();
   await probes.close();
@@ -154,7 +188,8 @@ export async function keylog(args: KeylogArgs): Promise<number> {
   log(
     `tapwire: ${secrets} secrets written from ${programs} Go program${programs === 1 ? "" : "s"}` +
       (unreadable ? `; ${unreadable} could not be read` : "") +
-      (drops ? `; ${drops} lost (ring buffer full)` : ""),
+      (drops ? `; ${drops} lost (ring buffer full)` : "") +
+      (hold ? `; ${holdSummary(hold)}` : ""),
   );
   return 0;
 }

@@ -135,7 +135,10 @@ Wireshark and tshark decrypt with. Each line is written once; FILE is made 0600.
 
 options:
   -o, --output FILE   append to FILE (default: stdout)
-  --pid N             only this process (repeatable)
+  --pid N             only this process (repeatable; nothing started later is held)
+  --hold-timeout MS   a Go program started after keylog waits at its exec until it is
+                      probed, so its first handshake is seen; at most MS (default 200)
+  --no-hold           never hold an exec (a new program's first handshakes may be missed)
   -v, --verbose       say which programs are probed
 
 example:

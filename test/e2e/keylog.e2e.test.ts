@@ -3,11 +3,13 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { TAPWIRE, freePort, requireRoot, run, startPeer, startServer, waitFor, type Peer } from "./harness.ts";
+import { PEERS, PYTHON, TAPWIRE, freePort, freshCopy, requireRoot, run, startPeer, startServer, waitFor, type Peer } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
 import { goBinary, type GoVariant } from "../support/go-build.ts";
 
 const TSHARK = "/usr/bin/tshark";
+/** How keylog's summary ends: the execs it held until probed. */
+const HELD = "; (?:no exec held|\\d+ execs? held \\(longest [\\d.]+ ms\\))";
 let cert: Cert;
 let dir: string;
 
@@ -107,7 +109,7 @@ describe("tapwire keylog", () => {
       expect(lines.map((l) => l.split(" ")[0]).sort()).toEqual(["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0"]);
       for (const l of lines) expect(l).toMatch(/^[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]{64}$/);
       expect(new Set(lines.map((l) => l.split(" ")[1])).size).toBe(1); // one connection, one client random
-      expect(summary).toMatch(/^tapwire: 4 secrets written from \d+ Go programs?$/);
+      expect(summary).toMatch(new RegExp(`^tapwire: 4 secrets written from \\d+ Go programs?${HELD}$`));
 
       // Without the keys tshark sees no HTTP; with them, the request and the response.
       const plain = await run([TSHARK, "-r", pcap, "-Y", "http", "-T", "fields", "-e", "http.request.uri"]);
@@ -120,13 +122,35 @@ describe("tapwire keylog", () => {
     }, 120_000);
   }
 
+  test("a Go client nothing has run before, started after keylog, making one request to a server that is not Go: its only handshake's secrets", async () => {
+    const client = freshCopy(goBinary("plain"), "gocli-keylog");
+    const port = await freePort();
+    const keys = `${dir}/keys-first.log`;
+    const k = await keylog(["-o", keys, "-v"]);
+    const server = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(port), cert.cert, cert.key], "127.0.0.1", port);
+    let summary = "";
+    try {
+      const r = await run([client, "post", `https://127.0.0.1:${port}/echo`, cert.cert, "first"]);
+      expect([r.exitCode, r.stderr]).toEqual([0, ""]);
+      await waitFor("the client's secrets", () => existsCapture(keys) && readFileSync(keys, "latin1").split("\n").length >= 5);
+    } finally {
+      await server.stop();
+      summary = await stop(k);
+    }
+    // Only the client is Go: the four secrets of its one TLS 1.3 connection are its own.
+    const lines = readFileSync(keys, "latin1").trim().split("\n");
+    expect(lines.map((l) => l.split(" ")[0]).sort()).toEqual(["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0"]);
+    expect(k.stderr.some((l) => l.startsWith("keylog: probing go1.") && l.includes("(pid"))).toBe(true);
+    expect(summary).toMatch(/^tapwire: 4 secrets written from \d+ Go programs?; \d+ execs? held \(longest [\d.]+ ms\)$/);
+  }, 120_000);
+
   test("the key log file: an existing one is made private, a symbolic link is refused", async () => {
     const existing = `${dir}/existing.log`;
     writeFileSync(existing, "");
     chmodSync(existing, 0o644);
     const k = await keylog(["-o", existing]);
     expect(statSync(existing).mode & 0o777).toBe(0o600);
-    expect(await stop(k)).toMatch(/^tapwire: 0 secrets written from \d+ Go programs?$/);
+    expect(await stop(k)).toMatch(new RegExp(`^tapwire: 0 secrets written from \\d+ Go programs?${HELD}$`));
     symlinkSync(existing, `${dir}/link.log`);
     const r = await run([TAPWIRE, "keylog", "-o", `${dir}/link.log`]);
     expect([r.exitCode, r.stderr]).toEqual([2, `tapwire: -o ${dir}/link.log: a symbolic link (not followed: the file will hold secrets)\n`]);
