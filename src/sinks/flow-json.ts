@@ -401,15 +401,3 @@ export function writeFlowJson(w: JsonBytes, f: Flow): void {
   messageMember(w, K.grpc, f.grpc, grpc);
   w.close(OBJ_END);
 }
-
-const scratch = new JsonBytes();
-const decoder = new TextDecoder();
-
-/** The canonical proto JSON of a flow as a string. */
-export function flowJson(f: Flow): string {
-  scratch.reset();
-  writeFlowJson(scratch, f);
-  const text = decoder.decode(scratch.view());
-  scratch.shrink();
-  return text;
-}

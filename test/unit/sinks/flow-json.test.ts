@@ -4,8 +4,19 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { create, toJsonString } from "@bufbuild/protobuf";
 import { FlowSchema, Protocol, Role, type Flow } from "../../../src/gen/tapwire/v1/flow_pb.ts";
-import { flowJson } from "../../../src/sinks/flow-json.ts";
+import { writeFlowJson } from "../../../src/sinks/flow-json.ts";
+import { JsonBytes } from "../../../src/sinks/json-bytes.ts";
 
+// One writer for every flow, as the JSON lines sink uses it: reuse must not leak between flows.
+const bytes = new JsonBytes();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+function flowJson(f: Flow): string {
+  bytes.reset();
+  writeFlowJson(bytes, f);
+  const text = decoder.decode(bytes.view());
+  bytes.shrink();
+  return text;
+}
 const same = (f: Flow) => expect(flowJson(f)).toBe(toJsonString(FlowSchema, f));
 const ts = (seconds: number, nanos: number) => ({ seconds: BigInt(seconds), nanos });
 
