@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { openElf } from "../src/elfkit/elf.ts";
-import { loadDecoder } from "../src/elfkit/rets.ts";
+import { loadDecoder } from "../src/elfkit/decode.ts";
 import { goTlsTargets } from "../src/probes/go-tls-targets.ts";
 import { goRuntimeLayout } from "../src/probes/go-runtime-layout.ts";
 

@@ -4,6 +4,8 @@
 // With --tls, wrk speaks https to nginx, and a peer runs in the same rounds: a bpftrace
 // program with uprobes on the same OpenSSL functions that prints every plaintext buffer
 // (what bcc's sslsniff does); its cost and the requests it saw are printed beside tapwire's.
+// tapwire then also runs with --uprobe-placement entry (every probe at its function's entry),
+// and with --port 1 both ways (the uprobes' and tracepoints' cost alone).
 // With --container-filter, tapwire also runs in each round with `--container` naming a
 // container that does not run: every syscall of the load then meets the kernel's container
 // filter (the cgroup and its ancestors looked up) and nothing is captured — the cost a
@@ -178,6 +180,9 @@ try {
   const filtered: number[] = [];
   const byPid: number[] = [];
   const compared: number[] = [];
+  const atEntry: number[] = [];
+  const kernelOnly: number[] = [];
+  const kernelOnlyAtEntry: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const b = await wrk();
     base.push(b.rps);
@@ -207,6 +212,17 @@ try {
       console.log(`round ${i + 1}: with tapwire --pid (no such process) ${p.rps.toFixed(0)} req/s; ${p.flows} flows (0 expected)`);
     }
     if (tls) {
+      // The uprobes' own cost: every probe placed at its function's entry (as before
+      // src/probes/uprobe-placement.ts), and every connection turned away in the kernel
+      // (--port 1: the probes still fire, nothing reaches user space).
+      const e = await withTapwire(["--uprobe-placement", "entry"]);
+      atEntry.push(e.rps);
+      console.log(`round ${i + 1}: with tapwire --uprobe-placement entry ${e.rps.toFixed(0)} req/s; ${e.requests} requests -> ${e.flows} flows (${2 * e.requests} expected)`);
+      const k = await withTapwire(["--port", "1"]);
+      kernelOnly.push(k.rps);
+      const ke = await withTapwire(["--port", "1", "--uprobe-placement", "entry"]);
+      kernelOnlyAtEntry.push(ke.rps);
+      console.log(`round ${i + 1}: with tapwire --port 1 ${k.rps.toFixed(0)} req/s; with --port 1 --uprobe-placement entry ${ke.rps.toFixed(0)} req/s`);
       const p = await withBpftrace();
       peer.push(p.rps);
       // Each request is seen twice by the peer: wrk's SSL_write and nginx's SSL_read.
@@ -221,6 +237,11 @@ try {
   if (compared.length) console.log(`overhead${tls ? " (https)" : ""}: ${values.compare} throughput ratio ${(median(compared) / median(base)).toFixed(3)} (median ${median(compared).toFixed(0)} req/s)`);
   if (byPid.length) console.log(`overhead${tls ? " (https)" : ""}: tapwire filtering out every process by pid: throughput ratio ${(median(byPid) / median(base)).toFixed(3)} (median ${median(byPid).toFixed(0)} req/s)`);
   if (filtered.length) console.log(`overhead${tls ? " (https)" : ""}: tapwire filtering out every process by container: throughput ratio ${(median(filtered) / median(base)).toFixed(3)} (median ${median(filtered).toFixed(0)} req/s)`);
+  const r = (xs: number[]) => `${(median(xs) / median(base)).toFixed(3)} (median ${median(xs).toFixed(0)} req/s)`;
+  if (tls) {
+    console.log(`overhead (https): tapwire --uprobe-placement entry throughput ratio ${r(atEntry)}`);
+    console.log(`overhead (https): tapwire --port 1 (kernel side only) throughput ratio ${r(kernelOnly)}; at entries ${r(kernelOnlyAtEntry)}`);
+  }
   if (tls) console.log(`overhead (https): bpftrace peer throughput ratio ${(median(peer) / median(base)).toFixed(3)} (median ${median(peer).toFixed(0)} req/s)`);
 } finally {
   nginx.stop();

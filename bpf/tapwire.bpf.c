@@ -1160,7 +1160,9 @@ static __always_inline __s32 go_conn_fd(__u64 conn, struct tw_go_config *cfg, __
 	return sysfd >= 0 && sysfd < (1 << 24) ? (__s32)sysfd : -1;
 }
 
-/* Entries of Write and Read. Go's register ABI: rax = *tls.Conn, rbx = buffer, rcx = len.
+/* Entries of Write and Read (or the first place past the stack check where the kernel
+ * emulates the instruction: src/probes/uprobe-placement.ts; the arguments are still in
+ * their registers there). Go's register ABI: rax = *tls.Conn, rbx = buffer, rcx = len.
  * Write's bytes are sent at entry, before they can reach the peer: sent at return, a reply
  * read by another goroutine could be seen first. A function whose stack must grow runs its
  * entry twice (the runtime grows the stack and starts it again): the call is kept by
@@ -1182,7 +1184,8 @@ int tw_go_enter(struct pt_regs *ctx)
 	__u64 conn = ctx->ax;
 	struct tw_go_key gk = { .tgid = tgid, .g = ctx->r14 };
 	bool write = fn == TW_GO_WRITE;
-	if (write) {
+	bool once = cookie & TW_COOKIE_ONCE;
+	if (write && !once) {
 		struct tw_go_call *prev = bpf_map_lookup_elem(&go_calls, &gk);
 		if (prev && prev->dir == TW_DIR_EGRESS && prev->conn == conn && prev->buf == ctx->bx && prev->len == ctx->cx)
 			return 0;
@@ -1196,7 +1199,10 @@ int tw_go_enter(struct pt_regs *ctx)
 		.lib = lib,
 		.dir = write ? TW_DIR_EGRESS : TW_DIR_INGRESS,
 	};
-	bpf_map_update_elem(&go_calls, &gk, &call, BPF_ANY);
+	/* Past the stack check, a Write is neither restarted nor followed by RET probes: nothing
+	 * to remember. */
+	if (!(write && once))
+		bpf_map_update_elem(&go_calls, &gk, &call, BPF_ANY);
 	if (write && call.len > 0 && call.len < (1ULL << 32)) {
 		struct tw_ssl_key key = { .tgid = tgid, .ssl = conn };
 		tls_plaintext(pid_tgid, &key, call.fd, lib, TW_DIR_EGRESS, call.buf, call.len, TW_SOURCE_GO);

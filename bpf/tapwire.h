@@ -79,6 +79,11 @@ enum tw_ssl_fn {
 	TW_GO_RET = 9,	      /* a RET of crypto/tls.(*Conn).Read or Write */
 };
 
+/* Bit 24 of a Go entry probe's cookie: the probe sits past the function's stack check, where
+ * each call passes once (no restart after the stack grows): Write then needs no RET probes.
+ * (1 << 24, written out for scripts/gen-layout.ts.) */
+#define TW_COOKIE_ONCE 16777216
+
 /* What the Go probes need of one Go binary (the `go_bins` map, keyed by its library id):
  * link-time addresses, and the struct offsets from a *tls.Conn to its socket's fd. */
 struct tw_go_config {

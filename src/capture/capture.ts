@@ -10,7 +10,8 @@ import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
 import { createPipeline } from "../flows/pipeline.ts";
 import type { Overflows } from "../flows/flow-context.ts";
 import { createTlsProbes, type TlsLibrary, type TlsProbes } from "../probes/tls-probes.ts";
-import { loadDecoder } from "../elfkit/rets.ts";
+import { loadDecoder } from "../elfkit/decode.ts";
+import type { PlacementMode } from "../probes/openssl.ts";
 import { loadGrpcSchemas, SchemaError } from "../protocols/grpc/schema.ts";
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { createRedactor } from "../flows/redact.ts";
@@ -45,6 +46,8 @@ export interface CaptureOptions extends CaptureFilter {
   /** Hold the first exec of a file not seen yet until it is probed, at most holdTimeoutMs. */
   hold: boolean;
   holdTimeoutMs: number;
+  /** Where uprobes go (src/probes/uprobe-placement.ts); "chosen" when absent. */
+  uprobePlacement?: PlacementMode;
   /** How to start the exec holder: this executable with the holder's command. */
   holderCommand: string[];
   /** Where tapwire itself listens (its API): its clients on this host are not captured. */
@@ -153,6 +156,7 @@ export async function startCapture(
       goSupported: probes.uprobeMulti,
       log: args.verbose ? log : () => {},
       rootOf: (pid) => containerRoot(containers, pid),
+      placement: args.uprobePlacement,
     });
     tls.scanRunning();
   }

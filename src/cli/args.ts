@@ -4,6 +4,7 @@ import { DEFAULT_REDACTED } from "../flows/redact.ts";
 import { dockerSocketPath } from "../procs/docker.ts";
 import { isContainerChoice } from "../procs/containers.ts";
 import { DEFAULT_HOLD_TIMEOUT_MS } from "../probes/exec-hold.ts";
+import type { PlacementMode } from "../probes/openssl.ts";
 import { isLoopback } from "../api/listen-address.ts";
 import { COMMANDS, nearestCommand } from "./usage.ts";
 
@@ -36,6 +37,8 @@ export interface CaptureArgs {
   holdTimeoutMs: number;
   /** Bytes of printed flows waiting for stdout's reader, at most (whole flows past it are dropped). */
   outputBuffer: number;
+  /** Where uprobes go: "chosen" (the cheapest equivalent place, read from the code) or "entry". */
+  uprobePlacement: PlacementMode;
 }
 
 export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color"> {
@@ -116,6 +119,11 @@ function sizeInRange(flag: string, text: string, min: number, max: number): numb
   return n;
 }
 
+function placementFlag(value: string): PlacementMode {
+  if (value !== "chosen" && value !== "entry") throw new UsageError(`--uprobe-placement: "${value}" must be chosen or entry`);
+  return value;
+}
+
 function parseIntFlag(flag: string, text: string, min: number, max: number): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`${flag}: "${text}" is not a number`);
   const n = Number(text);
@@ -188,6 +196,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
       "hold-timeout": { type: "string", default: String(DEFAULT_HOLD_TIMEOUT_MS) },
       "output-buffer": { type: "string", default: "32m" },
       "no-hold": { type: "boolean", default: false },
+      "uprobe-placement": { type: "string", default: "chosen" },
       "proto-path": { type: "string", multiple: true, default: [] },
       "proto-set": { type: "string", multiple: true, default: [] },
       redact: { type: "boolean", default: false },
@@ -218,6 +227,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     hold: !values["no-hold"],
     holdTimeoutMs: parseIntFlag("--hold-timeout", str("hold-timeout"), 1, 10_000),
     outputBuffer: sizeInRange("--output-buffer", str("output-buffer"), 64 * 1024, 4 * 1024 ** 3),
+    uprobePlacement: placementFlag(str("uprobe-placement")),
     protoPaths: list("proto-path"),
     protoSets: list("proto-set"),
     redact: values.redact || redactExtra.length ? [...DEFAULT_REDACTED, ...redactExtra] : [],

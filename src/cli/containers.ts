@@ -5,7 +5,7 @@ import { ListContainersResponseSchema } from "../gen/tapwire/v1/service_pb.ts";
 import { createContainerDirectory } from "../procs/containers.ts";
 import { createTlsProbes } from "../probes/tls-probes.ts";
 import { listContainers } from "../api/container-list.ts";
-import { loadDecoder } from "../elfkit/rets.ts";
+import { loadDecoder } from "../elfkit/decode.ts";
 import { containerRoot } from "../capture/capture.ts";
 
 export async function containersCommand(args: { json: boolean; dockerSocket: string }): Promise<number> {

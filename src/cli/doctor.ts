@@ -4,7 +4,7 @@ import { runChecks } from "../bpf/system.ts";
 import { loadProbes } from "../bpf/loader.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { createTlsProbes } from "../probes/tls-probes.ts";
-import { loadDecoder } from "../elfkit/rets.ts";
+import { loadDecoder } from "../elfkit/decode.ts";
 import { createContainerDirectory } from "../procs/containers.ts";
 import { dockerSocketPath } from "../procs/docker.ts";
 import { startExecHold, ExecHoldUnavailable } from "../probes/exec-hold.ts";

@@ -2,7 +2,7 @@
 // executable, from a built-in template or a template file.
 import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { openElf, ElfError } from "../elfkit/elf.ts";
-import { loadDecoder } from "../elfkit/rets.ts";
+import { loadDecoder } from "../elfkit/decode.ts";
 import { GoPclntabError } from "../elfkit/gopclntab.ts";
 import { goTarget, GenError } from "../probes/bpftrace/go-target.ts";
 import { generate } from "../probes/bpftrace/generate.ts";

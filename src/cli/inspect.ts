@@ -1,11 +1,13 @@
 // `tapwire inspect FILE [--json]`: what tapwire sees in a file — ELF kind, Go version and
-// module, the functions it would probe with their file offsets (and RETs), OpenSSL symbols,
-// and why it would not probe the file when it would not.
+// module, the functions it would probe with their file offsets (and RETs), where each probe
+// goes (the instruction, how the kernel runs it, and why that place), OpenSSL symbols, and
+// why it would not probe the file when it would not.
 import { openElf, ElfError } from "../elfkit/elf.ts";
-import { loadDecoder } from "../elfkit/rets.ts";
+import { loadDecoder } from "../elfkit/decode.ts";
 import { goTlsTargets } from "../probes/go-tls-targets.ts";
 import { goRuntimeLayout, GoLayoutError, type GoRuntimeLayout } from "../probes/go-runtime-layout.ts";
-import { opensslFunctions, opensslVersion } from "../probes/openssl.ts";
+import { opensslFunctions, opensslProbes, opensslVersion } from "../probes/openssl.ts";
+import type { Placement } from "../probes/uprobe-placement.ts";
 import { SetupError } from "../bpf/libbpf.ts";
 import { fileError } from "./file-errors.ts";
 
@@ -34,10 +36,29 @@ export async function inspect(file: string, json: boolean): Promise<number> {
         layoutError = e.message;
       }
     }
-    const probes = [
-      ...openssl.map((f) => ({ library: "openssl", function: f.name, fileOffset: f.offset })),
-      ...(go?.write ? [{ library: "go", function: go.write.name, fileOffset: go.write.fileOffset, retOffsets: go.write.retOffsets }] : []),
-      ...(go?.read ? [{ library: "go", function: go.read.name, fileOffset: go.read.fileOffset, retOffsets: go.read.retOffsets }] : []),
+    const placed = (p: Placement) => ({ vaddr: p.vaddr, instruction: p.instruction, class: p.class, why: p.why });
+    interface ProbeReport {
+      library: string;
+      /** The functions whose calls the probe sees. */
+      functions: string[];
+      fileOffset: number;
+      place: ReturnType<typeof placed>;
+      /** "uretprobe", or the RETs' file offsets. */
+      returns?: "uretprobe" | number[];
+    }
+    const probes: ProbeReport[] = [
+      ...(openssl.length ? opensslProbes(file, openssl, "chosen") : []).map((p) => ({
+        library: "openssl",
+        functions: p.covers,
+        fileOffset: p.offset,
+        place: placed(p.place),
+        returns: p.returns ? ("uretprobe" as const) : undefined,
+      })),
+      ...[go?.write, go?.read].flatMap((f) =>
+        f
+          ? [{ library: "go", functions: [f.name], fileOffset: f.fileOffset, place: placed(f.entry), returns: f === go?.write && f.entry.once ? undefined : f.retOffsets }]
+          : [],
+      ),
     ];
     const notProbed = layoutError
       ? `Go binary not supported: ${layoutError}`
@@ -81,7 +102,9 @@ export async function inspect(file: string, json: boolean): Promise<number> {
     }
     if (report.openssl) console.log(`OpenSSL: ${report.openssl.version}`);
     for (const p of probes) {
-      console.log(`probe ${p.function} at file offset ${hex(p.fileOffset)}` + ("retOffsets" in p && p.retOffsets ? `; returns at ${p.retOffsets.map(hex).join(", ")}` : ""));
+      const returns = p.returns === "uretprobe" ? "; uretprobe" : p.returns ? `; returns at ${p.returns.map(hex).join(", ")}` : "";
+      console.log(`probe ${p.functions.join(" + ")} at file offset ${hex(p.fileOffset)}${returns}`);
+      console.log(`  place ${hex(p.place.vaddr)}: ${p.place.instruction} (${p.place.class}) — ${p.place.why}`);
     }
     if (notProbed) console.log(`not probed: ${notProbed}`);
     return 0;

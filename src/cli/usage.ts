@@ -21,6 +21,9 @@ const CAPTURE_FLAGS = `  --json              one flow per line on stdout, as the
                       probed its file (and the libssl it loads), so its first request is
                       seen; at most this long (default 200), then it goes on unprobed
   --no-hold           never hold an exec (a new program's first requests may be missed)
+  --uprobe-placement chosen|entry
+                      where TLS uprobes go: chosen (default) reads each function's code for
+                      the cheapest equivalent place; entry puts them at function entries
   --proto-path DIR    read gRPC messages with the .proto files under DIR (repeatable)
   --proto-set FILE    ... or with a binary FileDescriptorSet (buf build -o, protoc
                       --include_imports --descriptor_set_out; repeatable)

@@ -1,18 +1,25 @@
-// Where in a Go executable crypto/tls's plaintext can be seen: the entry and every RET of
+// Where in a Go executable crypto/tls's plaintext can be seen: the entry (or its cheaper
+// equivalent past the stack check, src/probes/uprobe-placement.ts) and every RET of
 // crypto/tls.(*Conn).Write and of crypto/tls.(*Conn).Read, as file offsets (what uprobes are
 // placed by). Found through elfkit: build info for the Go version,
 // the function table (stripped binaries too), decoded instructions for the RETs.
 import type { ElfFile } from "../elfkit/elf.ts";
 import { readGoBuildInfo, type GoBuildInfo } from "../elfkit/go-buildinfo.ts";
 import { readGoFunctions, type GoFunctionTable } from "../elfkit/gopclntab.ts";
-import { findRets } from "../elfkit/rets.ts";
+import { findRets } from "../elfkit/decode.ts";
+import { entryPlacement, placeGoEntry, type GoPlacement } from "./uprobe-placement.ts";
+import type { PlacementMode } from "./openssl.ts";
 
 export const GO_TLS_READ = "crypto/tls.(*Conn).Read";
 export const GO_TLS_WRITE = "crypto/tls.(*Conn).Write";
 
 export interface GoTlsFunction {
   name: string;
+  /** The function's entry. */
   vaddr: number;
+  /** Where its entry probe goes (`once`: past the stack check). */
+  entry: GoPlacement;
+  /** The file offset of entry.vaddr. */
   fileOffset: number;
   /** File offsets of its RET instructions. */
   retOffsets: number[];
@@ -39,8 +46,8 @@ export function goProbeable(elf: ElfFile, machines: ElfFile["machine"][]): { bui
   return { buildInfo, table };
 }
 
-/** undefined for a file that is not a Go executable. Needs rets.loadDecoder() first on x86-64. */
-export function goTlsTargets(elf: ElfFile): GoTlsTargets | undefined {
+/** undefined for a file that is not a Go executable. Needs decode.loadDecoder() first on x86-64. */
+export function goTlsTargets(elf: ElfFile, mode: PlacementMode = "chosen"): GoTlsTargets | undefined {
   const go = goProbeable(elf, ["x86-64", "arm64"]);
   if (!go?.table) return go;
   const { buildInfo, table } = go;
@@ -58,7 +65,9 @@ export function goTlsTargets(elf: ElfFile): GoTlsTargets | undefined {
     const rets = findRets(elf, f.entry, f.end);
     if (rets.undecodable.length) return { buildInfo, unsupported: `${name} does not decode at 0x${rets.undecodable[0]!.toString(16)}` };
     if (!rets.rets.length) return { buildInfo, unsupported: `${name} has no RET` };
-    functions.push({ name, vaddr: f.entry, fileOffset: offset(f.entry), retOffsets: rets.rets.map(offset) });
+    const entry: GoPlacement =
+      mode === "chosen" && elf.machine === "x86-64" ? placeGoEntry(elf, f.entry, f.end - f.entry) : { ...entryPlacement(elf, f.entry, "entry (--uprobe-placement entry)"), once: false };
+    functions.push({ name, vaddr: f.entry, entry, fileOffset: offset(entry.vaddr), retOffsets: rets.rets.map(offset) });
   }
   return { buildInfo, write: functions[0], read: functions[1] };
 }

@@ -3,6 +3,7 @@
 import { dirname, basename } from "node:path";
 import { openElf, ElfError } from "../elfkit/elf.ts";
 import * as L from "../bpf/gen/layout.ts";
+import { planOpenssl, type OpensslProbe } from "./uprobe-placement.ts";
 
 /** Each probed function and its code (enum tw_ssl_fn) in the uprobe cookie. */
 export const OPENSSL_FUNCTIONS: [string, number][] = [
@@ -19,8 +20,17 @@ export const OPENSSL_FUNCTIONS: [string, number][] = [
 ];
 const WANTED = new Set(OPENSSL_FUNCTIONS.map(([name]) => name));
 
-/** The OpenSSL functions a file exports, with their file offsets; none when it is not an OpenSSL. */
-export function opensslFunctions(path: string): { name: string; offset: number }[] {
+export interface OpensslExport {
+  name: string;
+  /** enum tw_ssl_fn. */
+  fn: number;
+  offset: number;
+  vaddr: number;
+  size: number;
+}
+
+/** The OpenSSL functions a file exports, with their places; none when it is not an OpenSSL. */
+export function opensslFunctions(path: string): OpensslExport[] {
   let elf;
   try {
     elf = openElf(path);
@@ -33,9 +43,30 @@ export function opensslFunctions(path: string): { name: string; offset: number }
     const has = (n: string) => !!syms.get(n)?.defined && syms.get(n)!.isFunction && Number.isFinite(syms.get(n)!.fileOffset);
     // SSL_read and SSL_write are the must; the _ex pair came with OpenSSL 1.1.1.
     if (!has("SSL_read") || !has("SSL_write")) return [];
-    return OPENSSL_FUNCTIONS.map(([n]) => n)
-      .filter(has)
-      .map((name) => ({ name, offset: syms.get(name)!.fileOffset }));
+    return OPENSSL_FUNCTIONS.filter(([n]) => has(n)).map(([name, fn]) => {
+      const sym = syms.get(name)!;
+      return { name, fn, offset: sym.fileOffset, vaddr: sym.value, size: sym.size };
+    });
+  } finally {
+    elf.close();
+  }
+}
+
+/** Where uprobes go: "chosen" reads the code for the cheapest equivalent place
+ * (src/probes/uprobe-placement.ts), "entry" puts every probe at its function's entry. */
+export type PlacementMode = "chosen" | "entry";
+
+/** The probes for the OpenSSL functions of `path` (from opensslFunctions), placed; x86-64
+ * code is read for cheaper places (needs decode.loadDecoder()), other code keeps entries. */
+export function opensslProbes(path: string, functions: OpensslExport[], mode: PlacementMode): (OpensslProbe & { offset: number })[] {
+  const elf = openElf(path);
+  try {
+    const codes = { read: L.TW_SSL_READ, write: L.TW_SSL_WRITE, readEx: L.TW_SSL_READ_EX, writeEx: L.TW_SSL_WRITE_EX, free: L.TW_SSL_FREE };
+    return planOpenssl(elf, functions, codes, mode === "chosen" && elf.machine === "x86-64").map((p) => {
+      const offset = elf.fileOffset(p.place.vaddr);
+      if (offset === undefined) throw new ElfError(`${path}: 0x${p.place.vaddr.toString(16)} is not in the file`);
+      return { ...p, offset };
+    });
   } finally {
     elf.close();
   }

@@ -19,11 +19,12 @@ import { openElf, ElfError } from "../elfkit/elf.ts";
 import { parseLdCache } from "../elfkit/ld-cache.ts";
 import { GoPclntabError } from "../elfkit/gopclntab.ts";
 import type { GoBinaryConfig, UprobeLink, UprobeSpec } from "../bpf/loader.ts";
-import { goTlsTargets } from "./go-tls-targets.ts";
+import { goTlsTargets, type GoTlsFunction } from "./go-tls-targets.ts";
 import { goRuntimeLayout, GoLayoutError } from "./go-runtime-layout.ts";
 import { fileIdentity } from "./file-identity.ts";
 import { createLibraryResolver, isLibsslName, type LoadedLibssl } from "./library-deps.ts";
-import { OPENSSL_FUNCTIONS, opensslFunctions, opensslVersion } from "./openssl.ts";
+import { opensslFunctions, opensslProbes, opensslVersion, type PlacementMode } from "./openssl.ts";
+import { describeOpensslPlaces } from "./uprobe-placement.ts";
 import * as L from "../bpf/gen/layout.ts";
 
 export interface TlsLibrary {
@@ -113,7 +114,10 @@ export function createTlsProbes(opts: {
   log(line: string): void;
   /** Where a process's files are when it is not the host's root ("container web"). */
   rootOf?(pid: number): string | undefined;
+  /** Where uprobes go (--uprobe-placement): "chosen" unless told. */
+  placement?: PlacementMode;
 }): TlsProbes {
+  const placement = opts.placement ?? "chosen";
   const byFile = new Map<string, TlsLibrary | null>(); // identity -> library, or null: nothing to probe
   const tries = new Map<string, number>();
   /** A path each known file was seen by, for knownPaths(). */
@@ -185,18 +189,19 @@ export function createTlsProbes(opts: {
   function probeOpenssl(file: string, as: FileName, shown: string, key: string, named: string, libcrypto?: string): TlsLibrary | undefined {
     const functions = opensslFunctions(file);
     if (!functions.length) return undefined;
+    const probes = opts.attach ? opensslProbes(file, functions, placement) : [];
     const lib: TlsLibrary = { id: libraries.length + 1, path: as.path, where: as.where, version: "OpenSSL", functions: functions.map((f) => f.name), fileKey: key };
     const finish = () => {
       lib.version = opensslVersion(file, named, libcrypto);
-      if (opts.attach) opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")})`);
+      if (opts.attach) opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")}; ${describeOpensslPlaces(probes)})`);
     };
 
     if (opts.attach) {
-      const targets = functions.map((f) => ({ offset: f.offset, cookie: lib.id | (OPENSSL_FUNCTIONS.find(([n]) => n === f.name)![1] << 16) }));
-      const entry = opts.attach({ program: "tw_ssl_enter", path: file, targets, retprobe: false });
+      const targets = probes.map((p) => ({ offset: p.offset, cookie: lib.id | (p.fn << 16), returns: p.returns }));
+      const entry = opts.attach({ program: "tw_ssl_enter", path: file, targets: targets.map(({ offset, cookie }) => ({ offset, cookie })), retprobe: false });
       try {
         // SSL_free needs no return probe.
-        const returning = targets.filter((t) => t.cookie >> 16 !== L.TW_SSL_FREE);
+        const returning = targets.filter((t) => t.returns).map(({ offset, cookie }) => ({ offset, cookie }));
         links.push(opts.attach({ program: "tw_ssl_exit", path: file, targets: returning, retprobe: true }));
       } catch (e) {
         entry.detach();
@@ -223,7 +228,7 @@ export function createTlsProbes(opts: {
       throw e;
     }
     try {
-      const go = goTlsTargets(elf);
+      const go = goTlsTargets(elf, placement);
       if (!go) return null;
       if (go.unsupported || !go.read || !go.write) {
         if (go.unsupported && go.unsupported !== "it does not use crypto/tls") opts.log(`tls: not probing ${shown}: ${go.unsupported}`);
@@ -245,36 +250,39 @@ export function createTlsProbes(opts: {
         const pclntab = (elf.section(".gopclntab") ?? elf.section(".data.rel.ro.gopclntab"))!;
         const layout = goRuntimeLayout(elf, go.buildInfo.release, pclntab.addr);
         if (layout.tcpConnItab === undefined) opts.log(`tls: ${shown}: no (net.Conn, *net.TCPConn) itab: endpoints will be unknown`);
+        const { write, read } = go;
+        // The kernel side finds the load bias from the probe's address: the places', not the entries'.
         opts.setGoBinary!(lib.id, {
           tcpConnItab: layout.tcpConnItab ?? 0,
-          readVaddr: go.read.vaddr,
-          writeVaddr: go.write.vaddr,
+          readVaddr: read.entry.vaddr,
+          writeVaddr: write.entry.vaddr,
           ...layout.conn,
         });
+        const once = (f: GoTlsFunction) => (f.entry.once ? L.TW_COOKIE_ONCE : 0);
         const entry = opts.attach({
           program: "tw_go_enter",
           path: file,
           targets: [
-            { offset: go.write.fileOffset, cookie: lib.id | (L.TW_GO_WRITE << 16) },
-            { offset: go.read.fileOffset, cookie: lib.id | (L.TW_GO_READ << 16) },
+            { offset: write.fileOffset, cookie: lib.id | (L.TW_GO_WRITE << 16) | once(write) },
+            { offset: read.fileOffset, cookie: lib.id | (L.TW_GO_READ << 16) | once(read) },
           ],
           retprobe: false,
         });
+        // Write's result is not needed: its RETs only tell a restart from a new call, which
+        // past the stack check cannot happen.
+        const rets = [...(write.entry.once ? [] : write.retOffsets), ...read.retOffsets];
         try {
-          links.push(
-            opts.attach({
-              program: "tw_go_ret",
-              path: file,
-              targets: [...go.write.retOffsets, ...go.read.retOffsets].map((offset) => ({ offset, cookie: lib.id | (L.TW_GO_RET << 16) })),
-              retprobe: false,
-            }),
-          );
+          links.push(opts.attach({ program: "tw_go_ret", path: file, targets: rets.map((offset) => ({ offset, cookie: lib.id | (L.TW_GO_RET << 16) })), retprobe: false }));
         } catch (e) {
           entry.detach();
           throw e;
         }
         links.push(entry);
-        opts.log(`tls: probing ${lib.version} in ${shown} (Write and Read at entry and at ${go.write.retOffsets.length} and ${go.read.retOffsets.length} RETs; offsets from ${layout.source}; ${(performance.now() - started).toFixed(1)} ms)`);
+        const at = (f: GoTlsFunction) => (f.entry.vaddr === f.vaddr ? "at entry" : `past the stack check (${f.entry.instruction})`);
+        const writeRets = write.entry.once ? "no RET" : `${write.retOffsets.length} RETs`;
+        opts.log(
+          `tls: probing ${lib.version} in ${shown} (Write ${at(write)} and ${writeRets}, Read ${at(read)} and ${read.retOffsets.length} RETs; offsets from ${layout.source}; ${(performance.now() - started).toFixed(1)} ms)`,
+        );
       }
       libraries.push(lib);
       return lib;

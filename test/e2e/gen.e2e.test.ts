@@ -239,7 +239,7 @@ describe("what the generator knows", () => {
 
   test("a bpftrace that takes \"symbol\"+offset gets named RET probes for a binary with symbols; a stripped one gets file offsets", async () => {
     const { openElf } = await import("../../src/elfkit/elf.ts");
-    const { loadDecoder } = await import("../../src/elfkit/rets.ts");
+    const { loadDecoder } = await import("../../src/elfkit/decode.ts");
     const { goTarget } = await import("../../src/probes/bpftrace/go-target.ts");
     const { generate } = await import("../../src/probes/bpftrace/generate.ts");
     await loadDecoder();

@@ -5,7 +5,7 @@
 import type { ElfFile } from "../../elfkit/elf.ts";
 import { readGoBuildInfo, type GoBuildInfo } from "../../elfkit/go-buildinfo.ts";
 import { readGoFunctions, type GoFunctionTable } from "../../elfkit/gopclntab.ts";
-import { findRets } from "../../elfkit/rets.ts";
+import { findRets } from "../../elfkit/decode.ts";
 import { readDwarfStructs } from "../../elfkit/dwarf.ts";
 
 export class GenError extends Error {}

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { elfFromBytes, ElfError } from "../../../src/elfkit/elf.ts";
 import { readGoBuildInfo, GoBuildInfoError } from "../../../src/elfkit/go-buildinfo.ts";
 import { readGoFunctions, GoPclntabError } from "../../../src/elfkit/gopclntab.ts";
-import { findRets, loadDecoder, DecodeError } from "../../../src/elfkit/rets.ts";
+import { findRets, loadDecoder, DecodeError } from "../../../src/elfkit/decode.ts";
 import { goBinary } from "../../support/go-build.ts";
 
 let goBytes: Uint8Array;

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { openElf } from "../../../src/elfkit/elf.ts";
 import { readGoBuildInfo } from "../../../src/elfkit/go-buildinfo.ts";
 import { readGoFunctions } from "../../../src/elfkit/gopclntab.ts";
-import { findRets, loadDecoder } from "../../../src/elfkit/rets.ts";
+import { findRets, loadDecoder } from "../../../src/elfkit/decode.ts";
 import { goBinary, type GoVariant } from "../../support/go-build.ts";
 
 const VARIANTS: GoVariant[] = ["plain", "stripped", "pie", "v3"];

@@ -1,5 +1,6 @@
-// Every RET instruction of a function, found by decoding its instructions from its entry:
-// a uprobe on each RET is how a Go function's return is seen (a uretprobe would rewrite the
+// A function's machine code, decoded: every instruction of x86-64 code from its entry (what
+// uprobe placement reads, src/probes/uprobe-placement.ts), and every RET instruction — a
+// uprobe on each RET is how a Go function's return is seen (a uretprobe would rewrite the
 // return address on a goroutine stack that the Go runtime may move). x86-64 is decoded by
 // Capstone (WebAssembly build, embedded in the executable; it knows the VEX and EVEX
 // encodings GOAMD64=v3 emits); arm64 instructions are 4 bytes, so RETs are read directly.
@@ -36,20 +37,46 @@ export interface FunctionRets {
   undecodable: number[];
 }
 
-/** The RETs of the code at [entry, end) (virtual addresses). */
-export function findRets(elf: ElfFile, entry: number, end: number): FunctionRets {
-  const offset = elf.fileOffset(entry);
-  if (offset === undefined || end <= entry || elf.fileOffset(end - 1) === undefined) throw new DecodeError(`${elf.path}: function at 0x${entry.toString(16)} is not in the file`);
-  const code = elf.read(offset, end - entry);
-  if (elf.machine === "arm64") return { rets: arm64Rets(code, entry), undecodable: [] };
-  if (elf.machine !== "x86-64") throw new DecodeError(`${elf.path}: only x86-64 and arm64 code can be decoded`);
-  return x86Rets(code, entry);
+/** One decoded instruction (Intel syntax). */
+export interface Instruction {
+  address: number;
+  size: number;
+  bytes: Uint8Array;
+  mnemonic: string;
+  operands: string;
 }
 
-/** RET and RET imm16 (0xc3, 0xc2, with or without prefixes); far returns are not Go's. */
-function x86Rets(code: Uint8Array, address: number): FunctionRets {
+export interface DecodedCode {
+  instructions: Instruction[];
+  /** Where decoding failed (data inside the code, as some assembly functions hold). */
+  undecodable: number[];
+}
+
+/** The code at [entry, end) (virtual addresses) of an x86-64 file, instruction by instruction. */
+export function decodeX86(elf: ElfFile, entry: number, end: number): DecodedCode {
+  if (elf.machine !== "x86-64") throw new DecodeError(`${elf.path}: only x86-64 code can be decoded`);
+  return x86Decode(codeOf(elf, entry, end), entry);
+}
+
+function codeOf(elf: ElfFile, entry: number, end: number): Uint8Array {
+  const offset = elf.fileOffset(entry);
+  if (offset === undefined || end <= entry || elf.fileOffset(end - 1) === undefined) throw new DecodeError(`${elf.path}: function at 0x${entry.toString(16)} is not in the file`);
+  return elf.read(offset, end - entry);
+}
+
+/** The RETs of the code at [entry, end) (virtual addresses). */
+export function findRets(elf: ElfFile, entry: number, end: number): FunctionRets {
+  const code = codeOf(elf, entry, end);
+  if (elf.machine === "arm64") return { rets: arm64Rets(code, entry), undecodable: [] };
+  if (elf.machine !== "x86-64") throw new DecodeError(`${elf.path}: only x86-64 and arm64 code can be decoded`);
+  const { instructions, undecodable } = x86Decode(code, entry);
+  // RET and RET imm16 (0xc3, 0xc2, with or without prefixes); far returns are not Go's.
+  return { rets: instructions.filter((i) => i.mnemonic === "ret" || i.mnemonic === "retq").map((i) => i.address), undecodable };
+}
+
+function x86Decode(code: Uint8Array, address: number): DecodedCode {
   if (!x86) throw new DecodeError("the x86-64 decoder is not loaded (loadDecoder)");
-  const rets: number[] = [];
+  const instructions: Instruction[] = [];
   const undecodable: number[] = [];
   let at = 0;
   while (at < code.length) {
@@ -62,7 +89,7 @@ function x86Rets(code: Uint8Array, address: number): FunctionRets {
       insns = [];
     }
     for (const insn of insns) {
-      if (insn.mnemonic === "ret" || insn.mnemonic === "retq") rets.push(Number(insn.address));
+      instructions.push({ address: Number(insn.address), size: insn.size, bytes: code.subarray(at, at + insn.size), mnemonic: insn.mnemonic, operands: insn.opStr });
       at += insn.size;
     }
     if (at < code.length) {
@@ -70,7 +97,7 @@ function x86Rets(code: Uint8Array, address: number): FunctionRets {
       at++;
     }
   }
-  return { rets, undecodable };
+  return { instructions, undecodable };
 }
 
 /** RET {Xn}: 0xd65f0000 | n << 5. */
