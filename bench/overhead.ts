@@ -146,7 +146,8 @@ async function withCapture(cmd: string[], ready: RegExp, readyOn: "stderr" | "st
 async function withTapwire(extra: string[] = [], executable = `${ROOT}/dist/tapwire`) {
   const r = await withCapture([executable, "capture", "--json", ...extra], /^ready/m, "stderr");
   const summary = r.stderr.split("\n").find((l) => /^tapwire: \d+ flows/.test(l)) ?? r.stderr;
-  return { ...r, flows: Number(/tapwire: (\d+) flows/.exec(summary)?.[1] ?? NaN), summary };
+  const hits = Number(/(\d+) uprobe hits/.exec(summary)?.[1] ?? 0);
+  return { ...r, flows: Number(/tapwire: (\d+) flows/.exec(summary)?.[1] ?? NaN), summary, hits };
 }
 
 /** The peer: every SSL_read/SSL_write(_ex) buffer printed, as sslsniff does, by bpftrace. */
@@ -218,6 +219,8 @@ try {
       const e = await withTapwire(["--uprobe-placement", "entry"]);
       atEntry.push(e.rps);
       console.log(`round ${i + 1}: with tapwire --uprobe-placement entry ${e.rps.toFixed(0)} req/s; ${e.requests} requests -> ${e.flows} flows (${2 * e.requests} expected)`);
+      // Hits also count wrk's warm-up-free start and nginx's handshakes: per request, both sides.
+      console.log(`round ${i + 1}: uprobe hits per request (wrk and nginx together): ${(t.hits / t.requests).toFixed(2)} placed, ${(e.hits / e.requests).toFixed(2)} at entries`);
       const k = await withTapwire(["--port", "1"]);
       kernelOnly.push(k.rps);
       const ke = await withTapwire(["--port", "1", "--uprobe-placement", "entry"]);

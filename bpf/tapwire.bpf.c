@@ -987,6 +987,7 @@ static __always_inline void emit_close(struct tw_conn *c, __u64 pid_tgid)
 SEC("uprobe")
 int BPF_KPROBE(tw_ssl_enter, void *ssl, void *buf, __u64 num, __u64 *len_ptr)
 {
+	count(TW_CNT_UPROBE_HITS, 1);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!process_wanted(pid_tgid >> 32))
 		return 0;
@@ -1088,6 +1089,7 @@ static __always_inline void tls_plaintext(__u64 pid_tgid, struct tw_ssl_key *key
 SEC("uretprobe")
 int BPF_KRETPROBE(tw_ssl_exit, long rax)
 {
+	count(TW_CNT_UPROBE_HITS, 1);
 	/* All four return int: the upper half of rax is not part of the value. */
 	int ret = (int)rax;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -1171,6 +1173,7 @@ static __always_inline __s32 go_conn_fd(__u64 conn, struct tw_go_config *cfg, __
 SEC("uprobe")
 int tw_go_enter(struct pt_regs *ctx)
 {
+	count(TW_CNT_UPROBE_HITS, 1);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	if (!process_wanted(tgid))
@@ -1214,6 +1217,7 @@ int tw_go_enter(struct pt_regs *ctx)
 SEC("uprobe")
 int tw_go_ret(struct pt_regs *ctx)
 {
+	count(TW_CNT_UPROBE_HITS, 1);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tw_go_key gk = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
 	struct tw_go_call *p = bpf_map_lookup_elem(&go_calls, &gk);

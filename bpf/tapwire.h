@@ -118,7 +118,8 @@ enum tw_counter {
 	TW_CNT_CONNS_OPENED = 11,	   /* connections reported (CONN_OPEN events) */
 	TW_CNT_SSL_NO_SOCKET_CALLS = 12,   /* SSL calls on a connection whose socket is unknown */
 	TW_CNT_SSL_NOT_TCP_BYTES = 13,	   /* plaintext of SSL over something other than TCP */
-	TW_CNT_MAX = 14,
+	TW_CNT_UPROBE_HITS = 14,	   /* runs of the TLS uprobe programs (what the traced programs pay) */
+	TW_CNT_MAX = 15,
 };
 
 /* Settings that can change while running: one entry in the `settings` array map. */

@@ -63,6 +63,7 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
         subscribers: deps.broadcast.subscribers,
         execHolds: BigInt(s.execHolds),
         execHoldTimeouts: BigInt(s.execHoldTimeouts),
+        uprobeHits: BigInt(s.uprobeHits),
         flowsWithLostBytes: BigInt(s.flowsWithLostBytes),
         overflows: Object.fromEntries(Object.entries(s.overflows).map(([k, v]) => [k, BigInt(v)])),
         ...trayceStats(deps.trayce?.()),

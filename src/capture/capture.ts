@@ -69,6 +69,8 @@ export interface CaptureStats {
   /** Execs held until probed, and those let go at the deadline. */
   execHolds: number;
   execHoldTimeouts: number;
+  /** Runs of the TLS uprobe programs (each a trap in a traced program). */
+  uprobeHits: number;
   /** How often each per-connection bound was reached (only those not zero). */
   overflows: Record<string, number>;
 }
@@ -229,6 +231,7 @@ export async function startCapture(
       flowsWithLostBytes: s.flowsWithLostBytes,
       execHolds: hold?.stats.held ?? 0,
       execHoldTimeouts: hold?.stats.timedOut ?? 0,
+      uprobeHits: c.uprobe_hits ?? 0,
       overflows: overflowCounts(s.overflows),
     };
   };
@@ -272,7 +275,8 @@ export function summaryLine(s: CaptureStats): string {
     `tapwire: ${s.flows} flows from ${s.events} events; ` +
     (drops.length ? `drops: ${drops.map(([k, v]) => `${k}=${v}`).join(" ")}` : "no drops") +
     (s.lostBytes ? `; ${s.lostBytes} bytes lost, ${s.flowsWithLostBytes} flows marked incomplete by it` : "") +
-    (overflows.length ? `; bounds reached: ${overflows.map(([k, v]) => `${k}=${v}`).join(" ")}` : "")
+    (overflows.length ? `; bounds reached: ${overflows.map(([k, v]) => `${k}=${v}`).join(" ")}` : "") +
+    (s.uprobeHits ? `; ${s.uprobeHits} uprobe hits` : "")
   );
 }
 

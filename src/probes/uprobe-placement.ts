@@ -150,14 +150,34 @@ export function entryPlacement(elf: ElfFile, vaddr: number, why: string): Placem
   return place(first, isEmulated(classify(first)) ? "the entry is emulated" : why);
 }
 
+/**
+ * Why a place past the entry might not see each call exactly once: a jump of the function
+ * lands between the entry and the place (the place could be skipped or passed twice), or the
+ * function jumps where its code does not say (a jump table). Jumps back to the entry itself
+ * (Go's restart after growing the stack) start the call over and are fine.
+ */
+function jumpsIntoPrologue(insns: Instruction[], placeAt: number): string | undefined {
+  const entry = insns[0]!.address;
+  for (const i of insns) {
+    if (!/^j/.test(i.mnemonic)) continue;
+    const to = directTarget(i);
+    if (to === undefined) return `"${text(i)}" jumps where the code does not say`;
+    if (to > entry && to <= placeAt) return `"${text(i)}" at 0x${i.address.toString(16)} jumps between the entry and the place`;
+  }
+  return undefined;
+}
+
 /** An entry probe's place in a function (no uretprobe): the entry, or a cheaper equivalent. */
 export function placeEntryProbe(elf: ElfFile, vaddr: number, size: number, reads: string[]): Placement {
-  const insns = decodeFrom(elf, vaddr, Math.min(size || 256, 256), true);
-  if (typeof insns === "string") return entryPlacement(elf, vaddr, insns);
+  if (!size) return entryPlacement(elf, vaddr, "entry kept: the function's size is not known");
+  const insns = decodeFrom(elf, vaddr, size);
+  if (typeof insns === "string") return entryPlacement(elf, vaddr, `entry kept: ${insns}`);
   if (isEmulated(classify(insns[0]!))) return place(insns[0]!, "the entry is emulated");
   const n = firstEmulated(insns, 0, new Set(reads));
   if (typeof n === "string") return place(insns[0]!, `entry kept: ${n}`);
-  return place(insns[n]!, `first emulated instruction; ${reads.join(", ")} untouched before it`);
+  const into = jumpsIntoPrologue(insns, insns[n]!.address);
+  if (into) return place(insns[0]!, `entry kept: ${into}`);
+  return place(insns[n]!, `first emulated instruction; ${reads.join(", ")} untouched before it, and no jump lands before it`);
 }
 
 export interface GoPlacement extends Placement {
@@ -167,17 +187,20 @@ export interface GoPlacement extends Placement {
 
 const GO_ARGS = new Set(["rax", "rbx", "rcx", "r14"]);
 
-/** A Go (*Conn).Read or Write entry probe (it reads rax, rbx, rcx and r14). */
+/** A Go (*Conn).Read or Write entry probe (it reads rax, rbx, rcx and r14); `size` is the
+ * whole function's (every jump in it is checked). */
 export function placeGoEntry(elf: ElfFile, vaddr: number, size: number): GoPlacement {
-  const insns = decodeFrom(elf, vaddr, Math.min(size || 512, 512), true);
-  if (typeof insns === "string") return { ...entryPlacement(elf, vaddr, insns), once: false };
+  const insns = decodeFrom(elf, vaddr, size);
+  if (typeof insns === "string") return { ...entryPlacement(elf, vaddr, `entry kept: ${insns}`), once: false };
   // The stack check: cmp rsp|r12, [r14 + 0x10] (r12 = rsp - frame), then jbe/jb to morestack.
   const check = insns.findIndex((i, n) => n < 6 && i.mnemonic === "cmp" && / qword ptr \[r14 \+ 0x10\]$/.test(i.operands));
   const branch = check >= 0 ? insns[check + 1] : undefined;
   if (!branch || !/^jbe?$/.test(branch.mnemonic)) return { ...place(insns[0]!, "entry kept: no stack check found"), once: false };
   const n = firstEmulated(insns, check + 2, GO_ARGS);
   if (typeof n === "string") return { ...place(insns[0]!, `entry kept: ${n}`), once: false };
-  return { ...place(insns[n]!, "first emulated instruction past the stack check; rax, rbx, rcx, r14 untouched before it"), once: true };
+  const into = jumpsIntoPrologue(insns, insns[n]!.address);
+  if (into) return { ...place(insns[0]!, `entry kept: ${into}`), once: false };
+  return { ...place(insns[n]!, "first emulated instruction past the stack check; rax, rbx, rcx, r14 untouched before it, and no jump lands before it"), once: true };
 }
 
 export interface OpensslFunction {

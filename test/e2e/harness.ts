@@ -20,7 +20,7 @@ export const PYTHON = "/usr/bin/python3";
 export type JsonFlow = any;
 
 /** How the exit summary ends when nothing was dropped: the holding of new programs' execs. */
-export const NO_DROPS_END = "no drops; (?:no exec held|\\d+ execs? held \\(longest [\\d.]+ ms\\))$";
+export const NO_DROPS_END = "no drops; (?:\\d+ uprobe hits; )?(?:no exec held|\\d+ execs? held \\(longest [\\d.]+ ms\\))$";
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
