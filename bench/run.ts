@@ -5,6 +5,8 @@ const benches = [
   ["bench/ring-reader.ts"],
   ["bench/overhead.ts"],
   ["bench/overhead.ts", "--tls"],
+  ["bench/go-tls-overhead.ts"],
+  ["bench/uprobe-cost.ts"],
   ["bench/hpack.ts"],
   ["bench/http2-replay.ts"],
   ["bench/go-analysis.ts"],
