@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { FlowSchema } from "../../src/gen/tapwire/v1/flow_pb.ts";
+import { atRunEnd } from "../support/run-end.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const TAPWIRE = `${ROOT}/dist/tapwire`;
@@ -92,7 +93,7 @@ export interface Tapwire {
 }
 
 const freshDirs: string[] = [];
-process.on("exit", () => {
+atRunEnd(() => {
   for (const d of freshDirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -107,9 +108,10 @@ export function freshCopy(file: string, name: string): string {
 }
 
 /** Every tapwire and every peer a test started: one a failed test left running is killed when
- * the run ends, so it cannot hold execs, capture or serve for the tests after it. */
+ * the run ends (test/support/run-end.ts), so none outlives the run. Tests stop their own in
+ * `finally`: until the run ends, a leftover tapwire would probe what later tests run. */
 const started = new Set<Subprocess>();
-process.on("exit", () => {
+atRunEnd(() => {
   for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
 });
 

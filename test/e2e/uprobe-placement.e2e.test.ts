@@ -4,7 +4,7 @@
 // curl and Python (SSL_read/SSL_write and their _ex forms), nginx, and Go client and server
 // (Write and Read past the stack check, with handlers deep enough to grow their stacks).
 import { beforeAll, describe, expect, test } from "bun:test";
-import { PEERS, PYTHON, freePort, freshCopy, requireRoot, run, startPeer, startServer, startTapwire, waitFor, type JsonFlow } from "./harness.ts";
+import { PEERS, PYTHON, freePort, freshCopy, requireRoot, run, startPeer, startServer, startTapwire, waitFor, type JsonFlow, type Peer } from "./harness.ts";
 import { makeCert, startNginxTls, type Cert } from "./tls-setup.ts";
 import { goBinary } from "../support/go-build.ts";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
@@ -54,12 +54,15 @@ async function trafficUnder(placement: "entry" | "chosen"): Promise<{ flows: str
   const index = "static over TLS\n".repeat(300);
   const big = new Uint8Array(256 * 1024).map((_, i) => (i * 13) % 256);
   writeFileSync(`${dir}/big.bin`, big);
-  const py = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(pyPort), cert.cert, cert.key], "127.0.0.1", pyPort);
-  const goServer = freshCopy(goBinary("plain"), "gosrv");
-  const go = await startServer([goServer, "server", String(goPort), cert.cert, cert.key], "127.0.0.1", goPort);
-  const nginx = await startNginxTls(nginxPort, cert, { "index.html": index, "big.bin": big });
+  const servers: Peer[] = [];
   let expected = 0;
+  let summary: string;
   try {
+    const py = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(pyPort), cert.cert, cert.key], "127.0.0.1", pyPort);
+    servers.push(py);
+    const goServer = freshCopy(goBinary("plain"), "gosrv");
+    servers.push(await startServer([goServer, "server", String(goPort), cert.cert, cert.key], "127.0.0.1", goPort));
+    servers.push(await startNginxTls(nginxPort, cert, { "index.html": index, "big.bin": big }));
     const curl = async (...args: string[]) => {
       const r = await run([CURL, "-sS", "--cacert", cert.cert, "-o", "/dev/null", ...args]);
       expect(r.exitCode).toBe(0);
@@ -87,12 +90,10 @@ async function trafficUnder(placement: "entry" | "chosen"): Promise<{ flows: str
     await tapwire.waitForFlows(() => true, expected, 20_000);
     await Bun.sleep(300); // nothing more arrives
   } finally {
-    await go.stop();
-    await py.stop();
-    await nginx.stop();
+    for (const s of servers) await s.stop();
     rmSync(dir, { recursive: true, force: true });
+    summary = await tapwire.stop();
   }
-  const summary = await tapwire.stop();
   const ports = [pyPort, goPort, nginxPort];
   return { flows: tapwire.flows.map((f) => comparable(f, ports)).sort(), summary };
 }
