@@ -11,7 +11,7 @@ export function atRunEnd(cleanup: () => void): void {
   cleanups.push(cleanup);
 }
 
-afterAll(() => {
+const runAll = () => {
   for (const cleanup of cleanups.splice(0)) {
     try {
       cleanup();
@@ -19,4 +19,10 @@ afterAll(() => {
       // the rest still run
     }
   }
-});
+};
+try {
+  afterAll(runAll);
+} catch {
+  // Not under bun test (a bench using the test helpers): the process's exit does it.
+  process.on("exit", runAll);
+}
