@@ -186,6 +186,48 @@ describe("Ruby: Net::HTTP against OpenSSL::SSL::SSLServer", () => {
   });
 });
 
+describe("openssl s_server -www: a server that reads and writes through OpenSSL's SSL BIO", () => {
+  test("both sides, the body as curl received it", async () => {
+    const port = await freePort();
+    const tapwire = await startTapwire(["--port", String(port)]);
+    let server: Peer | undefined;
+    try {
+      // Started after tapwire, as a user would. Its BIO calls reach the same internal
+      // functions SSL_read and SSL_write use, where tapwire's probes are.
+      server = await startServer(["/usr/bin/openssl", "s_server", "-www", "-quiet", "-accept", String(port), "-cert", cert.cert, "-key", cert.key], "127.0.0.1", port);
+      const out = `${cert.dir}/s_server.html`;
+      const r = await run([CURL, "-sS", "--cacert", cert.cert, "-o", out, "-w", "%{local_port}", `https://127.0.0.1:${port}/status`]);
+      expect(r.exitCode).toBe(0);
+      const clientPort = Number(new TextDecoder().decode(r.stdout));
+      const page = readFileSync(out);
+      expect(page.toString()).toStartWith("<HTML><BODY");
+      const flows = await tapwire.waitForFlows(() => true, 2);
+      for (const [f, role, proc] of [
+        [flows.find(isClient), "ROLE_CLIENT", { pid: r.pid, comm: "curl", exe: CURL }],
+        [flows.find(isServer), "ROLE_SERVER", { pid: server.proc.pid, comm: "openssl", exe: realpathSync("/usr/bin/openssl") }],
+      ] as const) {
+        expect(f.connection.role).toBe(role);
+        expect(f.connection.process).toEqual(proc);
+        expect(f.connection.tls).toBe(true);
+        expect(f.connection.tlsLibrary).toMatch(/^OpenSSL 3\.\d+\.\d+/);
+        expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
+        expect(f.connection.source).toEqual({ ip: "127.0.0.1", port: clientPort });
+        expect(f.request.method).toBe("GET");
+        expect(f.request.path).toBe("/status");
+        expect(f.response.status).toBe(200);
+        expect(f.response.reason).toBe("ok");
+        expect(f.response.version).toBe("HTTP/1.0");
+        expect(f.response.headers).toEqual([{ name: "Content-type", value: "text/html" }]);
+        expect(fromB64(f.response.body)).toEqual(page);
+        expect(f.missing).toBeUndefined();
+      }
+    } finally {
+      await server?.stop();
+      await tapwire.stop();
+    }
+  });
+});
+
 describe("nginx with TLS serving a static file", () => {
   test("curl and nginx: both sides", async () => {
     const port = await freePort();
