@@ -69,9 +69,13 @@ export function findRets(elf: ElfFile, entry: number, end: number): FunctionRets
   const code = codeOf(elf, entry, end);
   if (elf.machine === "arm64") return { rets: arm64Rets(code, entry), undecodable: [] };
   if (elf.machine !== "x86-64") throw new DecodeError(`${elf.path}: only x86-64 and arm64 code can be decoded`);
-  const { instructions, undecodable } = x86Decode(code, entry);
-  // RET and RET imm16 (0xc3, 0xc2, with or without prefixes); far returns are not Go's.
-  return { rets: instructions.filter((i) => i.mnemonic === "ret" || i.mnemonic === "retq").map((i) => i.address), undecodable };
+  return retsOf(x86Decode(code, entry));
+}
+
+/** The RETs of decoded x86-64 code: RET and RET imm16 (0xc3, 0xc2, with or without
+ * prefixes); far returns are not Go's. */
+export function retsOf(code: DecodedCode): FunctionRets {
+  return { rets: code.instructions.filter((i) => i.mnemonic === "ret" || i.mnemonic === "retq").map((i) => i.address), undecodable: code.undecodable };
 }
 
 function x86Decode(code: Uint8Array, address: number): DecodedCode {

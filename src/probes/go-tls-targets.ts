@@ -6,7 +6,7 @@
 import type { ElfFile } from "../elfkit/elf.ts";
 import { readGoBuildInfo, type GoBuildInfo } from "../elfkit/go-buildinfo.ts";
 import { readGoFunctions, type GoFunctionTable } from "../elfkit/gopclntab.ts";
-import { findRets } from "../elfkit/decode.ts";
+import { decodeX86, findRets, retsOf } from "../elfkit/decode.ts";
 import { entryPlacement, placeGoEntry, type GoPlacement } from "./uprobe-placement.ts";
 import type { PlacementMode } from "./openssl.ts";
 
@@ -62,11 +62,13 @@ export function goTlsTargets(elf: ElfFile, mode: PlacementMode = "chosen"): GoTl
   };
   const functions: GoTlsFunction[] = [];
   for (const [name, f] of [[GO_TLS_WRITE, write], [GO_TLS_READ, read]] as const) {
-    const rets = findRets(elf, f.entry, f.end);
+    // x86-64 code is decoded once, for the RETs and the entry probe's place.
+    const code = elf.machine === "x86-64" ? decodeX86(elf, f.entry, f.end) : undefined;
+    const rets = code ? retsOf(code) : findRets(elf, f.entry, f.end);
     if (rets.undecodable.length) return { buildInfo, unsupported: `${name} does not decode at 0x${rets.undecodable[0]!.toString(16)}` };
     if (!rets.rets.length) return { buildInfo, unsupported: `${name} has no RET` };
     const entry: GoPlacement =
-      mode === "chosen" && elf.machine === "x86-64" ? placeGoEntry(elf, f.entry, f.end - f.entry) : { ...entryPlacement(elf, f.entry, "entry (--uprobe-placement entry)"), once: false };
+      mode === "chosen" && code ? placeGoEntry(elf, f.entry, f.end - f.entry, code) : { ...entryPlacement(elf, f.entry, "entry (--uprobe-placement entry)"), once: false };
     functions.push({ name, vaddr: f.entry, entry, fileOffset: offset(entry.vaddr), retOffsets: rets.rets.map(offset) });
   }
   return { buildInfo, write: functions[0], read: functions[1] };

@@ -20,7 +20,7 @@
 //  - A uretprobe needs its entry: it finds the return address at the top of the stack only
 //    there. Probes paired with one stay at the entry.
 import type { ElfFile } from "../elfkit/elf.ts";
-import { decodeX86, type Instruction } from "../elfkit/decode.ts";
+import { decodeX86, type DecodedCode, type Instruction } from "../elfkit/decode.ts";
 
 /** How the x86-64 kernel runs the instruction a uprobe sits on. */
 export type InstructionClass = "single-stepped" | "push" | "call" | "jmp" | "jcc" | "nop" | "nop5";
@@ -132,14 +132,19 @@ export function firstEmulated(insns: Instruction[], start: number, keep: Readonl
 function decodeFrom(elf: ElfFile, vaddr: number, size: number, window = false): Instruction[] | string {
   if (elf.machine !== "x86-64") return "only x86-64 code is placed";
   try {
-    const { instructions, undecodable } = decodeX86(elf, vaddr, vaddr + size);
-    if (undecodable.length && !window) return `the code does not decode at 0x${undecodable[0]!.toString(16)}`;
-    const whole = window && undecodable.length ? instructions.filter((i) => i.address < undecodable[0]!) : instructions;
-    if (!whole.length) return "no code";
-    return whole;
+    const code = decodeX86(elf, vaddr, vaddr + size);
+    if (!window || !code.undecodable.length) return wholeCode(code);
+    const whole = code.instructions.filter((i) => i.address < code.undecodable[0]!);
+    return whole.length ? whole : "no code";
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+/** Decoded code as decodeFrom gives it: every instruction, or why not. */
+function wholeCode(code: DecodedCode): Instruction[] | string {
+  if (code.undecodable.length) return `the code does not decode at 0x${code.undecodable[0]!.toString(16)}`;
+  return code.instructions.length ? code.instructions : "no code";
 }
 
 /** The function's entry, as it is: `why` says why it is kept (unless it is emulated). */
@@ -189,8 +194,8 @@ const GO_ARGS = new Set(["rax", "rbx", "rcx", "r14"]);
 
 /** A Go (*Conn).Read or Write entry probe (it reads rax, rbx, rcx and r14); `size` is the
  * whole function's (every jump in it is checked). */
-export function placeGoEntry(elf: ElfFile, vaddr: number, size: number): GoPlacement {
-  const insns = decodeFrom(elf, vaddr, size);
+export function placeGoEntry(elf: ElfFile, vaddr: number, size: number, decoded?: DecodedCode): GoPlacement {
+  const insns = decoded ? wholeCode(decoded) : decodeFrom(elf, vaddr, size);
   if (typeof insns === "string") return { ...entryPlacement(elf, vaddr, `entry kept: ${insns}`), once: false };
   // The stack check: cmp rsp|r12, [r14 + 0x10] (r12 = rsp - frame), then jbe/jb to morestack.
   const check = insns.findIndex((i, n) => n < 6 && i.mnemonic === "cmp" && / qword ptr \[r14 \+ 0x10\]$/.test(i.operands));
