@@ -45,6 +45,8 @@ export async function inspect(file: string, json: boolean): Promise<number> {
       place: ReturnType<typeof placed>;
       /** "uretprobe", or the RETs' file offsets. */
       returns?: "uretprobe" | number[];
+      /** Why the returns are probed there. */
+      returnsWhy?: string;
     }
     const probes: ProbeReport[] = [
       ...(openssl.length ? opensslProbes(file, openssl, "chosen") : []).map((p) => ({
@@ -56,7 +58,18 @@ export async function inspect(file: string, json: boolean): Promise<number> {
       })),
       ...[go?.write, go?.read].flatMap((f) =>
         f
-          ? [{ library: "go", functions: [f.name], fileOffset: f.fileOffset, place: placed(f.entry), returns: f === go?.write && f.entry.once ? undefined : f.retOffsets }]
+          ? [
+              f === go?.write && f.entry.once
+                ? { library: "go", functions: [f.name], fileOffset: f.fileOffset, place: placed(f.entry) }
+                : {
+                    library: "go",
+                    functions: [f.name],
+                    fileOffset: f.fileOffset,
+                    place: placed(f.entry),
+                    returns: f.retOffsets,
+                    returnsWhy: "the result is known only at the RETs (a uretprobe breaks when Go moves a goroutine's stack); each RET is single-stepped",
+                  },
+            ]
           : [],
       ),
     ];
@@ -105,6 +118,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
       const returns = p.returns === "uretprobe" ? "; uretprobe" : p.returns ? `; returns at ${p.returns.map(hex).join(", ")}` : "";
       console.log(`probe ${p.functions.join(" + ")} at file offset ${hex(p.fileOffset)}${returns}`);
       console.log(`  place ${hex(p.place.vaddr)}: ${p.place.instruction} (${p.place.class}) — ${p.place.why}`);
+      if (p.returnsWhy) console.log(`  returns: ${p.returnsWhy}`);
     }
     if (notProbed) console.log(`not probed: ${notProbed}`);
     return 0;

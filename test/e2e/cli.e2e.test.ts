@@ -121,13 +121,26 @@ describe("inspect", () => {
     const rets = retsOf(read);
     expect(rets.length).toBeGreaterThan(1);
     expect(retsOf(write).length).toBeGreaterThan(0);
-    expect(report.probes).toEqual([
-      { library: "go", function: "crypto/tls.(*Conn).Write", fileOffset: toOffset(write.vaddr), retOffsets: retsOf(write) },
-      { library: "go", function: "crypto/tls.(*Conn).Read", fileOffset: toOffset(read.vaddr), retOffsets: rets },
+    // Each entry probe's place, as objdump reads the code: the first instruction past the
+    // stack check's jbe that the kernel emulates (here a jmp or a nop).
+    const placeOf = (f: { vaddr: number; size: number }) => {
+      const dump = Bun.spawnSync(["objdump", "-d", "--no-show-raw-insn", `--start-address=0x${f.vaddr.toString(16)}`, `--stop-address=0x${(f.vaddr + 128).toString(16)}`, plain]).stdout.toString();
+      const lines = [...dump.matchAll(/^\s*([0-9a-f]+):\s+(\S+)/gm)].map((m) => ({ vaddr: parseInt(m[1]!, 16), mnemonic: m[2]! }));
+      const check = lines.findIndex((l) => l.mnemonic === "jbe");
+      return lines.slice(check + 1).find((l) => /^(jmp|nop|call|push)$/.test(l.mnemonic))!;
+    };
+    const [writeAt, readAt] = [placeOf(write), placeOf(read)];
+    expect(report.probes).toMatchObject([
+      { library: "go", functions: ["crypto/tls.(*Conn).Write"], fileOffset: toOffset(writeAt.vaddr), place: { vaddr: writeAt.vaddr, class: writeAt.mnemonic } },
+      { library: "go", functions: ["crypto/tls.(*Conn).Read"], fileOffset: toOffset(readAt.vaddr), place: { vaddr: readAt.vaddr, class: readAt.mnemonic }, returns: rets },
     ]);
+    // Past the stack check Write passes once: its RETs are not probed.
+    expect(report.probes[0].returns).toBeUndefined();
+    for (const p of report.probes) expect(p.place.why).toContain("past the stack check");
     const human = await tapwire(["inspect", stripped]);
     expect(human.stdout).toContain(`Go: ${goVersion}, package tapwire.test/gohttps, module tapwire.test/gohttps (devel)`);
-    expect(human.stdout).toContain(`probe crypto/tls.(*Conn).Read at file offset 0x${toOffset(read.vaddr).toString(16)}; returns at `);
+    expect(human.stdout).toContain(`probe crypto/tls.(*Conn).Read at file offset 0x${toOffset(readAt.vaddr).toString(16)}; returns at `);
+    expect(human.stdout).toContain(`  place 0x${readAt.vaddr.toString(16)}: nop (nop) — first emulated instruction past the stack check`);
     expect(human.stdout).toContain(`Go socket path (offsets from table (Go 1.19)): tls.Conn.conn +${compiler.tlsConnConn}, itab (net.Conn, *net.TCPConn) 0x`);
     const unstripped = JSON.parse((await tapwire(["inspect", plain, "--json"])).stdout);
     expect(unstripped.go.layout).toEqual({ ...report.go.layout, source: "DWARF" });
@@ -137,7 +150,9 @@ describe("inspect", () => {
     const lib = await tapwire(["inspect", "/usr/lib/x86_64-linux-gnu/libssl.so.3"]);
     expect(lib.exitCode).toBe(0);
     expect(lib.stdout).toMatch(/^OpenSSL: OpenSSL 3\.\d+\.\d+$/m);
-    expect(lib.stdout).toMatch(/^probe SSL_read at file offset 0x[0-9a-f]+$/m);
+    // The read pair shares one probe, on the internal function both call (a push).
+    expect(lib.stdout).toMatch(/^probe SSL_read \+ SSL_read_ex at file offset 0x[0-9a-f]+; uretprobe\n  place 0x[0-9a-f]+: push r\w+ \(push\) — the internal function SSL_read and SSL_read_ex both read through/m);
+    expect(lib.stdout).toMatch(/^probe SSL_free at file offset 0x[0-9a-f]+\n  place 0x[0-9a-f]+: je 0x[0-9a-f]+ \(jcc\)/m);
     const curl = await tapwire(["inspect", "/usr/bin/curl", "--json"]);
     expect(JSON.parse(curl.stdout)).toMatchObject({ probes: [], notProbed: "neither OpenSSL (no exported SSL_read/SSL_write) nor Go" });
   });
