@@ -72,10 +72,15 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
     async *watchFlows(req, ctx) {
       if (req.last > MAX_LAST) throw new ConnectError(`last: at most ${MAX_LAST}`, Code.InvalidArgument);
       const match = compileFlowFilter(req.filter);
-      const sub = deps.broadcast.subscribe(match, { first: req.last ? deps.store.newest(match, req.last) : [] });
+      const sub = deps.broadcast.subscribe(match, {
+        // The history's newest, completed flows only (open ones start live from now).
+        first: req.last ? deps.store.newest((f) => !f.open && match(f), req.last) : [],
+        live: req.live ? { openMatch: compileFlowFilter(req.filter, { open: true }) } : undefined,
+      });
       ctx.signal.addEventListener("abort", () => sub.close(), { once: true });
       for await (const ev of sub) {
         if ("flow" in ev) yield { event: { case: "flow", value: ev.flow } };
+        else if ("event" in ev) yield { event: { case: "flowEvent", value: ev.event } };
         else yield { event: { case: "dropped", value: { count: BigInt(ev.dropped) } } };
       }
     },

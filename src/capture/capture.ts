@@ -8,7 +8,7 @@ import type { SelfListener } from "../bpf/endpoints.ts";
 import { readBpfObject } from "../bpf/object.ts";
 import { monotonicToWallOffsetNs } from "../bpf/clock.ts";
 import { createPipeline } from "../flows/pipeline.ts";
-import type { Overflows } from "../flows/flow-context.ts";
+import type { LiveFlows, Overflows } from "../flows/flow-context.ts";
 import { createTlsProbes, type TlsLibrary, type TlsProbes } from "../probes/tls-probes.ts";
 import { loadDecoder } from "../elfkit/decode.ts";
 import type { PlacementMode } from "../probes/openssl.ts";
@@ -97,6 +97,8 @@ export async function startCapture(
   args: CaptureOptions,
   opts: {
     onFlow(flow: Flow): void;
+    /** Flows while they are open; their end is onFlow. Absent: no live work is done. */
+    live?: LiveFlows;
     afterBatch?(): void;
     /** Drop counters of the outputs (stdout, subscribers), reported with the kernel's. */
     drops?(): Record<string, number>;
@@ -178,6 +180,15 @@ export async function startCapture(
       if (!wanted(flow)) return;
       redact?.(flow);
       opts.onFlow(flow);
+    },
+    live: opts.live && {
+      started(flow) {
+        if (!wanted(flow)) return;
+        redact?.(flow);
+        opts.live!.started(flow);
+      },
+      // Messages of a flow whose start was not passed on are ignored by every consumer.
+      messages: (id, messages) => opts.live!.messages(id, messages),
     },
     clockOffsetNs: monotonicToWallOffsetNs(),
     maxBody: args.maxBody,

@@ -13,6 +13,8 @@ export class UsageError extends Error {}
 export interface CaptureArgs {
   command: "capture";
   json: boolean;
+  /** With json: a line per flow event (started, messages, ended), not per finished flow. */
+  live: boolean;
   verbose: boolean;
   color: boolean;
   pids: number[];
@@ -41,7 +43,7 @@ export interface CaptureArgs {
   uprobePlacement: PlacementMode;
 }
 
-export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "color"> {
+export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "live" | "color"> {
   command: "serve";
   host: string;
   port: number;
@@ -184,7 +186,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
             trayce: { type: "string", default: "" },
             "trayce-batch-bytes": { type: "string", default: "1m" },
           }
-        : { json: { type: "boolean", default: false } }),
+        : { json: { type: "boolean", default: false }, live: { type: "boolean", default: false } }),
       verbose: { type: "boolean", short: "v", default: false },
       pid: { type: "string", multiple: true, default: [] },
       comm: { type: "string", multiple: true, default: [] },
@@ -235,10 +237,12 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     dockerSocket: dockerSocketPath(values["docker-socket"] as string | undefined),
   };
   if (!serve) {
+    if (values.live && !values.json) throw new UsageError("--live goes with --json (the terminal shows open gRPC calls without it)");
     return {
       command: "capture",
       ...common,
       json: values.json as boolean,
+      live: values.live as boolean,
       color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
     };
   }

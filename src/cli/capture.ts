@@ -16,7 +16,9 @@ const OUTPUT_GRACE_MS = 300;
 export async function capture(args: CaptureArgs): Promise<number> {
   const stop = stopSignal();
   const out = createOutputWriter({ budgetBytes: args.outputBuffer });
-  const sink = args.json ? createJsonLinesSink(out) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
+  const sink = args.json ? createJsonLinesSink(out, { live: args.live }) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
+  // The terminal always shows open gRPC calls; JSON shows open flows when asked (--live).
+  const live = sink.started && sink.messages ? { started: sink.started, messages: sink.messages } : undefined;
   let saidDropping = false;
   const engine = await startCapture(
     { ...args, holderCommand: execHolderCommand() },
@@ -28,12 +30,15 @@ export async function capture(args: CaptureArgs): Promise<number> {
           process.stderr.write("tapwire: stdout is not keeping up: flows are dropped whole (counted in the summary as output)\n");
         }
       },
+      live,
       afterBatch: () => void out.flush(),
       drops: () => ({ output: out.dropped }),
     },
   );
   process.stderr.write(engine.readyLine + "\n");
+  const ticker = sink.tick ? setInterval(() => sink.tick!(Date.now()), 100) : undefined;
   const ended = await Promise.race([stop.signalled.then(() => undefined), out.failed]);
+  clearInterval(ticker);
   const summary = await engine.stop();
   await out.close(OUTPUT_GRACE_MS);
   process.stderr.write(summary + "\n");

@@ -57,6 +57,17 @@ export async function serve(args: ServeArgs): Promise<number> {
         broadcast.publish(flow);
         trayce?.send(flow);
       },
+      // The history shows flows while they are open, and live watchers see them.
+      live: {
+        started(flow) {
+          store.open(flow);
+          broadcast.started(flow);
+        },
+        messages(flowId, messages) {
+          store.messages(flowId, messages);
+          broadcast.messages(flowId, messages);
+        },
+      },
       drops: () => ({ output: broadcast.dropped + (trayce?.stats.dropped ?? 0) }),
     });
   } catch (e) {

@@ -3,8 +3,13 @@
 export const COMMANDS = ["capture", "serve", "watch", "containers", "gen", "keylog", "doctor", "inspect", "help", "version"] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
-const CAPTURE_FLAGS = `  --json              one flow per line on stdout, as the canonical JSON of tapwire.v1.Flow
-  -v, --verbose       also print headers and bodies (and a line per program held at its exec)
+/** Capture's own: how flows are printed. */
+const OUTPUT_FLAGS = `  --json              one flow per line on stdout, as the canonical JSON of tapwire.v1.Flow
+  --json --live       one line per flow event instead (tapwire.v1.FlowEvent): started, each
+                      gRPC message as it completes, ended with the final flow`;
+
+/** What capture and serve share. */
+const CAPTURE_FLAGS = `  -v, --verbose       also print headers and bodies (and a line per program held at its exec)
   --pid N             only processes with this pid (repeatable)
   --comm NAME         only processes with this name, as in /proc/PID/comm (repeatable)
   --port N            only connections with this local or remote port (repeatable)
@@ -51,6 +56,7 @@ usage:
   tapwire version | --version
 
 capture options:
+${OUTPUT_FLAGS}
 ${CAPTURE_FLAGS}
 
 ${FOOTER}`;
@@ -62,6 +68,7 @@ Shows each HTTP/1.x, HTTP/2 and gRPC request and response of this host's process
 containers as it happens, plaintext and TLS, until SIGINT or SIGTERM; then a summary.
 
 options:
+${OUTPUT_FLAGS}
 ${CAPTURE_FLAGS}
 
 example:
@@ -84,7 +91,7 @@ options:
   --trayce-batch-bytes SIZE   largest batch of flows sent to it (default 1m; a larger flow
                       is sent with its payloads cut to fit, and marked)
   and the capture options but --json:
-${CAPTURE_FLAGS.split("\n").filter((l) => !l.startsWith("  --json")).join("\n")}
+${CAPTURE_FLAGS}
 
 example:
   sudo tapwire serve --listen 127.0.0.1:7478

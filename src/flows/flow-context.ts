@@ -2,7 +2,7 @@
 // connection a flow belongs to. Messages are built as plain literals with every field set
 // (what create() would make), because create() is costlier than the parsing per flow.
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { Role, type Connection, type Container, type Endpoint, type Flow } from "../gen/tapwire/v1/flow_pb.ts";
+import { Role, type Connection, type Container, type Endpoint, type Flow, type FlowMessage } from "../gen/tapwire/v1/flow_pb.ts";
 import type { ContainerLabel } from "../procs/containers.ts";
 import type { ConnectionInfo } from "../conn/connection-table.ts";
 import { ConnOrigin } from "../bpf/events.ts";
@@ -32,9 +32,21 @@ export interface Overflows {
   headerBlocks: number;
 }
 
+/** Who watches flows while they are open (serve's live watchers and its history, `--json
+ * --live`); absent when no one does, and then nothing of it is done. A flow started here
+ * ends with the ordinary emit(flow), under the same id. */
+export interface LiveFlows {
+  /** A flow's request header block was seen: the flow so far (open). */
+  started(flow: Flow): void;
+  /** Messages of an open flow that completed just now, in order. */
+  messages(flowId: string, messages: FlowMessage[]): void;
+}
+
 export interface FlowContext {
   /** Called with each finished flow. */
   emit(flow: Flow): void;
+  /** Flows while they are open, when someone watches them. */
+  live?: LiveFlows;
   /** A Timestamp for a CLOCK_MONOTONIC nanosecond time. */
   timestamp(monotonicNs: number): Timestamp;
   nextFlowId(): string;
@@ -53,6 +65,7 @@ export interface FlowContext {
 
 export function createFlowContext(opts: {
   emit(flow: Flow): void;
+  live?: LiveFlows;
   clockOffsetNs: number;
   maxBody: number;
   runId?: string;
@@ -69,6 +82,7 @@ export function createFlowContext(opts: {
   let counter = 0;
   return {
     emit: opts.emit,
+    live: opts.live,
     maxBody: opts.maxBody,
     tlsLibrary: opts.tlsLibrary ?? (() => "OpenSSL"),
     grpcDecoder: opts.grpcDecoder,

@@ -6,7 +6,8 @@ import { containerMatches } from "../procs/containers.ts";
 
 export type FlowPredicate = (flow: Flow) => boolean;
 
-export function compileFlowFilter(filter: FlowFilter | undefined): FlowPredicate {
+/** `open`: for a flow as known while it is open — the response's status is not checked. */
+export function compileFlowFilter(filter: FlowFilter | undefined, opts: { open?: boolean } = {}): FlowPredicate {
   if (!filter) return () => true;
   const pids = new Set(filter.pids);
   const names = new Set(filter.processNames);
@@ -25,7 +26,7 @@ export function compileFlowFilter(filter: FlowFilter | undefined): FlowPredicate
   }
   if (pathPrefix) checks.push((f) => (f.request?.path ?? "").startsWith(pathPrefix));
   if (methods.size) checks.push((f) => methods.has((f.request?.method ?? "").toUpperCase()));
-  if (statusMin || statusMax) {
+  if ((statusMin || statusMax) && !opts.open) {
     checks.push((f) => {
       const s = f.response?.status;
       return s !== undefined && (!statusMin || s >= statusMin) && (!statusMax || s <= statusMax);

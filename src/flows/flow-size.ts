@@ -3,7 +3,7 @@
 // (heap and array buffers after a full collection): about 3 KiB of objects and strings besides
 // the bodies, and some tens of bytes per header field beyond its text.
 
-import type { Flow, GrpcMessage, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
+import type { Flow, FlowMessage, GrpcMessage, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
 
 export function flowBytes(f: Flow): number {
   let n = 3072 + messageBytes(f.request) + messageBytes(f.response);
@@ -17,6 +17,13 @@ function messageBytes(m: Request | Response | undefined): number {
   let n = m.body.length;
   for (const h of m.headers) n += h.name.length + h.value.length + 48;
   for (const h of m.trailers) n += h.name.length + h.value.length + 48;
+  return n;
+}
+
+/** The messages of a live event. */
+export function flowMessagesBytes(ms: readonly FlowMessage[]): number {
+  let n = 0;
+  for (const m of ms) n += 96 + (m.message.case === "grpc" ? m.message.value.data.length + m.message.value.json.length + 64 : 0);
   return n;
 }
 

@@ -1,17 +1,26 @@
 // The flow history: the newest flows, bounded by count and by bytes, oldest evicted first;
-// listed newest first a page at a time, and found by id.
-import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
+// listed newest first a page at a time, and found by id. A flow can be in it while it is
+// open (started, with the messages seen so far, a bounded number of them); its end replaces
+// it where it is.
+import { Role, type Flow, type FlowMessage, type GrpcMessage } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowPredicate } from "./flow-filter.ts";
-import { flowBytes } from "./flow-size.ts";
+import { flowBytes, flowMessagesBytes } from "./flow-size.ts";
 
 interface Entry {
   seq: number;
   flow: Flow;
   bytes: number;
+  /** While open: its messages so far, each side (gRPC), shown by get/list. */
+  open?: { request: GrpcMessage[]; response: GrpcMessage[]; cut: boolean };
 }
 
 export interface FlowStore {
+  /** A flow that ended (replacing it where it is, if it was there open). */
   add(flow: Flow): void;
+  /** A flow that started. */
+  open(flow: Flow): void;
+  /** Messages of an open flow. */
+  messages(flowId: string, messages: FlowMessage[]): void;
   get(id: string): Flow | undefined;
   /** Newest first, after the page token (a sequence number) if given. */
   list(match: FlowPredicate, pageSize: number, pageToken: string): { flows: Flow[]; nextPageToken: string };
@@ -22,6 +31,9 @@ export interface FlowStore {
 }
 
 export class PageTokenError extends Error {}
+
+/** Messages an open flow shows, at most, each side: a stream that never ends is not a leak. */
+export const MAX_OPEN_MESSAGES = 1000;
 
 export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): FlowStore {
   // A deque: entries[head..] are the live ones, oldest first; compacted now and then.
@@ -43,15 +55,60 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
     }
   }
 
+  function bound() {
+    while (entries.length - head > 0 && (entries.length - head > opts.maxFlows || bytes > opts.maxBytes)) evictOldest();
+  }
+
+  function push(flow: Flow, open?: Entry["open"]) {
+    const e: Entry = { seq: ++seq, flow, bytes: flowBytes(flow), open };
+    entries.push(e);
+    byId.set(flow.id, e);
+    bytes += e.bytes;
+    bound();
+  }
+
+  /** An open flow as its readers see it: the start, with the messages so far. */
+  function shown(e: Entry): Flow {
+    if (!e.open || !e.flow.grpc) return e.flow;
+    const { request, response } = e.open;
+    return { ...e.flow, grpc: { ...e.flow.grpc, requestMessages: request.slice(), responseMessages: response.slice() } };
+  }
+
   return {
     add(flow) {
-      const e = { seq: ++seq, flow, bytes: flowBytes(flow) };
-      entries.push(e);
-      byId.set(flow.id, e);
-      bytes += e.bytes;
-      while (entries.length - head > 0 && (entries.length - head > opts.maxFlows || bytes > opts.maxBytes)) evictOldest();
+      const e = byId.get(flow.id);
+      if (!e) return push(flow);
+      const size = flowBytes(flow);
+      bytes += size - e.bytes;
+      e.flow = flow;
+      e.bytes = size;
+      e.open = undefined;
+      bound();
     },
-    get: (id) => byId.get(id)?.flow,
+    open(flow) {
+      push(flow, { request: [], response: [], cut: false });
+    },
+    messages(flowId, messages) {
+      const e = byId.get(flowId);
+      if (!e?.open) return;
+      for (const m of messages) {
+        if (m.message.case !== "grpc") continue;
+        const side = m.sender === Role.SERVER ? e.open.response : e.open.request;
+        if (side.length >= MAX_OPEN_MESSAGES) {
+          e.open.cut = true;
+          continue;
+        }
+        side.push(m.message.value);
+      }
+      const size = flowMessagesBytes(messages);
+      e.bytes += size;
+      bytes += size;
+      bound();
+    },
+    get: (id) => {
+      const e = byId.get(id);
+      return e && shown(e);
+    },
     list(match, pageSize, pageToken) {
       let before = Infinity;
       if (pageToken) {
@@ -62,17 +119,22 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
       let last = 0;
       for (let i = entries.length - 1; i >= head && flows.length < pageSize; i--) {
         const e = entries[i]!;
-        if (e.seq >= before || !match(e.flow)) continue;
-        flows.push(e.flow);
+        if (e.seq >= before) continue;
+        const f = shown(e);
+        if (!match(f)) continue;
+        flows.push(f);
         last = e.seq;
       }
       // More may remain when the page is full and older entries exist.
-      const more = flows.length === pageSize && entries.slice(head).some((e) => e.seq < last && match(e.flow));
+      const more = flows.length === pageSize && entries.slice(head).some((e) => e.seq < last && match(shown(e)));
       return { flows, nextPageToken: more ? String(last) : "" };
     },
     newest(match, n) {
       const out: Flow[] = [];
-      for (let i = entries.length - 1; i >= head && out.length < n; i--) if (match(entries[i]!.flow)) out.push(entries[i]!.flow);
+      for (let i = entries.length - 1; i >= head && out.length < n; i--) {
+        const f = shown(entries[i]!);
+        if (match(f)) out.push(f);
+      }
       return out.reverse();
     },
     get count() {

@@ -2,7 +2,7 @@
 // every message each way (decompressed, and read as JSON by field number or, with a schema,
 // by name), and the status from the trailers or a Trailers-Only response.
 import type { GrpcCall, GrpcMessage } from "../gen/tapwire/v1/flow_pb.ts";
-import { decodeGrpcMessage, grpcStatusName, readGrpcMessages, splitGrpcPath } from "../protocols/grpc/messages.ts";
+import { decodeGrpcMessage, grpcStatusName, readGrpcMessages, splitGrpcPath, type GrpcWireMessage } from "../protocols/grpc/messages.ts";
 import { wireToJson } from "../protocols/grpc/wire-json.ts";
 import type { MessageReader } from "../protocols/grpc/schema.ts";
 
@@ -18,6 +18,21 @@ export interface GrpcSide {
 /** Reads a message with its schema: proto3 JSON and the type name, or undefined if unknown. */
 export type MessageDecoder = MessageReader;
 
+/** A message as a flow shows it: read as JSON with its schema when known, else by field number. */
+export function grpcMessage(m: GrpcWireMessage, service: string, method: string, which: "request" | "response", decoder?: MessageDecoder): GrpcMessage {
+  const known = m.error ? undefined : decoder?.(service, method, which, m.data);
+  return {
+    $typeName: "tapwire.v1.GrpcMessage",
+    compressed: m.compressed,
+    size: m.size,
+    data: m.data,
+    truncated: m.truncated,
+    json: known?.json ?? (m.error || m.truncated ? "" : (wireToJson(m.data) ?? "")),
+    type: known?.type ?? "",
+    error: m.error,
+  };
+}
+
 export function isGrpc(fields: { name: string; value: string }[]): boolean {
   const ct = fields.find((f) => f.name === "content-type")?.value ?? "";
   return /^application\/grpc(?:[+;]|$)/.test(ct);
@@ -29,21 +44,7 @@ export function grpcCall(path: string, req: GrpcSide | undefined, res: GrpcSide 
   const requestEncoding = header(req, "grpc-encoding");
   const responseEncoding = header(res, "grpc-encoding");
   const messages = (side: GrpcSide | undefined, encoding: string, which: "request" | "response"): GrpcMessage[] =>
-    side
-      ? readGrpcMessages(side.raw, encoding, maxBody).map((m) => {
-          const known = m.error ? undefined : decoder?.(service, method, which, m.data);
-          return {
-            $typeName: "tapwire.v1.GrpcMessage",
-            compressed: m.compressed,
-            size: m.size,
-            data: m.data,
-            truncated: m.truncated,
-            json: known?.json ?? (m.error || m.truncated ? "" : (wireToJson(m.data) ?? "")),
-            type: known?.type ?? "",
-            error: m.error,
-          };
-        })
-      : [];
+    side ? readGrpcMessages(side.raw, encoding, maxBody).map((m) => grpcMessage(m, service, method, which, decoder)) : [];
   // The status: trailers, or the response headers of a Trailers-Only response.
   const trailersOnly = !!res && res.trailers.length === 0 && !res.sawData && res.fields.some((f) => f.name === "grpc-status");
   const statusFields = trailersOnly ? res!.fields : (res?.trailers ?? []);

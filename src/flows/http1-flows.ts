@@ -260,6 +260,8 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
         : undefined,
       missing,
       http2: undefined,
+      grpc: undefined,
+      open: false,
     };
     ctx.emit(flow);
   }

@@ -18,7 +18,8 @@ import type { Http1Request } from "../protocols/http1/types.ts";
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
-import { grpcCall, isGrpc, type GrpcSide } from "./grpc-call.ts";
+import { grpcCall, grpcMessage, isGrpc, type GrpcSide } from "./grpc-call.ts";
+import { createEnvelopeReader, type EnvelopeReader } from "../protocols/grpc/envelope-reader.ts";
 import { contentCoding, decodedBody } from "./content.ts";
 import { fieldValue, missingMessage, requestMessage, responseMessage, type Body } from "./messages.ts";
 
@@ -51,6 +52,17 @@ interface Exchange {
   promisedOn: number;
   /** Emitted early: more streams were open on the connection than it keeps. */
   overflow: boolean;
+  /** Set when its start was sent to live watchers (ctx.live): the flow's id from then on. */
+  flowId?: string;
+  /** A gRPC call watched live: its messages read as they arrive, each side on its own. */
+  live?: LiveGrpc;
+}
+
+interface LiveGrpc {
+  service: string;
+  method: string;
+  request?: EnvelopeReader;
+  response?: EnvelopeReader;
 }
 
 export interface Http2StreamOptions {
@@ -88,6 +100,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
           ex.informational.push(status);
         } else if (!m.seen) {
           setHeaders(m, fields, error, ts);
+          if (!isResponse && ctx.live && confirmed && !ex.joined) startLive(ex);
         } else {
           m.trailers = fields; // a second header block ends the message: trailers
           if (error) m.headerError = error;
@@ -116,6 +129,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
           m.kept += part.length;
         }
         m.endTs = ts;
+        if (ex.live && payload.length) liveMessages(ex, m, payload, ts);
         if (endStream) endSide(ex, m);
       },
       reset(dir, streamId, code, ts) {
@@ -220,7 +234,8 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
     held.push(ex);
   }
 
-  function emitNow(ex: Exchange) {
+  /** The flow of a stream: as it ended, or (`open`) as it is so far. */
+  function flowOf(ex: Exchange, open: boolean): Flow {
     const req = ex.request;
     const res = ex.response;
     const startTs = req.seen ? req.startTs : res.startTs;
@@ -228,20 +243,56 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
     const grpc = req.seen && !req.h1 && isGrpc(req.fields)
       ? grpcCall(pseudo(req.fields, ":path"), grpcSide(req), res.seen ? grpcSide(res) : undefined, ctx.maxBody, ctx.grpcDecoder)
       : undefined;
-    const flow: Flow = {
+    return {
       $typeName: "tapwire.v1.Flow",
-      id: ctx.nextFlowId(),
+      id: ex.flowId ?? ctx.nextFlowId(),
       startTime: ctx.timestamp(startTs),
-      endTime: ctx.timestamp(endTs),
+      endTime: open ? undefined : ctx.timestamp(endTs),
       protocol: grpc ? Protocol.GRPC : Protocol.HTTP2,
       connection: (connection ??= describeConnection(info, processIsClient ?? false, ctx)),
-      request: req.seen ? toRequest(req, ctx) : undefined,
-      response: res.seen ? toResponse(res, ex.informational, ctx) : undefined,
-      missing: describeMissing(ex, limits.maxOpenStreams),
+      request: req.seen ? toRequest(req, ctx, open) : undefined,
+      response: res.seen ? toResponse(res, ex.informational, ctx, open) : undefined,
+      // What is missing is known when the flow has ended.
+      missing: open ? undefined : describeMissing(ex, limits.maxOpenStreams),
       http2: { $typeName: "tapwire.v1.Http2Stream", streamId: ex.id, reset: ex.reset, promisedOnStream: ex.promisedOn },
       grpc,
+      open,
     };
-    ctx.emit(flow);
+  }
+
+  function emitNow(ex: Exchange) {
+    ctx.emit(flowOf(ex, false));
+  }
+
+  /** Its request's header block is in: live watchers see the flow from here on. */
+  function startLive(ex: Exchange) {
+    ex.flowId = ctx.nextFlowId();
+    const flow = flowOf(ex, true);
+    if (flow.grpc) ex.live = { service: flow.grpc.service, method: flow.grpc.method };
+    ctx.live!.started(flow);
+  }
+
+  /** The gRPC messages that DATA on one side of a live call completed, to live watchers. */
+  function liveMessages(ex: Exchange, m: Message, payload: Uint8Array, ts: number) {
+    const live = ex.live!;
+    const isRequest = m === ex.request;
+    const which = isRequest ? "request" : "response";
+    const reader = (live[which] ??= createEnvelopeReader(pseudo(m.fields, "grpc-encoding"), ctx.maxBody));
+    const first = reader.count;
+    const done = reader.push(payload);
+    if (!done.length) return;
+    const sender = isRequest ? Role.CLIENT : Role.SERVER;
+    const time = ctx.timestamp(ts);
+    ctx.live!.messages(
+      ex.flowId!,
+      done.map((w, i) => ({
+        $typeName: "tapwire.v1.FlowMessage",
+        sender,
+        time,
+        index: first + i,
+        message: { case: "grpc", value: grpcMessage(w, live.service, live.method, which, ctx.grpcDecoder) },
+      })),
+    );
   }
 
   return {
@@ -286,12 +337,13 @@ function pseudo(fields: HeaderField[], name: string): string {
   return "";
 }
 
-function body(m: Message, ctx: FlowContext): Body {
+/** `open`: the body so far of a stream that goes on (whole if nothing was cut from it yet). */
+function body(m: Message, ctx: FlowContext, open: boolean): Body {
   const raw = m.chunks.length === 1 ? m.chunks[0]! : concat(m.chunks);
-  return decodedBody(raw, m.size, m.kept === m.size && m.ended, contentCoding(m.fields), ctx.maxBody);
+  return decodedBody(raw, m.size, m.kept === m.size && (m.ended || open), contentCoding(m.fields), ctx.maxBody);
 }
 
-function toRequest(m: Message, ctx: FlowContext) {
+function toRequest(m: Message, ctx: FlowContext, open: boolean) {
   if (m.h1) {
     // The HTTP/1.1 request of an upgrade to h2c.
     const r = m.h1;
@@ -302,12 +354,12 @@ function toRequest(m: Message, ctx: FlowContext) {
   }
   return requestMessage(
     { method: pseudo(m.fields, ":method"), path: pseudo(m.fields, ":path"), authority: pseudo(m.fields, ":authority") || pseudo(m.fields, "host"), version: "HTTP/2", headers: m.fields, trailers: m.trailers },
-    body(m, ctx),
+    body(m, ctx, open),
   );
 }
 
-function toResponse(m: Message, informational: number[], ctx: FlowContext) {
-  return responseMessage({ status: Number(pseudo(m.fields, ":status")) || 0, reason: "", version: "HTTP/2", headers: m.fields, trailers: m.trailers, informational }, body(m, ctx));
+function toResponse(m: Message, informational: number[], ctx: FlowContext, open: boolean) {
+  return responseMessage({ status: Number(pseudo(m.fields, ":status")) || 0, reason: "", version: "HTTP/2", headers: m.fields, trailers: m.trailers, informational }, body(m, ctx, open));
 }
 
 function countUnknown(fields: HeaderField[]): number {

@@ -6,7 +6,7 @@ import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { decodeEvent, ConnClass, DecodeError } from "../bpf/events.ts";
 import { createConnectionTable, type ConnectionTable, type StreamSink } from "../conn/connection-table.ts";
 import { createProcessRegistry, type ProcessRegistry } from "../procs/process-registry.ts";
-import { createFlowContext, type FlowLimits, type Overflows } from "./flow-context.ts";
+import { createFlowContext, type FlowLimits, type LiveFlows, type Overflows } from "./flow-context.ts";
 import { createHttp1Stream } from "./http1-flows.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
 import type { MessageDecoder } from "./grpc-call.ts";
@@ -15,6 +15,8 @@ import { ConnOrigin } from "../bpf/events.ts";
 
 export interface PipelineOptions {
   onFlow(flow: Flow): void;
+  /** Flows while they are open (started, messages); their end is onFlow. */
+  live?: LiveFlows;
   clockOffsetNs: number;
   maxBody: number;
   maxConnections?: number;
@@ -65,6 +67,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     tlsLibrary: opts.tlsLibrary,
     grpcDecoder: opts.grpcDecoder,
     containerOf: opts.containerOf,
+    live: opts.live,
     emit(flow) {
       stats.flows++;
       if (flow.missing && flow.missing.lostBytes > 0n) stats.flowsWithLostBytes++;

@@ -7,7 +7,7 @@
 // two equal on every flow shape, on fuzzed flows and on every flow the kernel tests produce.
 // When flow.proto changes, this file changes with it (the tests say where it falls behind).
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Connection, Flow, GrpcCall, GrpcMessage, Header, Http2Stream, Missing, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
+import type { Connection, Flow, FlowEvent, FlowMessage, GrpcCall, GrpcMessage, Header, Http2Stream, Missing, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
 import { JsonBytes, key } from "./json-bytes.ts";
 
 const OBJ = 0x7b;
@@ -29,6 +29,15 @@ function enumValue(w: JsonBytes, encoded: (Uint8Array | null)[], v: number): voi
 }
 
 const K = {
+  open: key("open"),
+  flowId: key("flowId"),
+  started: key("started"),
+  messages: key("messages"),
+  ended: key("ended"),
+  sender: key("sender"),
+  time: key("time"),
+  index: key("index"),
+  grpcMessage: key("grpc"),
   id: key("id"),
   startTime: key("startTime"),
   endTime: key("endTime"),
@@ -330,23 +339,26 @@ function http2(w: JsonBytes, h: Http2Stream): void {
   w.close(OBJ_END);
 }
 
+function grpcMessage(w: JsonBytes, g: GrpcMessage): void {
+  w.open(OBJ);
+  trueMember(w, K.compressed, g.compressed);
+  uintMember(w, K.size, g.size);
+  if (g.data.length) {
+    w.member(K.data);
+    w.base64(g.data);
+  }
+  trueMember(w, K.truncated, g.truncated);
+  stringMember(w, K.json, g.json);
+  stringMember(w, K.type, g.type);
+  stringMember(w, K.error, g.error);
+  w.close(OBJ_END);
+}
+
 function grpcMessages(w: JsonBytes, list: GrpcMessage[]): void {
   w.open(ARR);
   for (let i = 0; i < list.length; i++) {
-    const g = list[i]!;
     w.element();
-    w.open(OBJ);
-    trueMember(w, K.compressed, g.compressed);
-    uintMember(w, K.size, g.size);
-    if (g.data.length) {
-      w.member(K.data);
-      w.base64(g.data);
-    }
-    trueMember(w, K.truncated, g.truncated);
-    stringMember(w, K.json, g.json);
-    stringMember(w, K.type, g.type);
-    stringMember(w, K.error, g.error);
-    w.close(OBJ_END);
+    grpcMessage(w, list[i]!);
   }
   w.close(ARR_END);
 }
@@ -399,5 +411,46 @@ export function writeFlowJson(w: JsonBytes, f: Flow): void {
   messageMember(w, K.missing, f.missing, missing);
   messageMember(w, K.http2, f.http2, http2);
   messageMember(w, K.grpc, f.grpc, grpc);
+  trueMember(w, K.open, f.open);
+  w.close(OBJ_END);
+}
+
+function flowMessage(w: JsonBytes, m: FlowMessage): void {
+  w.open(OBJ);
+  if (m.sender) {
+    w.member(K.sender);
+    enumValue(w, ROLE, m.sender);
+  }
+  messageMember(w, K.time, m.time, timestamp);
+  uintMember(w, K.index, m.index);
+  if (m.message.case === "grpc") {
+    w.member(K.grpcMessage);
+    grpcMessage(w, m.message.value);
+  }
+  w.close(OBJ_END);
+}
+
+/** Appends the canonical proto JSON of a flow event (toJsonString(FlowEventSchema, ev)). */
+export function writeFlowEventJson(w: JsonBytes, ev: FlowEvent): void {
+  w.open(OBJ);
+  stringMember(w, K.flowId, ev.flowId);
+  const e = ev.event;
+  if (e.case === "started" || e.case === "ended") {
+    w.member(e.case === "started" ? K.started : K.ended);
+    writeFlowJson(w, e.value);
+  } else if (e.case === "messages") {
+    w.member(K.messages);
+    w.open(OBJ);
+    if (e.value.messages.length) {
+      w.member(K.messages);
+      w.open(ARR);
+      for (const m of e.value.messages) {
+        w.element();
+        flowMessage(w, m);
+      }
+      w.close(ARR_END);
+    }
+    w.close(OBJ_END);
+  }
   w.close(OBJ_END);
 }

@@ -1,5 +1,8 @@
 // The terminal view: one readable line per flow, and with `verbose` its headers and bodies.
-import { Role, type Flow, type GrpcMessage, type Header } from "../gen/tapwire/v1/flow_pb.ts";
+// A gRPC call still open after a moment (a stream: a watch, a chat, a log tail) gets a line
+// when that is seen, and under `verbose` each of its messages as it completes; its usual
+// line comes when it ends.
+import { Role, type Flow, type FlowMessage, type GrpcMessage, type Header } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowSink, OutputWriter } from "./sink.ts";
 
 export interface TerminalOptions {
@@ -54,14 +57,16 @@ export function formatFlowLine(f: Flow, color: boolean): string {
   const g = f.grpc;
   const method = g ? "gRPC" : (f.request?.method ?? "?");
   const res = f.response;
-  const status = g
+  const status = f.open
+    ? paint(color, "36", "(open)")
+    : g
     ? g.status === undefined
       ? paint(color, "2", "(no grpc-status)")
       : paint(color, g.status === 0 ? "32" : "31", g.statusName + (g.statusMessage && g.statusMessage !== g.statusName ? `: ${g.statusMessage}` : ""))
     : res
       ? paint(color, statusColor(res.status), `${res.status} ${res.reason}`.trim())
       : paint(color, "2", "(no response)");
-  const size = g ? `${g.requestMessages.length}→${g.responseMessages.length} msgs` : res ? formatSize(Number(res.bodySize)) : "-";
+  const size = f.open ? "" : g ? `${g.requestMessages.length}→${g.responseMessages.length} msgs` : res ? formatSize(Number(res.bodySize)) : "-";
   const ms = millis(f);
   const latency = ms === undefined ? "" : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
   const c = f.connection;
@@ -91,13 +96,15 @@ function formatHeaders(headers: Header[], prefix: string): string {
   return headers.map((h) => `${prefix}${h.nameUnknown ? "?" : h.name}: ${h.valueUnknown ? "?" : h.value}`).join("\n");
 }
 
-/** gRPC messages, one line each: its JSON (by field number, or by name with a schema). */
+/** A gRPC message on one line: its JSON (by field number, or by name with a schema). */
+function formatMessage(m: GrpcMessage, i: number, prefix: string): string {
+  const what = m.error ? `(${m.error})` : m.json || `[${m.data.length} bytes]`;
+  const flags = [m.compressed ? "compressed" : "", m.truncated ? "truncated" : "", m.type].filter(Boolean).join(", ");
+  return `${prefix}message ${i + 1} (${m.size} B${flags ? `, ${flags}` : ""}): ${what}`;
+}
+
 function formatMessages(messages: GrpcMessage[], prefix: string): string[] {
-  return messages.map((m, i) => {
-    const what = m.error ? `(${m.error})` : m.json || `[${m.data.length} bytes]`;
-    const flags = [m.compressed ? "compressed" : "", m.truncated ? "truncated" : "", m.type].filter(Boolean).join(", ");
-    return `${prefix}message ${i + 1} (${m.size} B${flags ? `, ${flags}` : ""}): ${what}`;
-  });
+  return messages.map((m, i) => formatMessage(m, i, prefix));
 }
 
 export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): string {
@@ -127,13 +134,58 @@ export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): str
   return parts.join("\n");
 }
 
-export function createTerminalSink(out: OutputWriter, opts: TerminalOptions): FlowSink {
+/** How long a gRPC call must stay open before it gets its own line. */
+export const OPEN_LINE_AFTER_MS = 300;
+/** gRPC calls watched for that at once, and messages kept for one until it is shown. */
+const MAX_WATCHED = 10_000;
+const MAX_HELD_MESSAGES = 100;
+
+interface OpenCall {
+  flow: Flow;
+  since: number;
+  shown: boolean;
+  held: FlowMessage[];
+}
+
+export function createTerminalSink(out: OutputWriter, opts: TerminalOptions & { now?: () => number }): FlowSink {
   const maxBody = opts.maxPrintedBody ?? 4096;
+  const now = opts.now ?? Date.now;
+  const open = new Map<string, OpenCall>();
+  const messageLines = (call: OpenCall, messages: FlowMessage[]) => {
+    let text = "";
+    const tag = call.flow.http2 ? `h2#${call.flow.http2.streamId} ` : "";
+    for (const m of messages) {
+      if (m.message.case !== "grpc") continue;
+      text += paint(opts.color, "2", `  ${tag}`) + formatMessage(m.message.value, m.index, m.sender === Role.SERVER ? "< " : "> ") + "\n";
+    }
+    return text;
+  };
+  const show = (call: OpenCall) => {
+    call.shown = true;
+    let text = formatFlowLine(call.flow, opts.color) + "\n";
+    if (opts.verbose) text += messageLines(call, call.held);
+    call.held = [];
+    out.write(text);
+  };
   return {
     flow(f) {
+      open.delete(f.id);
       let text = formatFlowLine(f, opts.color) + "\n";
       if (opts.verbose) text += formatFlowDetails(f, opts.color, maxBody) + "\n\n";
       out.write(text);
+    },
+    started(f) {
+      if (!f.grpc || open.size >= MAX_WATCHED) return;
+      open.set(f.id, { flow: f, since: now(), shown: false, held: [] });
+    },
+    messages(flowId, messages) {
+      const call = open.get(flowId);
+      if (!call || !opts.verbose) return;
+      if (call.shown) out.write(messageLines(call, messages));
+      else if (call.held.length < MAX_HELD_MESSAGES) call.held.push(...messages.slice(0, MAX_HELD_MESSAGES - call.held.length));
+    },
+    tick(t) {
+      for (const call of open.values()) if (!call.shown && t - call.since >= OPEN_LINE_AFTER_MS) show(call);
     },
     flush: () => out.flush(),
   };

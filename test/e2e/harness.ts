@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
-import { FlowSchema } from "../../src/gen/tapwire/v1/flow_pb.ts";
+import { FlowEventSchema, FlowSchema } from "../../src/gen/tapwire/v1/flow_pb.ts";
 import { atRunEnd } from "../support/run-end.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -63,25 +63,36 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 }
 
 /** Lines of a stream, as they come. */
-function collectLines(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
+/** `arrived`: when each line came (Date.now()), for tests that time what tapwire shows. */
+function collectLines(stream: ReadableStream<Uint8Array>, into: string[], arrived?: number[]): Promise<void> {
   return (async () => {
     const decoder = new TextDecoder();
     let rest = "";
     for await (const chunk of stream) {
+      const now = Date.now();
       rest += decoder.decode(chunk, { stream: true });
       let i;
       while ((i = rest.indexOf("\n")) >= 0) {
         into.push(rest.slice(0, i));
+        arrived?.push(now);
         rest = rest.slice(i + 1);
       }
     }
-    if (rest) into.push(rest);
+    if (rest) {
+      into.push(rest);
+      arrived?.push(Date.now());
+    }
   })();
 }
+
+/** A line of `--json --live`: a tapwire.v1.FlowEvent, and when it reached the test. */
+export type JsonFlowEvent = any;
 
 export interface Tapwire {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   flows: JsonFlow[];
+  /** With --json --live: every event so far, each with `arrivedMs` (Date.now() when read). */
+  events: JsonFlowEvent[];
   /** stdout's lines as printed (the terminal view when started without --json). */
   stdout: string[];
   stderr: string[];
@@ -123,16 +134,28 @@ export async function startTapwire(args: string[] = [], opts: { json?: boolean; 
   started.add(proc);
   void proc.exited.then(() => started.delete(proc));
   const out: string[] = [];
+  const outArrived: number[] = [];
   const err: string[] = [];
-  const outDone = collectLines(proc.stdout, out);
+  const outDone = collectLines(proc.stdout, out, outArrived);
   const errDone = collectLines(proc.stderr, err);
   const flows: JsonFlow[] = [];
+  const events: JsonFlowEvent[] = [];
   let parsed = 0;
   const parse = () => {
     if (json) {
       for (; parsed < out.length; parsed++) {
         const line = out[parsed];
         if (!line.trim()) continue;
+        if (line.startsWith('{"flowId":')) {
+          // --live: every event is the canonical proto JSON of FlowEvent; an ended event's
+          // flow is also one of `flows`.
+          const canonical = toJsonString(FlowEventSchema, fromJsonString(FlowEventSchema, line));
+          if (canonical !== line) throw new Error(`not canonical proto JSON:\n${line}\nexpected:\n${canonical}`);
+          const ev = JSON.parse(line);
+          events.push({ ...ev, arrivedMs: outArrived[parsed] });
+          if (ev.ended) flows.push(ev.ended);
+          continue;
+        }
         // Every flow tapwire prints is the canonical proto JSON of its message, to the byte
         // (tapwire writes it by hand for speed: src/sinks/flow-json.ts).
         const canonical = toJsonString(FlowSchema, fromJsonString(FlowSchema, line));
@@ -155,6 +178,10 @@ export async function startTapwire(args: string[] = [], opts: { json?: boolean; 
     proc,
     get flows() {
       return parse();
+    },
+    get events() {
+      parse();
+      return events;
     },
     stdout: out,
     stderr: err,

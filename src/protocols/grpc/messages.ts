@@ -28,24 +28,32 @@ export function readGrpcMessages(raw: Uint8Array, encoding: string, maxBytes: nu
     const start = at + 5;
     const end = Math.min(raw.length, start + size);
     const body = raw.subarray(start, end);
-    const cut = end - start < size;
-    let data: Uint8Array = body;
-    let error = "";
-    if (compressed) {
-      if (cut) error = "compressed message cut short: not decompressed";
-      else {
-        try {
-          data = decompress(encoding, body, maxBytes);
-        } catch (e) {
-          error = `${encoding || "no grpc-encoding"}: ${(e as Error).message}`;
-        }
-      }
-    }
-    const truncated = cut || data.length > maxBytes;
-    out.push({ compressed, size, data: data.length > maxBytes ? data.slice(0, maxBytes) : data.slice(), truncated, error });
+    out.push(wireMessage(compressed, size, body, end - start < size, encoding, maxBytes));
     at = start + size;
   }
   return out;
+}
+
+/**
+ * One message from its prefix's flag and length and the bytes kept of it (`cut`: fewer than
+ * `size`): decompressed when it can be, kept up to `maxBytes` (a copy), marked truncated when
+ * less than the whole message is kept.
+ */
+export function wireMessage(compressed: boolean, size: number, body: Uint8Array, cut: boolean, encoding: string, maxBytes: number): GrpcWireMessage {
+  let data: Uint8Array = body;
+  let error = "";
+  if (compressed) {
+    if (cut) error = "compressed message cut short: not decompressed";
+    else {
+      try {
+        data = decompress(encoding, body, maxBytes);
+      } catch (e) {
+        error = `${encoding || "no grpc-encoding"}: ${(e as Error).message}`;
+      }
+    }
+  }
+  const truncated = cut || data.length > maxBytes;
+  return { compressed, size, data: data.length > maxBytes ? data.slice(0, maxBytes) : data.slice(), truncated, error };
 }
 
 function decompress(encoding: string, body: Uint8Array, maxBytes: number): Uint8Array {

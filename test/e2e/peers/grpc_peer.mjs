@@ -4,6 +4,10 @@
 //                                                  Count(3), Collect(a,b,c), Chat(x,y); prints
 //                                                  one line per result
 //   node grpc_peer.mjs unary PORT [CERT]           one call, Say("first"); prints its message
+//   node grpc_peer.mjs tick PORT N                 Tick(N): prints "got I MS" as each reply
+//                                                  arrives (MS: Date.now()), then "done"
+//   node grpc_peer.mjs chat PORT N                 Chat: a request every 100 ms, N of them;
+//                                                  prints "got I MS" for each reply, then "done"
 import grpc from "@grpc/grpc-js";
 import loader from "@grpc/proto-loader";
 import { readFileSync } from "node:fs";
@@ -33,12 +37,42 @@ if (mode === "server") {
       call.on("data", (r) => call.write({ message: `re: ${r.name}`, index: ++i }));
       call.on("end", () => call.end());
     },
+    Tick(call) {
+      let i = 0;
+      const timer = setInterval(() => {
+        if (i === call.request.count) {
+          clearInterval(timer);
+          call.end();
+          return;
+        }
+        call.write({ message: `tick ${i}`, index: i });
+        i++;
+      }, 100);
+    },
   });
   const creds = cert ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(cert), private_key: readFileSync(key) }]) : grpc.ServerCredentials.createInsecure();
   server.bindAsync(`127.0.0.1:${port}`, creds, (err) => {
     if (err) throw err;
     console.log("listening");
   });
+} else if (mode === "tick" || mode === "chat") {
+  const n = Number(process.argv[4]);
+  const client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call = mode === "tick" ? client.Tick({ name: "tick", count: n }) : client.Chat();
+  call.on("data", (r) => console.log(`got ${r.index} ${Date.now()}`));
+  call.on("end", () => (console.log("done"), client.close()));
+  call.on("error", (e) => (console.log(`error ${e.code} ${e.details}`), client.close()));
+  if (mode === "chat") {
+    let i = 0;
+    const timer = setInterval(() => {
+      if (i === n) {
+        clearInterval(timer);
+        call.end();
+        return;
+      }
+      call.write({ name: `say ${i++}` });
+    }, 100);
+  }
 } else if (mode === "unary") {
   const creds = cert ? grpc.credentials.createSsl(readFileSync(cert)) : grpc.credentials.createInsecure();
   const client = new Echo(`127.0.0.1:${port}`, creds);

@@ -87,7 +87,7 @@ describe("flow broadcast", () => {
     expect(slow.dropped).toBe(7);
     const seen: string[] = [];
     for await (const ev of slow) {
-      seen.push("flow" in ev ? ev.flow.id : `dropped ${ev.dropped}`);
+      seen.push("flow" in ev ? ev.flow.id : "dropped" in ev ? `dropped ${ev.dropped}` : "event");
       if (seen.length === 4) break;
     }
     expect(seen).toEqual(["dropped 7", "f1", "f2", "f3"]);
@@ -100,7 +100,7 @@ describe("flow broadcast", () => {
     for (let i = 0; i < 10_000; i++) b.publish(flow(i));
     const seen: string[] = [];
     for await (const ev of sub) {
-      seen.push("flow" in ev ? ev.flow.id : `dropped ${ev.dropped}`);
+      seen.push("flow" in ev ? ev.flow.id : "dropped" in ev ? `dropped ${ev.dropped}` : "event");
       if (seen.length === 5_000) for (let i = 10_000; i < 12_000; i++) b.publish(flow(i));
       if (seen.length === 12_000) break;
     }
@@ -116,7 +116,7 @@ describe("flow broadcast", () => {
     expect(sub.dropped).toBe(6); // 4 fit
     const seen: string[] = [];
     for await (const ev of sub) {
-      seen.push("flow" in ev ? ev.flow.id : `dropped ${ev.dropped}`);
+      seen.push("flow" in ev ? ev.flow.id : "dropped" in ev ? `dropped ${ev.dropped}` : "event");
       if (seen.length === 5) break;
     }
     expect(seen).toEqual(["dropped 6", "f0", "f1", "f2", "f3"]);
