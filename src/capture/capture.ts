@@ -32,6 +32,8 @@ export interface CaptureOptions extends CaptureFilter {
   ringBytes: number;
   /** Body bytes kept per message. */
   maxBody: number;
+  /** Bytes of gRPC messages kept per call, each way (default DEFAULT_LIMITS'). */
+  maxStreamBody?: number;
   /** TLS plaintext (uprobes). */
   tls: boolean;
   /** Diagnostics about every file probed and every exec held. */
@@ -192,6 +194,7 @@ export async function startCapture(
     },
     clockOffsetNs: monotonicToWallOffsetNs(),
     maxBody: args.maxBody,
+    limits: args.maxStreamBody === undefined ? undefined : { maxStreamBody: args.maxStreamBody },
     forget: (pid, fd) => probes.forgetConnection(pid, fd),
     tlsLibrary: (id) => tls?.library(id)?.version ?? "OpenSSL",
     grpcDecoder,
@@ -294,7 +297,13 @@ export function summaryLine(s: CaptureStats): string {
 /** The pipeline's overflow counters by their snake_case names, only those not zero. */
 function overflowCounts(o: Overflows): Record<string, number> {
   const out: Record<string, number> = {};
-  const named: [string, number][] = [["http1_pending_requests", o.http1PendingRequests], ["http2_open_streams", o.http2OpenStreams], ["http2_held_streams", o.http2HeldStreams], ["header_blocks", o.headerBlocks]];
+  const named: [string, number][] = [
+    ["http1_pending_requests", o.http1PendingRequests],
+    ["http2_open_streams", o.http2OpenStreams],
+    ["http2_held_streams", o.http2HeldStreams],
+    ["header_blocks", o.headerBlocks],
+    ["grpc_stream_budget", o.grpcStreamBudget],
+  ];
   for (const [k, v] of named) if (v) out[k] = v;
   return out;
 }

@@ -21,6 +21,8 @@ export interface CaptureArgs {
   comms: string[];
   ports: number[];
   maxBody: number;
+  /** Bytes of gRPC messages kept per call, each way (--max-stream-body). */
+  maxStreamBody: number;
   ringBytes: number;
   /** Capture TLS plaintext (OpenSSL uprobes); --no-tls leaves them out. */
   tls: boolean;
@@ -192,6 +194,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
       comm: { type: "string", multiple: true, default: [] },
       port: { type: "string", multiple: true, default: [] },
       "max-body": { type: "string", default: "1m" },
+      "max-stream-body": { type: "string", default: "16m" },
       "ring-buffer": { type: "string", default: "16m" },
       "no-color": { type: "boolean", default: false },
       "no-tls": { type: "boolean", default: false },
@@ -224,6 +227,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     comms: list("comm"),
     ports: list("port").map((p) => parseIntFlag("--port", p, 1, 65535)),
     maxBody: parseSize("--max-body", str("max-body")),
+    maxStreamBody: parseSize("--max-stream-body", str("max-stream-body")),
     ringBytes,
     tls: !values["no-tls"],
     hold: !values["no-hold"],

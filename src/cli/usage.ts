@@ -17,7 +17,10 @@ const CAPTURE_FLAGS = `  -v, --verbose       also print headers and bodies (and 
                       also one that starts later (repeatable)
   --docker-socket P   the Docker Engine API (or podman's) for container names and images
                       (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock)
-  --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes)
+  --max-body SIZE     body bytes kept per message (default 1m; k and m suffixes); for gRPC,
+                      per message
+  --max-stream-body SIZE   gRPC message bytes kept per call, each way (default 16m; and at
+                      most 10,000 messages): past it messages are counted, not kept
   --ring-buffer SIZE  kernel ring buffer size, a power of two (default 16m)
   --output-buffer SIZE   printed flows waiting for stdout's reader, at most (default 32m);
                       when it falls behind, whole flows are dropped and counted

@@ -16,9 +16,13 @@ export interface FlowLimits {
   maxOpenStreams: number;
   /** Bytes of one HTTP/2 header block (HEADERS and its CONTINUATION frames). */
   maxHeaderBlock: number;
+  /** Bytes of gRPC messages kept for one call, each way (each message is also cut at maxBody). */
+  maxStreamBody: number;
+  /** gRPC messages kept for one call, each way. */
+  maxStreamMessages: number;
 }
 
-export const DEFAULT_LIMITS: FlowLimits = { maxPendingRequests: 1024, maxOpenStreams: 1024, maxHeaderBlock: 256 * 1024 };
+export const DEFAULT_LIMITS: FlowLimits = { maxPendingRequests: 1024, maxOpenStreams: 1024, maxHeaderBlock: 256 * 1024, maxStreamBody: 16 << 20, maxStreamMessages: 10_000 };
 
 /** How often each bound was reached. */
 export interface Overflows {
@@ -30,6 +34,8 @@ export interface Overflows {
   http2HeldStreams: number;
   /** HTTP/2 header blocks longer than the bound (a header error on the flow). */
   headerBlocks: number;
+  /** gRPC messages past their call's budget: counted on the call, not kept. */
+  grpcStreamBudget: number;
 }
 
 /** Who watches flows while they are open (serve's live watchers and its history, `--json
@@ -88,7 +94,7 @@ export function createFlowContext(opts: {
     grpcDecoder: opts.grpcDecoder,
     containerOf: opts.containerOf,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
-    overflows: { http1PendingRequests: 0, http2OpenStreams: 0, http2HeldStreams: 0, headerBlocks: 0 },
+    overflows: { http1PendingRequests: 0, http2OpenStreams: 0, http2HeldStreams: 0, headerBlocks: 0, grpcStreamBudget: 0 },
     timestamp(mono) {
       let seconds = Math.floor(mono / 1e9) + offSec;
       let nanos = Math.round(mono % 1e9) + offNs;

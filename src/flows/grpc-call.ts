@@ -13,6 +13,9 @@ export interface GrpcSide {
   raw: Uint8Array;
   /** DATA frames carried data (a Trailers-Only response carries none). */
   sawData: boolean;
+  /** The messages, when they were read as they came (else they are read from `raw`), and
+   * how many were past the call's budget. */
+  read?: { messages: GrpcMessage[]; dropped: number };
 }
 
 /** Reads a message with its schema: proto3 JSON and the type name, or undefined if unknown. */
@@ -44,7 +47,7 @@ export function grpcCall(path: string, req: GrpcSide | undefined, res: GrpcSide 
   const requestEncoding = header(req, "grpc-encoding");
   const responseEncoding = header(res, "grpc-encoding");
   const messages = (side: GrpcSide | undefined, encoding: string, which: "request" | "response"): GrpcMessage[] =>
-    side ? readGrpcMessages(side.raw, encoding, maxBody).map((m) => grpcMessage(m, service, method, which, decoder)) : [];
+    !side ? [] : side.read ? side.read.messages : readGrpcMessages(side.raw, encoding, maxBody).map((m) => grpcMessage(m, service, method, which, decoder));
   // The status: trailers, or the response headers of a Trailers-Only response.
   const trailersOnly = !!res && res.trailers.length === 0 && !res.sawData && res.fields.some((f) => f.name === "grpc-status");
   const statusFields = trailersOnly ? res!.fields : (res?.trailers ?? []);
@@ -62,5 +65,7 @@ export function grpcCall(path: string, req: GrpcSide | undefined, res: GrpcSide 
     requestEncoding: requestEncoding === "identity" ? "" : requestEncoding,
     responseEncoding: responseEncoding === "identity" ? "" : responseEncoding,
     trailersOnly,
+    requestMessagesDropped: req?.read?.dropped ?? 0,
+    responseMessagesDropped: res?.read?.dropped ?? 0,
   };
 }

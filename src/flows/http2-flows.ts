@@ -10,7 +10,7 @@
 // emitted as it is, marked, and counted), and a joined connection not yet confirmed as
 // HTTP/2 holds at most as many finished streams (past it the oldest is dropped, counted).
 import { startsWithH2Preface } from "../protocols/sniff.ts";
-import { Protocol, Role, type Connection, type Flow, type Missing, type StreamReset } from "../gen/tapwire/v1/flow_pb.ts";
+import { Protocol, Role, type Connection, type Flow, type GrpcMessage, type Missing, type StreamReset } from "../gen/tapwire/v1/flow_pb.ts";
 import { errorCodeName } from "../protocols/http2/frames.ts";
 import type { HeaderField } from "../protocols/http2/hpack.ts";
 import { createHttp2Connection, type Dir } from "../protocols/http2/connection.ts";
@@ -19,6 +19,7 @@ import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { ConnOrigin, Direction } from "../bpf/events.ts";
 import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-context.ts";
 import { grpcCall, grpcMessage, isGrpc, type GrpcSide } from "./grpc-call.ts";
+import { splitGrpcPath } from "../protocols/grpc/messages.ts";
 import { createEnvelopeReader, type EnvelopeReader } from "../protocols/grpc/envelope-reader.ts";
 import { contentCoding, decodedBody } from "./content.ts";
 import { fieldValue, missingMessage, requestMessage, responseMessage, type Body } from "./messages.ts";
@@ -54,15 +55,24 @@ interface Exchange {
   overflow: boolean;
   /** Set when its start was sent to live watchers (ctx.live): the flow's id from then on. */
   flowId?: string;
-  /** A gRPC call watched live: its messages read as they arrive, each side on its own. */
-  live?: LiveGrpc;
+  /** A gRPC call seen from its start: its messages are read as they arrive. */
+  grpc?: GrpcStream;
 }
 
-interface LiveGrpc {
+interface GrpcStream {
   service: string;
   method: string;
-  request?: EnvelopeReader;
-  response?: EnvelopeReader;
+  request: GrpcStreamSide;
+  response: GrpcStreamSide;
+}
+
+/** One way of a call: its messages so far, within the call's budget (FlowLimits). */
+interface GrpcStreamSide {
+  reader?: EnvelopeReader;
+  messages: GrpcMessage[];
+  keptBytes: number;
+  /** Past the budget: counted, not kept. */
+  dropped: number;
 }
 
 export interface Http2StreamOptions {
@@ -100,7 +110,13 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
           ex.informational.push(status);
         } else if (!m.seen) {
           setHeaders(m, fields, error, ts);
-          if (!isResponse && ctx.live && confirmed && !ex.joined) startLive(ex);
+          if (!isResponse && !ex.joined) {
+            if (isGrpc(fields)) {
+              const { service, method } = splitGrpcPath(pseudo(fields, ":path"));
+              ex.grpc = { service, method, request: newGrpcSide(), response: newGrpcSide() };
+            }
+            if (ctx.live && confirmed) startLive(ex);
+          }
         } else {
           m.trailers = fields; // a second header block ends the message: trailers
           if (error) m.headerError = error;
@@ -129,7 +145,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
           m.kept += part.length;
         }
         m.endTs = ts;
-        if (ex.live && payload.length) liveMessages(ex, m, payload, ts);
+        if (ex.grpc && payload.length) grpcData(ex, m, payload, ts);
         if (endStream) endSide(ex, m);
       },
       reset(dir, streamId, code, ts) {
@@ -240,8 +256,15 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
     const res = ex.response;
     const startTs = req.seen ? req.startTs : res.startTs;
     const endTs = Math.max(req.endTs, res.endTs);
+    if (!open && ex.grpc) {
+      // A message its stream ended in the middle of: kept as far as it came, cut.
+      for (const which of ["request", "response"] as const) {
+        const rest = ex.grpc[which].reader?.rest();
+        if (rest) keepGrpc(ex.grpc[which], grpcMessage(rest, ex.grpc.service, ex.grpc.method, which, ctx.grpcDecoder));
+      }
+    }
     const grpc = req.seen && !req.h1 && isGrpc(req.fields)
-      ? grpcCall(pseudo(req.fields, ":path"), grpcSide(req), res.seen ? grpcSide(res) : undefined, ctx.maxBody, ctx.grpcDecoder)
+      ? grpcCall(pseudo(req.fields, ":path"), grpcSide(req, ex.grpc?.request), res.seen ? grpcSide(res, ex.grpc?.response) : undefined, ctx.maxBody, ctx.grpcDecoder)
       : undefined;
     return {
       $typeName: "tapwire.v1.Flow",
@@ -267,32 +290,39 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
   /** Its request's header block is in: live watchers see the flow from here on. */
   function startLive(ex: Exchange) {
     ex.flowId = ctx.nextFlowId();
-    const flow = flowOf(ex, true);
-    if (flow.grpc) ex.live = { service: flow.grpc.service, method: flow.grpc.method };
-    ctx.live!.started(flow);
+    ctx.live!.started(flowOf(ex, true));
   }
 
-  /** The gRPC messages that DATA on one side of a live call completed, to live watchers. */
-  function liveMessages(ex: Exchange, m: Message, payload: Uint8Array, ts: number) {
-    const live = ex.live!;
+  /** The gRPC messages DATA on one side of a call completed: kept within the call's budget,
+   * and sent to live watchers. */
+  function grpcData(ex: Exchange, m: Message, payload: Uint8Array, ts: number) {
+    const g = ex.grpc!;
     const isRequest = m === ex.request;
     const which = isRequest ? "request" : "response";
-    const reader = (live[which] ??= createEnvelopeReader(pseudo(m.fields, "grpc-encoding"), ctx.maxBody));
+    const side = g[which];
+    const reader = (side.reader ??= createEnvelopeReader(pseudo(m.fields, "grpc-encoding"), ctx.maxBody));
     const first = reader.count;
     const done = reader.push(payload);
     if (!done.length) return;
+    const messages = done.map((w) => grpcMessage(w, g.service, g.method, which, ctx.grpcDecoder));
+    for (const gm of messages) keepGrpc(side, gm);
+    if (!ex.flowId || !ctx.live) return;
     const sender = isRequest ? Role.CLIENT : Role.SERVER;
     const time = ctx.timestamp(ts);
-    ctx.live!.messages(
-      ex.flowId!,
-      done.map((w, i) => ({
-        $typeName: "tapwire.v1.FlowMessage",
-        sender,
-        time,
-        index: first + i,
-        message: { case: "grpc", value: grpcMessage(w, live.service, live.method, which, ctx.grpcDecoder) },
-      })),
+    ctx.live.messages(
+      ex.flowId,
+      messages.map((value, i) => ({ $typeName: "tapwire.v1.FlowMessage", sender, time, index: first + i, message: { case: "grpc", value } })),
     );
+  }
+
+  function keepGrpc(side: GrpcStreamSide, gm: GrpcMessage) {
+    if (side.messages.length < limits.maxStreamMessages && side.keptBytes + gm.data.length <= limits.maxStreamBody) {
+      side.messages.push(gm);
+      side.keptBytes += gm.data.length;
+    } else {
+      side.dropped++;
+      ctx.overflows.grpcStreamBudget++;
+    }
   }
 
   return {
@@ -316,8 +346,21 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
   };
 }
 
-function grpcSide(m: Message): GrpcSide {
-  return { fields: m.fields, trailers: m.trailers, raw: m.chunks.length === 1 ? m.chunks[0]! : concat(m.chunks), sawData: m.size > 0 };
+/** `read`: the messages read as they came, for a call seen from its start. */
+function grpcSide(m: Message, read: GrpcStreamSide | undefined): GrpcSide {
+  return {
+    fields: m.fields,
+    trailers: m.trailers,
+    raw: read ? EMPTY : m.chunks.length === 1 ? m.chunks[0]! : concat(m.chunks),
+    sawData: m.size > 0,
+    read: read && { messages: read.messages.slice(), dropped: read.dropped },
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+function newGrpcSide(): GrpcStreamSide {
+  return { messages: [], keptBytes: 0, dropped: 0 };
 }
 
 function newMessage(ts: number): Message {

@@ -106,6 +106,8 @@ const K = {
   requestEncoding: key("requestEncoding"),
   responseEncoding: key("responseEncoding"),
   trailersOnly: key("trailersOnly"),
+  requestMessagesDropped: key("requestMessagesDropped"),
+  responseMessagesDropped: key("responseMessagesDropped"),
 };
 
 // The date part of the last timestamp written, as bytes: flows of one second share it.
@@ -385,6 +387,8 @@ function grpc(w: JsonBytes, g: GrpcCall): void {
   stringMember(w, K.requestEncoding, g.requestEncoding);
   stringMember(w, K.responseEncoding, g.responseEncoding);
   trueMember(w, K.trailersOnly, g.trailersOnly);
+  uintMember(w, K.requestMessagesDropped, g.requestMessagesDropped);
+  uintMember(w, K.responseMessagesDropped, g.responseMessagesDropped);
   w.close(OBJ_END);
 }
 

@@ -9,6 +9,8 @@ export interface EnvelopeReader {
   push(bytes: Uint8Array): GrpcWireMessage[];
   /** Messages completed so far. */
   readonly count: number;
+  /** The message being read when its stream ended, cut (undefined when none had begun). */
+  rest(): GrpcWireMessage | undefined;
 }
 
 export function createEnvelopeReader(encoding: string, maxBytes: number): EnvelopeReader {
@@ -32,6 +34,10 @@ export function createEnvelopeReader(encoding: string, maxBytes: number): Envelo
   return {
     get count() {
       return count;
+    },
+    rest() {
+      if (prefixHave < 5 || !kept) return undefined;
+      return wireMessage(prefix[0] === 1, size, kept.subarray(0, Math.min(arrived, kept.length)), true, encoding, maxBytes);
     },
     push(bytes) {
       const out: GrpcWireMessage[] = [];

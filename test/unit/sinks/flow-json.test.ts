@@ -3,8 +3,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { create, toJsonString } from "@bufbuild/protobuf";
-import { FlowSchema, Protocol, Role, type Flow } from "../../../src/gen/tapwire/v1/flow_pb.ts";
-import { writeFlowJson } from "../../../src/sinks/flow-json.ts";
+import { FlowEventSchema, FlowSchema, Protocol, Role, type Flow, type FlowEvent } from "../../../src/gen/tapwire/v1/flow_pb.ts";
+import { writeFlowEventJson, writeFlowJson } from "../../../src/sinks/flow-json.ts";
 import { JsonBytes } from "../../../src/sinks/json-bytes.ts";
 
 // One writer for every flow, as the JSON lines sink uses it: reuse must not leak between flows.
@@ -18,6 +18,12 @@ function flowJson(f: Flow): string {
   return text;
 }
 const same = (f: Flow) => expect(flowJson(f)).toBe(toJsonString(FlowSchema, f));
+function sameEvent(e: FlowEvent) {
+  bytes.reset();
+  writeFlowEventJson(bytes, e);
+  expect(decoder.decode(bytes.view())).toBe(toJsonString(FlowEventSchema, e));
+  bytes.shrink();
+}
 const ts = (seconds: number, nanos: number) => ({ seconds: BigInt(seconds), nanos });
 
 describe("flow JSON", () => {
@@ -85,6 +91,10 @@ describe("flow JSON", () => {
       }),
     );
     same(create(FlowSchema, { grpc: { service: "s" } })); // no status: left out
+    same(create(FlowSchema, { grpc: { requestMessagesDropped: 3, responseMessagesDropped: 70000 }, open: true }));
+    sameEvent(create(FlowEventSchema, { flowId: "a-1", event: { case: "messages", value: { messages: [{ sender: Role.SERVER, time: ts(1, 5), index: 0, message: { case: "grpc", value: { size: 3, data: new Uint8Array([1, 2, 3]), json: "{}" } } }] } } }));
+    sameEvent(create(FlowEventSchema, { flowId: "a-1", event: { case: "messages", value: {} } }));
+    sameEvent(create(FlowEventSchema, { flowId: "a-2", event: { case: "started", value: { id: "a-2", open: true } } }));
     same(create(FlowSchema, { protocol: 9 as Protocol, connection: { role: 7 as Role } })); // unknown enum values
   });
 
@@ -142,8 +152,36 @@ describe("flow JSON", () => {
       response: opt(fc.record({ status: u32, reason: text, version: text, headers, body: bytes, bodySize: u64, bodyTruncated: fc.boolean(), trailers: headers, bodyDecodedEncoding: text, informationalStatuses: fc.array(u32, { maxLength: 3 }) })),
       missing: opt(fc.record({ lostBytes: u64, noResponse: fc.boolean(), joinedMidStream: fc.boolean(), requestIncomplete: fc.boolean(), responseIncomplete: fc.boolean(), skippedBytes: u64, unseenBodyBytes: u64, reason: text })),
       http2: opt(fc.record({ streamId: u32, reset: opt(fc.record({ error: text, code: u32, sentBy: fc.integer({ min: 0, max: 3 }), goaway: fc.boolean() })), promisedOnStream: u32 })),
-      grpc: opt(fc.record({ service: text, method: text, requestMessages: fc.array(grpcMessage, { maxLength: 3 }), responseMessages: fc.array(grpcMessage, { maxLength: 3 }), status: opt(u32), statusName: text, statusMessage: text, requestEncoding: text, responseEncoding: text, trailersOnly: fc.boolean() })),
+      grpc: opt(
+        fc.record({
+          service: text,
+          method: text,
+          requestMessages: fc.array(grpcMessage, { maxLength: 3 }),
+          responseMessages: fc.array(grpcMessage, { maxLength: 3 }),
+          status: opt(u32),
+          statusName: text,
+          statusMessage: text,
+          requestEncoding: text,
+          responseEncoding: text,
+          trailersOnly: fc.boolean(),
+          requestMessagesDropped: u32,
+          responseMessagesDropped: u32,
+        }),
+      ),
+      open: fc.boolean(),
     });
     fc.assert(fc.property(flow, (f) => same(create(FlowSchema, f as never))), { numRuns: 3000 });
+    // Live events: a started or ended flow, or messages.
+    const flowMessage = fc.record({ sender: fc.integer({ min: 0, max: 3 }), time: opt(time), index: u32, message: fc.oneof(fc.constant({ case: undefined }), grpcMessage.map((value) => ({ case: "grpc" as const, value }))) });
+    const event = fc.record({
+      flowId: text,
+      event: fc.oneof(
+        fc.constant({ case: undefined }),
+        flow.map((value) => ({ case: "started" as const, value })),
+        flow.map((value) => ({ case: "ended" as const, value })),
+        fc.array(flowMessage, { maxLength: 3 }).map((messages) => ({ case: "messages" as const, value: { messages } })),
+      ),
+    });
+    fc.assert(fc.property(event, (e) => sameEvent(create(FlowEventSchema, e as never))), { numRuns: 2000 });
   });
 });
