@@ -9,6 +9,7 @@ export function flowBytes(f: Flow): number {
   let n = 3072 + messageBytes(f.request) + messageBytes(f.response);
   const g = f.grpc;
   if (g) n += grpcBytes(g.requestMessages) + grpcBytes(g.responseMessages);
+  if (f.messages.length) n += flowMessagesBytes(f.messages);
   return n;
 }
 
@@ -23,7 +24,10 @@ function messageBytes(m: Request | Response | undefined): number {
 /** The messages of a live event. */
 export function flowMessagesBytes(ms: readonly FlowMessage[]): number {
   let n = 0;
-  for (const m of ms) n += 96 + (m.message.case === "grpc" ? m.message.value.data.length + m.message.value.json.length + 64 : 0);
+  for (const m of ms) {
+    const v = m.message;
+    n += 96 + (v.case === "grpc" ? v.value.data.length + v.value.json.length + 64 : v.case === "sse" ? v.value.data.length + v.value.id.length + v.value.event.length + 64 : 0);
+  }
   return n;
 }
 

@@ -10,8 +10,8 @@ interface Entry {
   seq: number;
   flow: Flow;
   bytes: number;
-  /** While open: its messages so far, each side (gRPC), shown by get/list. */
-  open?: { request: GrpcMessage[]; response: GrpcMessage[]; cut: boolean };
+  /** While open: its messages so far (gRPC's each side, others in order), shown by get/list. */
+  open?: { request: GrpcMessage[]; response: GrpcMessage[]; other: FlowMessage[]; cut: boolean };
 }
 
 export interface FlowStore {
@@ -69,8 +69,9 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
 
   /** An open flow as its readers see it: the start, with the messages so far. */
   function shown(e: Entry): Flow {
-    if (!e.open || !e.flow.grpc) return e.flow;
-    const { request, response } = e.open;
+    if (!e.open) return e.flow;
+    const { request, response, other } = e.open;
+    if (!e.flow.grpc) return other.length ? { ...e.flow, messages: other.slice() } : e.flow;
     return { ...e.flow, grpc: { ...e.flow.grpc, requestMessages: request.slice(), responseMessages: response.slice() } };
   }
 
@@ -86,19 +87,18 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
       bound();
     },
     open(flow) {
-      push(flow, { request: [], response: [], cut: false });
+      push(flow, { request: [], response: [], other: [], cut: false });
     },
     messages(flowId, messages) {
       const e = byId.get(flowId);
       if (!e?.open) return;
       for (const m of messages) {
-        if (m.message.case !== "grpc") continue;
-        const side = m.sender === Role.SERVER ? e.open.response : e.open.request;
-        if (side.length >= MAX_OPEN_MESSAGES) {
+        const list: unknown[] = m.message.case === "grpc" ? (m.sender === Role.SERVER ? e.open.response : e.open.request) : e.open.other;
+        if (list.length >= MAX_OPEN_MESSAGES) {
           e.open.cut = true;
           continue;
         }
-        side.push(m.message.value);
+        list.push(m.message.case === "grpc" ? m.message.value : m);
       }
       const size = flowMessagesBytes(messages);
       e.bytes += size;

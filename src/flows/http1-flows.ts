@@ -7,7 +7,8 @@
 // gone with them: the next response is paired by time instead — with the latest request
 // that began before it — and the requests before that go out marked as having lost theirs.
 import { isHttp1RequestStart } from "../protocols/sniff.ts";
-import { Protocol, type Connection, type Flow, type Missing } from "../gen/tapwire/v1/flow_pb.ts";
+import { Protocol, Role, type Connection, type Flow, type FlowMessage, type Missing } from "../gen/tapwire/v1/flow_pb.ts";
+import { createEventStreamReader, type EventStreamReader } from "../protocols/sse/event-stream.ts";
 import { createHttp1Parser } from "../protocols/http1/parser.ts";
 import { GapEffect, type Http1Parser, type Http1Request, type Http1Response } from "../protocols/http1/types.ts";
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
@@ -16,6 +17,9 @@ import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-con
 import { createHttp2Stream } from "./http2-flows.ts";
 import { fieldValue, missingMessage, requestMessage, responseMessage } from "./messages.ts";
 import { decodedBody } from "./content.ts";
+import { NO_MESSAGES } from "./messages.ts";
+
+const EMPTY = new Uint8Array(0);
 
 /** One request on its way to becoming a flow; its response may complete before it does. */
 interface Exchange {
@@ -36,6 +40,18 @@ interface Exchange {
   requestLost?: boolean;
   /** Bytes lost between messages, counted on this flow (the first one the loss shows in). */
   lostBetween?: number;
+  /** Its response is a text/event-stream: its events are read as they come. */
+  sse?: EventStream;
+}
+
+interface EventStream {
+  reader: EventStreamReader;
+  /** The events kept for the final flow (within the stream budget), and those past it. */
+  messages: FlowMessage[];
+  keptBytes: number;
+  dropped: number;
+  /** Set when its start went to live watchers. */
+  flowId?: string;
 }
 
 /** Bytes lost between messages in one direction, since they were last accounted for; -1: none. */
@@ -83,6 +99,8 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       onMessage: (m) => onResponse(m as Http1Response),
       // After a loss, the response is read as an answer to the request it will be paired with.
       responseMethod: (startTs) => (responseLoss === NO_LOSS ? undefined : (queue[pickAfterLoss(startTs)]?.method ?? "")),
+      onResponseHead: (m) => eventStreamBegins(m),
+      onBodyData: (data, ts) => eventStreamData(data, ts),
       onUpgradedBytes: (data, ts) => h2?.data(responseDirection, data, ts, 0),
       onUpgradedGap: (lost, ts) => h2?.gap(responseDirection, lost, ts),
     });
@@ -227,23 +245,78 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     return n;
   }
 
+  /** The exchange whose response is being read, while one is; a text/event-stream response
+   * gets its events read as they come (and, watched live, its flow started). */
+  let streaming: Exchange | undefined;
+
+  function eventStreamBegins(m: Http1Response): boolean {
+    streaming = undefined;
+    if (!/^\s*text\/event-stream\s*(;|$)/i.test(fieldValue(m.headers, "content-type")) || m.status !== 200) return false;
+    // The request it answers, as onResponse will pair it (not after a loss: then it is not known yet).
+    const ex = responseLoss === NO_LOSS && orphanResponses === 0 ? queue.find((x) => !x.response && !x.responseLost) : undefined;
+    if (!ex) return false;
+    ex.sse = { reader: createEventStreamReader(ctx.maxBody), messages: [], keptBytes: 0, dropped: 0 };
+    streaming = ex;
+    if (ctx.live) {
+      ex.sse.flowId = ctx.nextFlowId();
+      ctx.live.started(flowOf(ex, m, true));
+    }
+    return true;
+  }
+
+  function eventStreamData(data: Uint8Array, ts: number) {
+    const ex = streaming;
+    if (!ex?.sse) return;
+    const s = ex.sse;
+    const events = s.reader.push(data);
+    if (!events.length) return;
+    const time = ctx.timestamp(ts);
+    const sender = Role.SERVER;
+    const first = s.messages.length + s.dropped;
+    const messages: FlowMessage[] = events.map((e, i) => ({
+      $typeName: "tapwire.v1.FlowMessage",
+      sender,
+      time,
+      index: first + i,
+      message: { case: "sse", value: { $typeName: "tapwire.v1.SseEvent", id: e.id, event: e.event, data: e.data, retry: e.retry, truncated: e.truncated } },
+    }));
+    const limits = ctx.limits;
+    for (const m of messages) {
+      const size = (m.message.value as { data: string }).data.length;
+      if (s.messages.length < limits.maxStreamMessages && s.keptBytes + size <= limits.maxStreamBody) {
+        s.messages.push(m);
+        s.keptBytes += size;
+      } else {
+        s.dropped++;
+        ctx.overflows.grpcStreamBudget++;
+      }
+    }
+    if (s.flowId && ctx.live) ctx.live.messages(s.flowId, messages);
+  }
+
   /** Emit finished exchanges from the front, keeping the order of the connection. */
   function flushReady() {
     while (queue.length && queue[0].requestDone && (queue[0].response || queue[0].responseLost)) emit(queue.shift()!);
   }
 
   function emit(ex: Exchange) {
+    if (streaming === ex) streaming = undefined;
+    ctx.emit(flowOf(ex, ex.response, false));
+  }
+
+  /** The flow of an exchange: as it ended, or (`open`) an event stream as it is so far, with
+   * the response's head `res`. */
+  function flowOf(ex: Exchange, res: Http1Response | undefined, open: boolean): Flow {
     const req = ex.request;
-    const res = ex.response;
-    const first = flowsEmitted++ === 0;
-    const missing = describeMissing(ex, first, first && joinedMidStream, maxPending);
-    const startTs = req?.startTs ?? res!.startTs;
+    const first = open ? false : flowsEmitted++ === 0;
+    const missing = open ? undefined : describeMissing(ex, first, first && joinedMidStream, maxPending);
+    const startTs = req?.startTs ?? ex.startTs;
     const endTs = res?.endTs ?? req!.endTs;
-    const flow: Flow = {
+    return {
       $typeName: "tapwire.v1.Flow",
-      id: ctx.nextFlowId(),
+      id: ex.sse?.flowId ?? ctx.nextFlowId(),
       startTime: ctx.timestamp(startTs),
-      endTime: ctx.timestamp(endTs),
+      endTime: open ? undefined : ctx.timestamp(endTs),
       protocol: Protocol.HTTP1,
       connection: (connection ??= describeConnection(info, processIsClient!, ctx)),
       request: req
@@ -255,15 +328,16 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       response: res
         ? responseMessage(
             { status: res.status, reason: res.reason, version: res.version, headers: res.headers, trailers: res.trailers, informational: ex.informational },
-            decodedBody(res.body, res.bodySize, !res.bodyTruncated, res.contentEncoding, ctx.maxBody),
+            open ? decodedBody(EMPTY, 0, true, "", ctx.maxBody) : decodedBody(res.body, res.bodySize, !res.bodyTruncated, res.contentEncoding, ctx.maxBody),
           )
         : undefined,
       missing,
       http2: undefined,
       grpc: undefined,
-      open: false,
+      open,
+      messages: ex.sse ? ex.sse.messages.slice() : NO_MESSAGES,
+      messagesDropped: ex.sse?.dropped ?? 0,
     };
-    ctx.emit(flow);
   }
 
   return {

@@ -22,7 +22,7 @@ import { grpcCall, grpcMessage, isGrpc, type GrpcSide } from "./grpc-call.ts";
 import { splitGrpcPath } from "../protocols/grpc/messages.ts";
 import { createEnvelopeReader, type EnvelopeReader } from "../protocols/grpc/envelope-reader.ts";
 import { contentCoding, decodedBody } from "./content.ts";
-import { fieldValue, missingMessage, requestMessage, responseMessage, type Body } from "./messages.ts";
+import { NO_MESSAGES, fieldValue, missingMessage, requestMessage, responseMessage, type Body } from "./messages.ts";
 
 /** One side of a stream: the request, or the response. */
 interface Message {
@@ -280,6 +280,8 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
       http2: { $typeName: "tapwire.v1.Http2Stream", streamId: ex.id, reset: ex.reset, promisedOnStream: ex.promisedOn },
       grpc,
       open,
+      messages: NO_MESSAGES,
+      messagesDropped: 0,
     };
   }
 

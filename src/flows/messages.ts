@@ -1,7 +1,10 @@
 // The parts of a Flow both HTTP versions build the same way: header lists, the request and
 // the response, and what is missing. Plain message literals with every field set (what
 // create() would make): create() costs more per flow than the parsing did.
-import type { Header, Missing, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
+import type { FlowMessage, Header, Missing, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
+
+/** Flow.messages of every flow that has none: one shared empty list, never written to. */
+export const NO_MESSAGES: FlowMessage[] = Object.freeze([]) as unknown as FlowMessage[];
 
 /** A header field as a parser gives it; `unknown` when HPACK state sent before tapwire
  * joined was needed to read its name, its value or both. */

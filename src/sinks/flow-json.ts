@@ -38,6 +38,10 @@ const K = {
   time: key("time"),
   index: key("index"),
   grpcMessage: key("grpc"),
+  sse: key("sse"),
+  event: key("event"),
+  retry: key("retry"),
+  messagesDropped: key("messagesDropped"),
   id: key("id"),
   startTime: key("startTime"),
   endTime: key("endTime"),
@@ -416,6 +420,11 @@ export function writeFlowJson(w: JsonBytes, f: Flow): void {
   messageMember(w, K.http2, f.http2, http2);
   messageMember(w, K.grpc, f.grpc, grpc);
   trueMember(w, K.open, f.open);
+  if (f.messages.length) {
+    w.member(K.messages);
+    flowMessages(w, f.messages);
+  }
+  uintMember(w, K.messagesDropped, f.messagesDropped);
   w.close(OBJ_END);
 }
 
@@ -430,8 +439,31 @@ function flowMessage(w: JsonBytes, m: FlowMessage): void {
   if (m.message.case === "grpc") {
     w.member(K.grpcMessage);
     grpcMessage(w, m.message.value);
+  } else if (m.message.case === "sse") {
+    const e = m.message.value;
+    w.member(K.sse);
+    w.open(OBJ);
+    stringMember(w, K.id, e.id);
+    stringMember(w, K.event, e.event);
+    stringMember(w, K.data, e.data);
+    if (e.retry !== undefined) {
+      // optional: present when set, 0 included
+      w.member(K.retry);
+      w.uint(e.retry);
+    }
+    trueMember(w, K.truncated, e.truncated);
+    w.close(OBJ_END);
   }
   w.close(OBJ_END);
+}
+
+function flowMessages(w: JsonBytes, list: FlowMessage[]): void {
+  w.open(ARR);
+  for (let i = 0; i < list.length; i++) {
+    w.element();
+    flowMessage(w, list[i]!);
+  }
+  w.close(ARR_END);
 }
 
 /** Appends the canonical proto JSON of a flow event (toJsonString(FlowEventSchema, ev)). */
@@ -447,12 +479,7 @@ export function writeFlowEventJson(w: JsonBytes, ev: FlowEvent): void {
     w.open(OBJ);
     if (e.value.messages.length) {
       w.member(K.messages);
-      w.open(ARR);
-      for (const m of e.value.messages) {
-        w.element();
-        flowMessage(w, m);
-      }
-      w.close(ARR_END);
+      flowMessages(w, e.value.messages);
     }
     w.close(OBJ_END);
   }

@@ -1,8 +1,8 @@
 // The terminal view: one readable line per flow, and with `verbose` its headers and bodies.
-// A gRPC call still open after a moment (a stream: a watch, a chat, a log tail) gets a line
-// when that is seen, and under `verbose` each of its messages as it completes; its usual
-// line comes when it ends.
-import { Role, type Flow, type FlowMessage, type GrpcMessage, type Header } from "../gen/tapwire/v1/flow_pb.ts";
+// A flow still open after a moment (a gRPC stream — a watch, a chat, a log tail —, an event
+// stream, a slow HTTP/2 response) gets a line when that is seen, and under `verbose` each of
+// its messages as it completes; its usual line comes when it ends.
+import { Role, type Flow, type FlowMessage, type GrpcMessage, type Header, type SseEvent } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowSink, OutputWriter } from "./sink.ts";
 
 export interface TerminalOptions {
@@ -103,6 +103,12 @@ function formatMessage(m: GrpcMessage, i: number, prefix: string): string {
   return `${prefix}message ${i + 1} (${m.size} B${flags ? `, ${flags}` : ""}): ${what}`;
 }
 
+/** A Server-Sent Event on one line. */
+function formatEvent(e: SseEvent, i: number): string {
+  const fields = [e.event ? `event ${e.event}` : "", e.id ? `id ${e.id}` : "", e.retry !== undefined ? `retry ${e.retry}` : "", e.truncated ? "truncated" : ""].filter(Boolean).join(", ");
+  return `event ${i + 1}${fields ? ` (${fields})` : ""}: ${JSON.stringify(e.data)}`;
+}
+
 function formatMessages(messages: GrpcMessage[], prefix: string): string[] {
   return messages.map((m, i) => formatMessage(m, i, prefix));
 }
@@ -155,8 +161,9 @@ export function createTerminalSink(out: OutputWriter, opts: TerminalOptions & { 
     let text = "";
     const tag = call.flow.http2 ? `h2#${call.flow.http2.streamId} ` : "";
     for (const m of messages) {
-      if (m.message.case !== "grpc") continue;
-      text += paint(opts.color, "2", `  ${tag}`) + formatMessage(m.message.value, m.index, m.sender === Role.SERVER ? "< " : "> ") + "\n";
+      const prefix = m.sender === Role.SERVER ? "< " : "> ";
+      if (m.message.case === "grpc") text += paint(opts.color, "2", `  ${tag}`) + formatMessage(m.message.value, m.index, prefix) + "\n";
+      else if (m.message.case === "sse") text += `  ${prefix}${formatEvent(m.message.value, m.index)}\n`;
     }
     return text;
   };
@@ -175,7 +182,8 @@ export function createTerminalSink(out: OutputWriter, opts: TerminalOptions & { 
       out.write(text);
     },
     started(f) {
-      if (!f.grpc || open.size >= MAX_WATCHED) return;
+      // gRPC calls and event streams: what stays open.
+      if (open.size >= MAX_WATCHED) return;
       open.set(f.id, { flow: f, since: now(), shown: false, held: [] });
     },
     messages(flowId, messages) {

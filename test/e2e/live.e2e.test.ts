@@ -11,6 +11,7 @@ import { Role, type Flow, type FlowEvent } from "../../src/gen/tapwire/v1/flow_p
 import { PEERS, freePort, requireRoot, startPeer, startServer, startTapwire, waitFor, type JsonFlow, type JsonFlowEvent, type Peer, type Tapwire } from "./harness.ts";
 
 const NODE = "/usr/bin/node";
+const PYTHON = "/usr/bin/python3";
 const GRPC_PEER = `${PEERS}/grpc_peer.mjs`;
 
 beforeAll(() => requireRoot());
@@ -80,6 +81,50 @@ describe("--json --live", () => {
       await server?.stop();
       await live.stop();
       await plain.stop();
+    }
+  }, 60_000);
+});
+
+describe("Server-Sent Events", () => {
+  test("a Python server sends an event every 100 ms to curl: each is seen as it comes, and the final flow has them all", async () => {
+    const port = await freePort();
+    const live = await startTapwire(["--live", "--port", String(port)]);
+    let server: Peer | undefined;
+    try {
+      server = await startServer([PYTHON, `${PEERS}/sse_server.py`, String(port)], "127.0.0.1", port);
+      const curl = startPeer(["/usr/bin/curl", "-sN", `http://127.0.0.1:${port}/events?n=12`]);
+      await waitFor("curl's end", () => curl.proc.exitCode !== null, 10_000);
+      expect(curl.proc.exitCode).toBe(0);
+      const flows = await live.waitForFlows((f) => f.request?.path === "/events?n=12", 2);
+      const sent = new Map<number, number>();
+      for (const l of server.lines) {
+        const m = /^sent (\d+) (\d+)$/.exec(l);
+        if (m) sent.set(Number(m[1]), Number(m[2]));
+      }
+      expect(sent.size).toBe(12);
+      const events = (i: number) => ({ id: String(i), event: "tick", data: `tick ${i}\nsecond line` });
+      for (const f of flows) {
+        const mine = live.events.filter((e: JsonFlowEvent) => e.flowId === f.id);
+        expect(mine[0].started.open).toBe(true);
+        expect(mine[0].started.response.status).toBe(200);
+        expect(mine[0].started.response.headers).toContainEqual({ name: "Content-Type", value: "text/event-stream" });
+        expect(mine.at(-1).ended).toEqual(f);
+        const messages = mine.slice(1, -1).flatMap((e: JsonFlowEvent) => e.messages.messages.map((m: any) => ({ ...m, arrivedMs: e.arrivedMs })));
+        // The retry field came with the first (data-less) block: not an event.
+        expect(messages.map((m: any) => m.sse)).toEqual([...Array(12).keys()].map(events));
+        expect(messages.map((m: any) => m.index ?? 0)).toEqual([...Array(12).keys()]);
+        expect(messages.every((m: any) => m.sender === "ROLE_SERVER")).toBe(true);
+        expect(messages[0].arrivedMs - sent.get(0)!).toBeLessThan(300);
+        for (const [i, m] of messages.entries()) expect(m.arrivedMs - sent.get(i)!).toBeLessThan(1000);
+        // The final flow: the events, and the body as it was sent.
+        expect(f.messages.map((m: any) => m.sse)).toEqual([...Array(12).keys()].map(events));
+        expect(f.open).toBeUndefined();
+        expect(f.response.status).toBe(200);
+        expect(Buffer.from(f.response.body, "base64").toString()).toStartWith(": a comment, ignored\nretry: 500\n\nid: 0\nevent: tick\ndata: tick 0\n");
+      }
+    } finally {
+      await server?.stop();
+      await live.stop();
     }
   }, 60_000);
 });

@@ -35,7 +35,7 @@ import { addField } from "./header-fields.ts";
 import { DEFAULT_MAX_BODY, MAX_CHUNK_LINE, MAX_HEAD, MAX_START_LINE } from "./limits.ts";
 import { PendingBytes } from "./pending-bytes.ts";
 import { Resync } from "./resync.ts";
-import { GapEffect, type Http1Message, type Http1Parser, type Http1ParserOptions, type Incompleteness } from "./types.ts";
+import { GapEffect, type Http1Message, type Http1Parser, type Http1ParserOptions, type Http1Response, type Incompleteness } from "./types.ts";
 
 const enum State {
   Start, // between messages: looking for a start line
@@ -59,6 +59,10 @@ class Parser implements Http1Parser {
   private readonly onRequestHead: ((method: string, startTs: number) => void) | undefined;
   private readonly onUpgradedBytes: ((data: Uint8Array, ts: number) => void) | undefined;
   private readonly onUpgradedGap: ((lost: number, ts: number) => void) | undefined;
+  private readonly onResponseHead: ((response: Http1Response) => boolean) | undefined;
+  private readonly onBodyData: ((data: Uint8Array, ts: number) => void) | undefined;
+  /** The body in progress goes to onBodyData as it is read. */
+  private streamingBody = false;
   /** Methods of requests whose responses have not begun (response parsers). */
   private readonly methods: string[] = [];
   private readonly responseMethod: ((startTs: number) => string | undefined) | undefined;
@@ -91,6 +95,8 @@ class Parser implements Http1Parser {
     this.responseMethod = options.responseMethod;
     this.onUpgradedBytes = options.onUpgradedBytes;
     this.onUpgradedGap = options.onUpgradedGap;
+    this.onResponseHead = options.onResponseHead;
+    this.onBodyData = options.onBodyData;
     this.resync = new Resync(this.isRequest);
     this.body = new BodyCapture(this.maxBody);
   }
@@ -421,6 +427,7 @@ class Parser implements Http1Parser {
     }
     if (!this.announce(m)) return end;
     if (this.state === State.Start || this.state === State.Upgraded) this.finish(ts, "", false);
+    else if (m.kind === "response" && this.onResponseHead) this.streamingBody = this.onResponseHead(m);
     return end;
   }
 
@@ -545,6 +552,7 @@ class Parser implements Http1Parser {
     this.msg!.bodySize += to - from;
     // Bytes read from pending are copied: its buffer is reused.
     this.body.add(buf, from, to, this.pending.reading);
+    if (this.streamingBody && to > from) this.onBodyData!(buf.subarray(from, to), this.lastTs);
   }
 
   /**
@@ -555,6 +563,7 @@ class Parser implements Http1Parser {
   private finish(ts: number, why: Incompleteness, cut: boolean): void {
     const m = this.msg!;
     this.msg = null;
+    this.streamingBody = false;
     m.endTs = ts;
     if (why !== "") m.incomplete = why;
     m.body = this.body.take();

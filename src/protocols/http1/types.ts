@@ -75,6 +75,12 @@ export interface Http1ParserOptions {
    * order (borrowed: valid during the call), and the bytes lost among them. */
   onUpgradedBytes?(data: Uint8Array, ts: number): void;
   onUpgradedGap?(lost: number, ts: number): void;
+  /** Response parsers: a response's head, before its body (not for 1xx); true asks for its
+   * body's bytes as they are read, to onBodyData. */
+  onResponseHead?(response: Http1Response): boolean;
+  /** The body bytes of a response onResponseHead asked for, de-chunked, in order (borrowed:
+   * valid during the call). */
+  onBodyData?(data: Uint8Array, ts: number): void;
 }
 
 /** What a gap did to the message framing. */

@@ -169,10 +169,20 @@ describe("flow JSON", () => {
         }),
       ),
       open: fc.boolean(),
+      messagesDropped: u32,
     });
     fc.assert(fc.property(flow, (f) => same(create(FlowSchema, f as never))), { numRuns: 3000 });
     // Live events: a started or ended flow, or messages.
-    const flowMessage = fc.record({ sender: fc.integer({ min: 0, max: 3 }), time: opt(time), index: u32, message: fc.oneof(fc.constant({ case: undefined }), grpcMessage.map((value) => ({ case: "grpc" as const, value }))) });
+    const flowMessage = fc.record({
+      sender: fc.integer({ min: 0, max: 3 }),
+      time: opt(time),
+      index: u32,
+      message: fc.oneof(
+        fc.constant({ case: undefined }),
+        grpcMessage.map((value) => ({ case: "grpc" as const, value })),
+        fc.record({ id: text, event: text, data: text, retry: opt(u32), truncated: fc.boolean() }).map((value) => ({ case: "sse" as const, value })),
+      ),
+    });
     const event = fc.record({
       flowId: text,
       event: fc.oneof(
@@ -183,5 +193,7 @@ describe("flow JSON", () => {
       ),
     });
     fc.assert(fc.property(event, (e) => sameEvent(create(FlowEventSchema, e as never))), { numRuns: 2000 });
+    // Flows with messages of their own (Server-Sent Events).
+    fc.assert(fc.property(flow, fc.array(flowMessage, { maxLength: 3 }), (f, messages) => same(create(FlowSchema, { ...f, messages } as never))), { numRuns: 1000 });
   });
 });
