@@ -302,7 +302,7 @@ function overflowCounts(o: Overflows): Record<string, number> {
     ["http2_open_streams", o.http2OpenStreams],
     ["http2_held_streams", o.http2HeldStreams],
     ["header_blocks", o.headerBlocks],
-    ["grpc_stream_budget", o.grpcStreamBudget],
+    ["stream_budget", o.streamBudget],
   ];
   for (const [k, v] of named) if (v) out[k] = v;
   return out;

@@ -34,8 +34,9 @@ export interface Overflows {
   http2HeldStreams: number;
   /** HTTP/2 header blocks longer than the bound (a header error on the flow). */
   headerBlocks: number;
-  /** gRPC messages past their call's budget: counted on the call, not kept. */
-  grpcStreamBudget: number;
+  /** Messages past their flow's budget (gRPC, WebSocket, Server-Sent Events): counted on the
+   * flow, not kept. */
+  streamBudget: number;
 }
 
 /** Who watches flows while they are open (serve's live watchers and its history, `--json
@@ -94,7 +95,7 @@ export function createFlowContext(opts: {
     grpcDecoder: opts.grpcDecoder,
     containerOf: opts.containerOf,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
-    overflows: { http1PendingRequests: 0, http2OpenStreams: 0, http2HeldStreams: 0, headerBlocks: 0, grpcStreamBudget: 0 },
+    overflows: { http1PendingRequests: 0, http2OpenStreams: 0, http2HeldStreams: 0, headerBlocks: 0, streamBudget: 0 },
     timestamp(mono) {
       let seconds = Math.floor(mono / 1e9) + offSec;
       let nanos = Math.round(mono % 1e9) + offNs;

@@ -26,7 +26,15 @@ export function flowMessagesBytes(ms: readonly FlowMessage[]): number {
   let n = 0;
   for (const m of ms) {
     const v = m.message;
-    n += 96 + (v.case === "grpc" ? v.value.data.length + v.value.json.length + 64 : v.case === "sse" ? v.value.data.length + v.value.id.length + v.value.event.length + 64 : 0);
+    n +=
+      96 +
+      (v.case === "grpc"
+        ? v.value.data.length + v.value.json.length + 64
+        : v.case === "sse"
+          ? v.value.data.length + v.value.id.length + v.value.event.length + 64
+          : v.case === "websocket"
+            ? v.value.data.length + v.value.text.length + v.value.closeReason.length + 96
+            : 0);
   }
   return n;
 }

@@ -7,7 +7,9 @@
 // gone with them: the next response is paired by time instead — with the latest request
 // that began before it — and the requests before that go out marked as having lost theirs.
 import { isHttp1RequestStart } from "../protocols/sniff.ts";
-import { Protocol, Role, type Connection, type Flow, type FlowMessage, type Missing } from "../gen/tapwire/v1/flow_pb.ts";
+import { Protocol, Role, type Connection, type Flow, type FlowMessage, type Missing, type WebSocketMessage } from "../gen/tapwire/v1/flow_pb.ts";
+import { createWebSocketConnection, type WebSocketConnection } from "../protocols/websocket/connection.ts";
+import type { WsMessage } from "../protocols/websocket/messages.ts";
 import { createEventStreamReader, type EventStreamReader } from "../protocols/sse/event-stream.ts";
 import { createHttp1Parser } from "../protocols/http1/parser.ts";
 import { GapEffect, type Http1Parser, type Http1Request, type Http1Response } from "../protocols/http1/types.ts";
@@ -18,6 +20,7 @@ import { createHttp2Stream } from "./http2-flows.ts";
 import { fieldValue, missingMessage, requestMessage, responseMessage } from "./messages.ts";
 import { decodedBody } from "./content.ts";
 import { NO_MESSAGES } from "./messages.ts";
+import { MessageLog } from "./message-log.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -42,16 +45,60 @@ interface Exchange {
   lostBetween?: number;
   /** Its response is a text/event-stream: its events are read as they come. */
   sse?: EventStream;
+  /** It upgraded to WebSocket: the connection's messages from then on are this flow's. */
+  ws?: WebSocketState;
+  /** Set when its start went to live watchers: the flow's id from then on. */
+  flowId?: string;
+}
+
+interface WebSocketState {
+  conn: WebSocketConnection;
+  log: MessageLog;
+  /** When its last message was seen. */
+  endTs: number;
+  lostBytes: number;
+  /** Messages each side sent so far (client, server): each message's index. */
+  sent: [number, number];
 }
 
 interface EventStream {
   reader: EventStreamReader;
   /** The events kept for the final flow (within the stream budget), and those past it. */
-  messages: FlowMessage[];
-  keptBytes: number;
-  dropped: number;
-  /** Set when its start went to live watchers. */
-  flowId?: string;
+  log: MessageLog;
+}
+
+/** Whether a request and its response agreed on an upgrade to `protocol`. */
+function upgradesTo(req: Http1Request, res: Http1Response, protocol: string): boolean {
+  const has = (v: string) => v.split(",").some((p) => p.trim().toLowerCase() === protocol);
+  return has(fieldValue(req.headers, "upgrade")) && has(fieldValue(res.headers, "upgrade"));
+}
+
+const textDecoder = new TextDecoder();
+
+function webSocketMessage(w: WsMessage): WebSocketMessage {
+  const text = w.type === "text" && !w.error;
+  return {
+    $typeName: "tapwire.v1.WebSocketMessage",
+    type: w.type,
+    // A text message's payload is its text; a close frame's, its code and reason.
+    data: text || w.type === "close" ? EMPTY : w.data,
+    text: text ? textDecoder.decode(w.data) : "",
+    size: BigInt(w.size),
+    fragments: w.fragments,
+    compressed: w.compressed,
+    truncated: w.truncated,
+    closeCode: w.closeCode,
+    closeReason: w.closeReason,
+    error: w.error,
+  };
+}
+
+function webSocketMissing(ws: WebSocketState): Missing | undefined {
+  if (!ws.lostBytes && !ws.conn.unreadable) return undefined;
+  const reasons = ws.lostBytes
+    ? [`${ws.lostBytes} bytes lost on the connection: WebSocket messages after them not read`]
+    : ["bytes that are not WebSocket frames: messages after them not read"];
+  return missingMessage({ lostBytes: ws.lostBytes, noResponse: false, joinedMidStream: false, requestIncomplete: false, responseIncomplete: true, skippedBytes: 0, unseenBodyBytes: 0, reasons });
 }
 
 /** Bytes lost between messages in one direction, since they were last accounted for; -1: none. */
@@ -101,14 +148,14 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       responseMethod: (startTs) => (responseLoss === NO_LOSS ? undefined : (queue[pickAfterLoss(startTs)]?.method ?? "")),
       onResponseHead: (m) => eventStreamBegins(m),
       onBodyData: (data, ts) => eventStreamData(data, ts),
-      onUpgradedBytes: (data, ts) => h2?.data(responseDirection, data, ts, 0),
-      onUpgradedGap: (lost, ts) => h2?.gap(responseDirection, lost, ts),
+      onUpgradedBytes: (data, ts) => (h2 ? h2.data(responseDirection, data, ts, 0) : webSocketData(false, data, ts)),
+      onUpgradedGap: (lost, ts) => (h2 ? h2.gap(responseDirection, lost, ts) : webSocketLoss(false, lost)),
     });
     requests = createHttp1Parser("request", {
       maxBody: ctx.maxBody,
       onMessage: (m) => onRequest(m as Http1Request),
-      onUpgradedBytes: (data, ts) => h2?.data(requestDir!, data, ts, 0),
-      onUpgradedGap: (lost, ts) => h2?.gap(requestDir!, lost, ts),
+      onUpgradedBytes: (data, ts) => (h2 ? h2.data(requestDir!, data, ts, 0) : webSocketData(true, data, ts)),
+      onUpgradedGap: (lost, ts) => (h2 ? h2.gap(requestDir!, lost, ts) : webSocketLoss(true, lost)),
       onRequestHead: (method, startTs) => {
         // A response from here on answers a request seen; bytes lost before it that no flow
         // showed are in the summary only.
@@ -171,6 +218,14 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     }
     ex.response = m;
     ex.unseenResponseBytes = takeUnseen(responseDir(), m.lostBytes);
+    if (m.status === 101 && ex.request && upgradesTo(ex.request, m, "websocket")) {
+      // The rest of the connection is this flow's WebSocket messages; it goes out at their end.
+      startWebSocket(ex, m);
+      queue.splice(queue.indexOf(ex), 1);
+      requests!.handOver();
+      flushReady(); // requests before it that lost their responses
+      return;
+    }
     if (m.status === 101 && ex.request && /^\s*h2c\s*$/i.test(fieldValue(m.headers, "upgrade"))) {
       // The request becomes stream 1 of the HTTP/2 connection; its response comes in frames.
       h2 = createHttp2Stream(info, ctx, { joined: false, upgrade: { request: ex.request, processIsClient: processIsClient! } });
@@ -255,13 +310,56 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     // The request it answers, as onResponse will pair it (not after a loss: then it is not known yet).
     const ex = responseLoss === NO_LOSS && orphanResponses === 0 ? queue.find((x) => !x.response && !x.responseLost) : undefined;
     if (!ex) return false;
-    ex.sse = { reader: createEventStreamReader(ctx.maxBody), messages: [], keptBytes: 0, dropped: 0 };
+    ex.sse = { reader: createEventStreamReader(ctx.maxBody), log: new MessageLog(ctx) };
     streaming = ex;
     if (ctx.live) {
-      ex.sse.flowId = ctx.nextFlowId();
+      ex.flowId = ctx.nextFlowId();
       ctx.live.started(flowOf(ex, m, true));
     }
     return true;
+  }
+
+  /** The connection upgraded to WebSocket: the exchange waits for the connection's end. */
+  let webSocket: Exchange | undefined;
+
+  function startWebSocket(ex: Exchange, m: Http1Response) {
+    ex.ws = { conn: createWebSocketConnection({ extensions: fieldValue(m.headers, "sec-websocket-extensions"), maxBytes: ctx.maxBody }), log: new MessageLog(ctx), endTs: m.endTs, lostBytes: 0, sent: [0, 0] };
+    webSocket = ex;
+    if (ctx.live) {
+      ex.flowId = ctx.nextFlowId();
+      ctx.live.started(flowOf(ex, m, true));
+    }
+  }
+
+  function webSocketData(fromClient: boolean, data: Uint8Array, ts: number) {
+    const ex = webSocket;
+    if (!ex?.ws) return;
+    const ws = ex.ws;
+    const done = ws.conn.push(fromClient, data);
+    if (!done.length) return;
+    ws.endTs = ts;
+    const time = ctx.timestamp(ts);
+    const sender = fromClient ? Role.CLIENT : Role.SERVER;
+    const side = fromClient ? 0 : 1;
+    const messages: FlowMessage[] = done.map((w) => ({ $typeName: "tapwire.v1.FlowMessage", sender, time, index: ws.sent[side]++, message: { case: "websocket", value: webSocketMessage(w) } }));
+    for (let i = 0; i < messages.length; i++) ws.log.add(messages[i]!, done[i]!.data.length);
+    if (ex.flowId && ctx.live) ctx.live.messages(ex.flowId, messages);
+    // Closed both ways: what follows is the TCP connection's end.
+    if (ws.conn.closed) endWebSocket();
+  }
+
+  function webSocketLoss(fromClient: boolean, lost: number) {
+    const ws = webSocket?.ws;
+    if (!ws) return;
+    ws.conn.lose(fromClient);
+    ws.lostBytes += lost;
+  }
+
+  function endWebSocket() {
+    const ex = webSocket;
+    if (!ex) return;
+    webSocket = undefined;
+    ctx.emit(flowOf(ex, ex.response, false));
   }
 
   function eventStreamData(data: Uint8Array, ts: number) {
@@ -272,7 +370,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     if (!events.length) return;
     const time = ctx.timestamp(ts);
     const sender = Role.SERVER;
-    const first = s.messages.length + s.dropped;
+    const first = s.log.count;
     const messages: FlowMessage[] = events.map((e, i) => ({
       $typeName: "tapwire.v1.FlowMessage",
       sender,
@@ -280,18 +378,8 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       index: first + i,
       message: { case: "sse", value: { $typeName: "tapwire.v1.SseEvent", id: e.id, event: e.event, data: e.data, retry: e.retry, truncated: e.truncated } },
     }));
-    const limits = ctx.limits;
-    for (const m of messages) {
-      const size = (m.message.value as { data: string }).data.length;
-      if (s.messages.length < limits.maxStreamMessages && s.keptBytes + size <= limits.maxStreamBody) {
-        s.messages.push(m);
-        s.keptBytes += size;
-      } else {
-        s.dropped++;
-        ctx.overflows.grpcStreamBudget++;
-      }
-    }
-    if (s.flowId && ctx.live) ctx.live.messages(s.flowId, messages);
+    for (let i = 0; i < messages.length; i++) s.log.add(messages[i]!, events[i]!.data.length);
+    if (ex.flowId && ctx.live) ctx.live.messages(ex.flowId, messages);
   }
 
   /** Emit finished exchanges from the front, keeping the order of the connection. */
@@ -309,15 +397,15 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   function flowOf(ex: Exchange, res: Http1Response | undefined, open: boolean): Flow {
     const req = ex.request;
     const first = open ? false : flowsEmitted++ === 0;
-    const missing = open ? undefined : describeMissing(ex, first, first && joinedMidStream, maxPending);
+    const missing = open ? undefined : ex.ws ? webSocketMissing(ex.ws) : describeMissing(ex, first, first && joinedMidStream, maxPending);
     const startTs = req?.startTs ?? ex.startTs;
-    const endTs = res?.endTs ?? req!.endTs;
+    const endTs = ex.ws ? ex.ws.endTs : (res?.endTs ?? req!.endTs);
     return {
       $typeName: "tapwire.v1.Flow",
-      id: ex.sse?.flowId ?? ctx.nextFlowId(),
+      id: ex.flowId ?? ctx.nextFlowId(),
       startTime: ctx.timestamp(startTs),
       endTime: open ? undefined : ctx.timestamp(endTs),
-      protocol: Protocol.HTTP1,
+      protocol: ex.ws ? Protocol.WEBSOCKET : Protocol.HTTP1,
       connection: (connection ??= describeConnection(info, processIsClient!, ctx)),
       request: req
         ? requestMessage(
@@ -335,8 +423,8 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       http2: undefined,
       grpc: undefined,
       open,
-      messages: ex.sse ? ex.sse.messages.slice() : NO_MESSAGES,
-      messagesDropped: ex.sse?.dropped ?? 0,
+      messages: ex.sse ? ex.sse.log.messages.slice() : ex.ws ? ex.ws.log.messages.slice() : NO_MESSAGES,
+      messagesDropped: (ex.sse ?? ex.ws)?.log.dropped ?? 0,
     };
   }
 
@@ -385,6 +473,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       requests.end(tsNs);
       responses!.end(tsNs);
       h2?.close(tsNs);
+      endWebSocket();
       // Whatever is left never got its response (or its request never ended).
       while (queue.length) {
         const ex = queue.shift()!;

@@ -323,7 +323,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
       side.keptBytes += gm.data.length;
     } else {
       side.dropped++;
-      ctx.overflows.grpcStreamBudget++;
+      ctx.overflows.streamBudget++;
     }
   }
 

@@ -18,7 +18,7 @@ const QUOTE = 0x22;
 
 const encoder = new TextEncoder();
 const names = (list: string[]) => list.map((n) => (n ? encoder.encode(JSON.stringify(n)) : null));
-const PROTOCOL = names(["", "PROTOCOL_HTTP1", "PROTOCOL_HTTP2", "PROTOCOL_GRPC"]);
+const PROTOCOL = names(["", "PROTOCOL_HTTP1", "PROTOCOL_HTTP2", "PROTOCOL_GRPC", "PROTOCOL_WEBSOCKET"]);
 const ROLE = names(["", "ROLE_CLIENT", "ROLE_SERVER"]);
 
 /** An enum as proto JSON writes it: its name, or its number when it has none. */
@@ -39,6 +39,11 @@ const K = {
   index: key("index"),
   grpcMessage: key("grpc"),
   sse: key("sse"),
+  websocket: key("websocket"),
+  text: key("text"),
+  fragments: key("fragments"),
+  closeCode: key("closeCode"),
+  closeReason: key("closeReason"),
   event: key("event"),
   retry: key("retry"),
   messagesDropped: key("messagesDropped"),
@@ -452,6 +457,24 @@ function flowMessage(w: JsonBytes, m: FlowMessage): void {
       w.uint(e.retry);
     }
     trueMember(w, K.truncated, e.truncated);
+    w.close(OBJ_END);
+  } else if (m.message.case === "websocket") {
+    const x = m.message.value;
+    w.member(K.websocket);
+    w.open(OBJ);
+    stringMember(w, K.type, x.type);
+    if (x.data.length) {
+      w.member(K.data);
+      w.base64(x.data);
+    }
+    stringMember(w, K.text, x.text);
+    int64Member(w, K.size, x.size);
+    uintMember(w, K.fragments, x.fragments);
+    trueMember(w, K.compressed, x.compressed);
+    trueMember(w, K.truncated, x.truncated);
+    uintMember(w, K.closeCode, x.closeCode);
+    stringMember(w, K.closeReason, x.closeReason);
+    stringMember(w, K.error, x.error);
     w.close(OBJ_END);
   }
   w.close(OBJ_END);

@@ -2,7 +2,7 @@
 // A flow still open after a moment (a gRPC stream — a watch, a chat, a log tail —, an event
 // stream, a slow HTTP/2 response) gets a line when that is seen, and under `verbose` each of
 // its messages as it completes; its usual line comes when it ends.
-import { Role, type Flow, type FlowMessage, type GrpcMessage, type Header, type SseEvent } from "../gen/tapwire/v1/flow_pb.ts";
+import { Protocol, Role, type Flow, type FlowMessage, type GrpcMessage, type Header, type SseEvent } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowSink, OutputWriter } from "./sink.ts";
 
 export interface TerminalOptions {
@@ -55,7 +55,8 @@ function hostPort(ip: string, port: number): string {
 
 export function formatFlowLine(f: Flow, color: boolean): string {
   const g = f.grpc;
-  const method = g ? "gRPC" : (f.request?.method ?? "?");
+  const ws = f.protocol === Protocol.WEBSOCKET;
+  const method = g ? "gRPC" : ws ? "WebSocket" : (f.request?.method ?? "?");
   const res = f.response;
   const status = f.open
     ? paint(color, "36", "(open)")
@@ -66,7 +67,15 @@ export function formatFlowLine(f: Flow, color: boolean): string {
     : res
       ? paint(color, statusColor(res.status), `${res.status} ${res.reason}`.trim())
       : paint(color, "2", "(no response)");
-  const size = f.open ? "" : g ? `${g.requestMessages.length}→${g.responseMessages.length} msgs` : res ? formatSize(Number(res.bodySize)) : "-";
+  const size = f.open
+    ? ""
+    : g
+      ? `${g.requestMessages.length}→${g.responseMessages.length} msgs`
+      : ws
+        ? `${f.messages.length + f.messagesDropped} msgs`
+        : res
+          ? formatSize(Number(res.bodySize))
+          : "-";
   const ms = millis(f);
   const latency = ms === undefined ? "" : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
   const c = f.connection;
@@ -103,6 +112,24 @@ function formatMessage(m: GrpcMessage, i: number, prefix: string): string {
   return `${prefix}message ${i + 1} (${m.size} B${flags ? `, ${flags}` : ""}): ${what}`;
 }
 
+/** A WebSocket message or a Server-Sent Event on one line, "> " from the client, "< " from the server. */
+function formatFlowMessage(m: FlowMessage): string {
+  const prefix = m.sender === Role.SERVER ? "< " : "> ";
+  const v = m.message;
+  if (v.case === "sse") return prefix + formatEvent(v.value, m.index);
+  if (v.case !== "websocket") return `${prefix}message ${m.index + 1}`;
+  const w = v.value;
+  const flags = [w.fragments > 1 ? `${w.fragments} fragments` : "", w.compressed ? "compressed" : "", w.truncated ? "truncated" : ""].filter(Boolean).join(", ");
+  const what = w.error
+    ? `(${w.error})`
+    : w.type === "text"
+      ? JSON.stringify(w.text)
+      : w.type === "close"
+        ? `${w.closeCode || ""} ${JSON.stringify(w.closeReason)}`.trim()
+        : `[${w.data.length} bytes]`;
+  return `${prefix}${w.type} ${m.index + 1} (${w.size} B${flags ? `, ${flags}` : ""}): ${what}`;
+}
+
 /** A Server-Sent Event on one line. */
 function formatEvent(e: SseEvent, i: number): string {
   const fields = [e.event ? `event ${e.event}` : "", e.id ? `id ${e.id}` : "", e.retry !== undefined ? `retry ${e.retry}` : "", e.truncated ? "truncated" : ""].filter(Boolean).join(", ");
@@ -133,6 +160,8 @@ export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): str
     if (s.bodyTruncated) parts.push(paint(color, "2", `[body: ${s.body.length} of ${s.bodySize} bytes kept]`));
     if (s.trailers.length) parts.push(formatHeaders(s.trailers, "< "));
   }
+  for (const m of f.messages) parts.push(formatFlowMessage(m));
+  if (f.messagesDropped) parts.push(paint(color, "2", `[${f.messagesDropped} more messages, past the stream budget]`));
   const c = f.connection;
   if (c?.source && c.destination) {
     parts.push(paint(color, "2", `conn ${c.id} ${hostPort(c.source.ip, c.source.port)} -> ${hostPort(c.destination.ip, c.destination.port)} exe ${c.process?.exe || "?"}`));
@@ -163,7 +192,7 @@ export function createTerminalSink(out: OutputWriter, opts: TerminalOptions & { 
     for (const m of messages) {
       const prefix = m.sender === Role.SERVER ? "< " : "> ";
       if (m.message.case === "grpc") text += paint(opts.color, "2", `  ${tag}`) + formatMessage(m.message.value, m.index, prefix) + "\n";
-      else if (m.message.case === "sse") text += `  ${prefix}${formatEvent(m.message.value, m.index)}\n`;
+      else text += `  ${formatFlowMessage(m)}\n`;
     }
     return text;
   };

@@ -104,7 +104,7 @@ describe("calls through the pipeline", () => {
     expect(g.responseMessagesDropped).toBe(90_000);
     expect(g.requestMessagesDropped).toBe(0);
     expect(g.responseMessages[9_999]!.json).toBe(JSON.stringify({ "1": "event 9999" }));
-    expect(pipeline.stats.overflows.grpcStreamBudget).toBe(90_000);
+    expect(pipeline.stats.overflows.streamBudget).toBe(90_000);
     const fromServer = live.filter((m) => m.sender === 2);
     expect(fromServer).toHaveLength(100_000);
     expect(fromServer.at(-1)!.index).toBe(99_999);

@@ -135,7 +135,7 @@ describe("flow JSON", () => {
       id: text,
       startTime: opt(time),
       endTime: opt(time),
-      protocol: fc.integer({ min: 0, max: 4 }),
+      protocol: fc.integer({ min: 0, max: 5 }),
       connection: opt(
         fc.record({
           id: u64,
@@ -181,6 +181,9 @@ describe("flow JSON", () => {
         fc.constant({ case: undefined }),
         grpcMessage.map((value) => ({ case: "grpc" as const, value })),
         fc.record({ id: text, event: text, data: text, retry: opt(u32), truncated: fc.boolean() }).map((value) => ({ case: "sse" as const, value })),
+        fc
+          .record({ type: text, data: bytes, text, size: u64, fragments: u32, compressed: fc.boolean(), truncated: fc.boolean(), closeCode: u32, closeReason: text, error: text })
+          .map((value) => ({ case: "websocket" as const, value })),
       ),
     });
     const event = fc.record({
