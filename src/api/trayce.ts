@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { TrayceAgent, type Flow as TrayceFlow, type StringList } from "../gen/api/trayce_agent_pb.ts";
-import { Protocol, type Flow, type Header } from "../gen/tapwire/v1/flow_pb.ts";
+import { Protocol, Role, type Flow, type Header } from "../gen/tapwire/v1/flow_pb.ts";
 import { containerMatches } from "../procs/containers.ts";
 
 const BATCH_MS = 100;
@@ -269,10 +269,32 @@ export function toTrayceFlows(f: Flow): TrayceFlow[] {
       response:
         f.protocol === Protocol.GRPC
           ? { case: "grpcResponse", value: { $typeName: "api.GRPCResponse", headers: headerMap([...res.headers, ...res.trailers]), payload: f.grpc?.responseMessages[0]?.data ?? new Uint8Array(0) } }
-          : { case: "httpResponse", value: { $typeName: "api.HTTPResponse", httpVersion: version(res.version), status: res.status, statusMsg: res.reason, headers: headerMap(res.headers), payload: res.body } },
+          : {
+              case: "httpResponse",
+              // The GUI shows a response's payload: a WebSocket connection's (or an event
+              // stream's) messages are written out there, one per line.
+              value: { $typeName: "api.HTTPResponse", httpVersion: version(res.version), status: res.status, statusMsg: res.reason, headers: headerMap(res.headers), payload: f.messages.length ? transcript(f) : res.body },
+            },
     });
   }
   return out;
+}
+
+/** A flow's messages as text, one per line: "> " from the client, "< " from the server. */
+function transcript(f: Flow): Uint8Array {
+  const lines = f.messages.map((m) => {
+    const dir = m.sender === Role.SERVER ? "<" : ">";
+    const v = m.message;
+    if (v.case === "websocket") {
+      const w = v.value;
+      const body = w.type === "text" ? w.text : w.type === "close" ? `${w.closeCode} ${w.closeReason}`.trim() : `${w.data.length} bytes: ${Buffer.from(w.data.subarray(0, 64)).toString("hex")}`;
+      return `${dir} ${w.type}: ${body}`;
+    }
+    if (v.case === "sse") return `${dir} ${v.value.event || "message"}${v.value.id ? ` #${v.value.id}` : ""}: ${v.value.data}`;
+    return `${dir} message`;
+  });
+  if (f.messagesDropped) lines.push(`(${f.messagesDropped} more messages not kept)`);
+  return new TextEncoder().encode(lines.join("\n") + "\n");
 }
 
 function headerMap(headers: Header[]): { [name: string]: StringList } {
