@@ -146,7 +146,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       onMessage: (m) => onResponse(m as Http1Response),
       // After a loss, the response is read as an answer to the request it will be paired with.
       responseMethod: (startTs) => (responseLoss === NO_LOSS ? undefined : (queue[pickAfterLoss(startTs)]?.method ?? "")),
-      onResponseHead: (m) => eventStreamBegins(m),
+      onEventStream: (m) => eventStreamBegins(m),
       onBodyData: (data, ts) => eventStreamData(data, ts),
       onUpgradedBytes: (data, ts) => (h2 ? h2.data(responseDirection, data, ts, 0) : webSocketData(false, data, ts)),
       onUpgradedGap: (lost, ts) => (h2 ? h2.gap(responseDirection, lost, ts) : webSocketLoss(false, lost)),
@@ -306,7 +306,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
 
   function eventStreamBegins(m: Http1Response): boolean {
     streaming = undefined;
-    if (!/^\s*text\/event-stream\s*(;|$)/i.test(fieldValue(m.headers, "content-type")) || m.status !== 200) return false;
+    if (m.status !== 200) return false;
     // The request it answers, as onResponse will pair it (not after a loss: then it is not known yet).
     const ex = responseLoss === NO_LOSS && orphanResponses === 0 ? queue.find((x) => !x.response && !x.responseLost) : undefined;
     if (!ex) return false;
@@ -421,7 +421,6 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
         : undefined,
       missing,
       http2: undefined,
-      grpc: undefined,
       open,
       messages: ex.sse ? ex.sse.log.messages.slice() : ex.ws ? ex.ws.log.messages.slice() : NO_MESSAGES,
       messagesDropped: (ex.sse ?? ex.ws)?.log.dropped ?? 0,

@@ -44,6 +44,8 @@ export interface BodyHeaders {
   transferEncoding: string | null;
   /** "" without Content-Encoding. */
   contentEncoding: string;
+  /** Content-Type is text/event-stream: the body is Server-Sent Events. */
+  eventStream: boolean;
 }
 
 /** Fields noted by readFields: field index * 4 + BodyField. Scratch, reused. */
@@ -77,9 +79,10 @@ export function readHead(
   body.contentLength = NO_LENGTH;
   body.transferEncoding = null;
   body.contentEncoding = "";
+  body.eventStream = false;
   for (let k = 0; k < noted.length; k++) {
-    const value = headers[noted[k] >> 2].value;
-    switch ((noted[k] & 3) as BodyField) {
+    const value = headers[noted[k] >> 3].value;
+    switch ((noted[k] & 7) as BodyField) {
       case BodyField.ContentLength:
         body.contentLength = addContentLength(body.contentLength, value);
         break;
@@ -88,6 +91,9 @@ export function readHead(
         break;
       case BodyField.ContentEncoding:
         body.contentEncoding = body.contentEncoding === "" ? value : `${body.contentEncoding}, ${value}`;
+        break;
+      case BodyField.ContentType:
+        body.eventStream = /^text\/event-stream\s*(?:;|$)/i.test(value);
         break;
     }
   }

@@ -10,6 +10,7 @@ export const enum BodyField {
   ContentLength,
   TransferEncoding,
   ContentEncoding,
+  ContentType,
 }
 
 /** Does text[at, at + lower.length) equal `lower` (lowercase ASCII), ignoring case? Read in
@@ -24,7 +25,7 @@ function textIs(text: string, at: number, lower: string): boolean {
 }
 
 /** Header lines of `text` from `i` up to its blank line, added to `fields`; each field that
- * bears on the body is noted in `noted` as its index * 4 + its BodyField. With `whole` false
+ * bears on the body is noted in `noted` as its index * 8 + its BodyField. With `whole` false
  * the text was cut: its last line, unless ended, is left out. Returns where reading stopped. */
 export function readFields(text: string, i: number, fields: HeaderField[], whole: boolean, noted: number[]): number {
   const len = text.length;
@@ -38,7 +39,7 @@ export function readFields(text: string, i: number, fields: HeaderField[], whole
     if (e > i && text.charCodeAt(e - 1) === CR) e--;
     if (e === i) return nl + 1; // the blank line
     const kind = addField(fields, text, i, e);
-    if (kind !== BodyField.None) noted.push((fields.length - 1) * 4 + kind);
+    if (kind !== BodyField.None) noted.push((fields.length - 1) * 8 + kind);
     i = nl + 1;
   }
   return len;
@@ -67,8 +68,10 @@ export function addField(fields: HeaderField[], text: string, start: number, end
   let ve = end;
   while (ve > vs && (text.charCodeAt(ve - 1) === SP || text.charCodeAt(ve - 1) === HTAB)) ve--;
   fields.push({ name: text.slice(start, colon), value: text.slice(vs, ve) });
-  // Most fields are none of these: the name's length (14, 16, 17) says so at once.
+  // Most fields are none of these: the name's length (12, 14, 16, 17) says so at once.
   switch (colon - start) {
+    case 12:
+      return textIs(text, start, "content-type") ? BodyField.ContentType : BodyField.None;
     case 14:
       return textIs(text, start, "content-length") ? BodyField.ContentLength : BodyField.None;
     case 16:

@@ -59,7 +59,7 @@ class Parser implements Http1Parser {
   private readonly onRequestHead: ((method: string, startTs: number) => void) | undefined;
   private readonly onUpgradedBytes: ((data: Uint8Array, ts: number) => void) | undefined;
   private readonly onUpgradedGap: ((lost: number, ts: number) => void) | undefined;
-  private readonly onResponseHead: ((response: Http1Response) => boolean) | undefined;
+  private readonly onEventStream: ((response: Http1Response) => boolean) | undefined;
   private readonly onBodyData: ((data: Uint8Array, ts: number) => void) | undefined;
   /** The body in progress goes to onBodyData as it is read. */
   private streamingBody = false;
@@ -82,7 +82,7 @@ class Parser implements Http1Parser {
   private headStartTs = 0;
   private announced = false;
   private remaining = 0;
-  private readonly bodyHeaders: BodyHeaders = { contentLength: NO_LENGTH, transferEncoding: null, contentEncoding: "" };
+  private readonly bodyHeaders: BodyHeaders = { contentLength: NO_LENGTH, transferEncoding: null, contentEncoding: "", eventStream: false };
   private trailerBytes = 0;
   private readonly body: BodyCapture;
 
@@ -95,7 +95,7 @@ class Parser implements Http1Parser {
     this.responseMethod = options.responseMethod;
     this.onUpgradedBytes = options.onUpgradedBytes;
     this.onUpgradedGap = options.onUpgradedGap;
-    this.onResponseHead = options.onResponseHead;
+    this.onEventStream = options.onEventStream;
     this.onBodyData = options.onBodyData;
     this.resync = new Resync(this.isRequest);
     this.body = new BodyCapture(this.maxBody);
@@ -427,7 +427,7 @@ class Parser implements Http1Parser {
     }
     if (!this.announce(m)) return end;
     if (this.state === State.Start || this.state === State.Upgraded) this.finish(ts, "", false);
-    else if (m.kind === "response" && this.onResponseHead) this.streamingBody = this.onResponseHead(m);
+    else if (m.kind === "response" && this.bodyHeaders.eventStream && this.onEventStream) this.streamingBody = this.onEventStream(m);
     return end;
   }
 

@@ -75,10 +75,11 @@ export interface Http1ParserOptions {
    * order (borrowed: valid during the call), and the bytes lost among them. */
   onUpgradedBytes?(data: Uint8Array, ts: number): void;
   onUpgradedGap?(lost: number, ts: number): void;
-  /** Response parsers: a response's head, before its body (not for 1xx); true asks for its
-   * body's bytes as they are read, to onBodyData. */
-  onResponseHead?(response: Http1Response): boolean;
-  /** The body bytes of a response onResponseHead asked for, de-chunked, in order (borrowed:
+  /** Response parsers: the head of a response whose body is Server-Sent Events (Content-Type
+   * text/event-stream), before its body; true asks for the body's bytes as they are read, to
+   * onBodyData. */
+  onEventStream?(response: Http1Response): boolean;
+  /** The body bytes of a response onEventStream asked for, de-chunked, in order (borrowed:
    * valid during the call). */
   onBodyData?(data: Uint8Array, ts: number): void;
 }
