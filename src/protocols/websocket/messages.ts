@@ -109,18 +109,8 @@ export function createMessageAssembler(opts: { maxBytes: number; deflate?: { con
       } else if (f.payload.length) c.cut = true;
       if (!f.fin) return undefined;
       current = undefined;
-      const payload = c.parts.length === 1 ? c.parts[0]! : concat(c.parts, c.kept);
+      const payload = c.parts.length === 1 ? c.parts[0]! : Buffer.concat(c.parts, c.kept);
       return complete(c.opcode, payload, c.size, c.fragments, c.compressed, c.cut);
     },
   };
-}
-
-function concat(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
