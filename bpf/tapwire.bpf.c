@@ -1257,21 +1257,25 @@ static long basename_step(__u32 i, void *ctx)
 
 /* ---- TLS secrets of Go programs (tapwire keylog) ---- */
 
-/* Up to `cap` (a power of two) bytes of user memory; sizes the verifier can bound. */
+/* Up to `cap` (a power of two) bytes of a Go slice or string of the traced program, sizes the
+ * verifier can bound; its pages are faulted in if need be (sleepable programs only). */
 static __always_inline bool read_field(void *dst, __u32 cap, __u64 src, __u64 len)
 {
 	if (len == 0)
 		return true;
 	if (len >= cap)
-		return bpf_probe_read_user(dst, cap, (void *)src) == 0;
-	return bpf_probe_read_user(dst, len & (cap - 1), (void *)src) == 0;
+		return bpf_copy_from_user(dst, cap, (void *)src) == 0;
+	return bpf_copy_from_user(dst, len & (cap - 1), (void *)src) == 0;
 }
 
 /* Entry of crypto/tls.(*Config).writeKeyLog, which every handshake calls for each secret it
  * derives, key log configured or not. Register ABI: rax = *Config, rbx/rcx = label,
  * rdi/rsi/r8 = clientRandom, r9/r10/r11 = secret. A restart of the entry (stack growth)
- * sends the secret twice: user space writes each line once. */
-SEC("uprobe")
+ * sends the secret twice: user space writes each line once. Sleepable, so that the label —
+ * a constant in the program's read-only data that the program itself may never have touched
+ * (no key log configured) — is read even from a page not yet mapped in (bpf_copy_from_user
+ * faults it in; bpf_probe_read_user would fail and lose the secret). */
+SEC("uprobe.s")
 int tw_go_keylog(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();

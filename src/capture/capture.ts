@@ -146,6 +146,8 @@ export async function startCapture(
     object,
     ringBytes: args.ringBytes,
     selfPid: process.pid,
+    // tapwire keylog's program (sleepable) is not capture's.
+    programFilter: (name) => name !== "tw_go_keylog",
     filters: kernelFilters(),
     selfListeners: args.selfListeners,
   });
