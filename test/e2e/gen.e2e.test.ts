@@ -225,6 +225,29 @@ for (const variant of ["plain", "stripped"] as GoVariant[]) {
   });
 }
 
+describe("tapwire gen tlssecrets for a position-independent Go program", () => {
+  test("the labels, known by their addresses once the load bias is undone: equal to the program's own key log", async () => {
+    const pie = goBinary("pie", "gotrace");
+    const script = await gen("tlssecrets", pie);
+    // Each label is matched by address (found in the file), not read from the program.
+    expect(readFileSync(script.file, "utf8")).toMatch(/if \(\(\$at == 0x[0-9a-f]+\)\) \{\n    printf\("CLIENT_HANDSHAKE_TRAFFIC_SECRET /);
+    const port = await freePort();
+    const server = await startServer([goBinary("plain"), "server", String(port), cert.cert, cert.key], "127.0.0.1", port);
+    const own = `${dir}/own-keys-pie.log`;
+    try {
+      const out = await underBpftrace(script, async () => {
+        expect((await gotrace(pie, "get", `https://127.0.0.1:${port}/text`, cert.cert, own)).out).toBe("status 200");
+      });
+      const printed = new Set(out.replace(/\\x/g, "").split("\n").filter((l) => /^[A-Z_0-9]+ [0-9a-f]+ [0-9a-f]+$/.test(l)));
+      const written = new Set(readFileSync(own, "latin1").trim().split("\n"));
+      expect(written.size).toBe(4);
+      expect([...printed].sort()).toEqual([...written].sort());
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
+});
+
 describe("what the generator knows", () => {
   test("the built-in struct offsets for binaries without DWARF equal a Go 1.19 binary's DWARF", async () => {
     const { OFFSETS_BY_RELEASE } = await import("../../src/probes/bpftrace/go-target.ts");

@@ -11,6 +11,10 @@
 //   {{param "key"}} {{params "key"}}       key=value arguments (first value, every value)
 //   {{has "key"}}  {{goAtLeast "1.18"}}   conditions for {{#if}}
 //   {{randomRead}}                         crypto/rand's reader under this version's name
+//   {{addr "pkg.Func"}}                    a function's link-time address
+//   {{isString "$var" "TEXT"}}             a condition: $var holds a link-time address at which
+//                                          TEXT lies in read-only data (a probe cannot read a
+//                                          page of it the program has not touched yet)
 // A function the binary lacks, a missing key=value or an unknown field is an error that
 // names it: never a script that silently probes nothing.
 import Handlebars from "handlebars";
@@ -103,6 +107,12 @@ export function generate(opts: {
       if (!m) throw new GenError(`goAtLeast: "${args(a)[0]}" is not a version like 1.18`);
       const [major, minor] = target.buildInfo.release;
       return major > Number(m[1]) || (major === Number(m[1]) && minor >= Number(m[2]));
+    },
+    addr: (...a: unknown[]) => `0x${target.func(str(args(a)[0], "addr")).vaddr.toString(16)}`,
+    isString: (...a: unknown[]) => {
+      const [variable, text] = args(a);
+      const at = target.stringAddresses(str(text, "isString's text"));
+      return at.length ? `(${at.map((x) => `${str(variable, "isString")} == 0x${x.toString(16)}`).join(" || ")})` : "0";
     },
     randomRead: () => {
       const name = target.firstOf(RANDOM_READERS);

@@ -51,6 +51,8 @@ export interface GoTarget {
   /** bpftrace expression for the current goroutine (its runtime.g address). */
   goroutine(): string;
   offset(struct: string, field: string): number;
+  /** Link-time addresses at which `text` lies in the read-only data (Go's string constants). */
+  stringAddresses(text: string): number[];
 }
 
 export function goTarget(elf: ElfFile, path: string): GoTarget {
@@ -68,6 +70,7 @@ export function goTarget(elf: ElfFile, path: string): GoTarget {
   const structs = new Map<string, Map<string, number> | null>();
   let hasDwarf: boolean | undefined;
 
+  let rodata: { addr: number; bytes: Buffer } | null | undefined;
   const fileOffset = (vaddr: number, what: string) => {
     const off = elf.fileOffset(vaddr);
     if (off === undefined) throw new GenError(`${path}: ${what} at 0x${vaddr.toString(16)} is not in the file`);
@@ -83,6 +86,16 @@ export function goTarget(elf: ElfFile, path: string): GoTarget {
       const t = elf.section(".text");
       return t ? [t.addr, t.addr + t.size] : [0, 0];
     })(),
+    stringAddresses(text) {
+      if (rodata === undefined) {
+        const s = elf.section(".rodata");
+        rodata = s ? { addr: s.addr, bytes: Buffer.from(elf.sectionBytes(s)) } : null;
+      }
+      const out: number[] = [];
+      if (!rodata || !text) return out;
+      for (let at = rodata.bytes.indexOf(text, 0, "latin1"); at >= 0 && out.length < 16; at = rodata.bytes.indexOf(text, at + 1, "latin1")) out.push(rodata.addr + at);
+      return out;
+    },
     func(name) {
       let place = places.get(name);
       if (place) return place;
