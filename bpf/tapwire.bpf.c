@@ -505,6 +505,35 @@ static __always_inline __u8 classify(const char *b, __u32 n)
 /* A connection joined in the middle: does this syscall start with an HTTP/2 frame? A frame
  * header of a known type, reserved bit clear, stream id fitting the type, and a length that
  * fits in what the syscall moved (peers write whole frames). User space checks further. */
+/* A joined connection's first syscall is exactly one WebSocket frame: FIN set, RSV2/RSV3
+ * clear, a known opcode (a control frame at most 125 bytes), and a length field that says
+ * this syscall's size — what tells it from another binary protocol. */
+static __always_inline bool ws_frame_like(const char *b, __u32 n, __u64 total)
+{
+	if (n < 2)
+		return false;
+	__u8 b0 = b[0], b1 = b[1];
+	__u8 opcode = b0 & 0x0f;
+	if ((b0 & 0xb0) != 0x80 || !(opcode == 1 || opcode == 2 || (opcode >= 8 && opcode <= 10)))
+		return false;
+	__u64 len = b1 & 0x7f;
+	__u64 head = 2 + ((b1 & 0x80) ? 4 : 0);
+	if (len == 126) {
+		if (n < 4)
+			return false;
+		len = ((__u64)(__u8)b[2] << 8) | (__u8)b[3];
+		head += 2;
+	} else if (len == 127) {
+		if (n < 10 || b[2] || b[3] || b[4] || b[5])
+			return false;
+		len = ((__u64)(__u8)b[6] << 24) | ((__u64)(__u8)b[7] << 16) | ((__u64)(__u8)b[8] << 8) | (__u8)b[9];
+		head += 8;
+	}
+	if (opcode >= 8 && len > 125)
+		return false;
+	return head + len == total;
+}
+
 static __always_inline bool h2_frame_like(const char *b, __u32 n, __u64 total)
 {
 	if (n < 9)
@@ -613,7 +642,7 @@ static __always_inline bool announce(struct tw_conn *c, __u32 fd, __u64 pid_tgid
 static __always_inline bool decide(struct tw_conn *c, struct tw_syscall_args *a, __u64 total,
 				   __u64 pos, __u64 pid_tgid)
 {
-	if (c->class == TW_CLASS_HTTP1 || c->class == TW_CLASS_HTTP2)
+	if (c->class == TW_CLASS_HTTP1 || c->class == TW_CLASS_HTTP2 || c->class == TW_CLASS_WEBSOCKET)
 		return c->announced;
 	if (c->class != TW_CLASS_UNKNOWN)
 		return false;
@@ -626,6 +655,9 @@ static __always_inline bool decide(struct tw_conn *c, struct tw_syscall_args *a,
 	if (class == TW_CLASS_UNKNOWN && h2_frame_like(prefix, n, total) &&
 	    (c->origin == TW_ORIGIN_FOUND || (prefix[3] == 4 && prefix[4] == 0)))
 		class = TW_CLASS_HTTP2;
+	/* Joined after an upgrade to WebSocket: its frames. */
+	if (class == TW_CLASS_UNKNOWN && c->origin == TW_ORIGIN_FOUND && ws_frame_like(prefix, n, total))
+		class = TW_CLASS_WEBSOCKET;
 	if (class == TW_CLASS_UNKNOWN) {
 		/* From its first byte a stream that is not HTTP or TLS is something else; a stream
 		 * joined in the middle gets more chances to reach a message start. */

@@ -55,6 +55,7 @@ enum tw_class {
 	TW_CLASS_TLS = 3,     /* TLS records: ciphertext is not sent */
 	TW_CLASS_OTHER = 4,   /* something else: nothing more is sent */
 	TW_CLASS_IGNORED = 5, /* excluded by a filter */
+	TW_CLASS_WEBSOCKET = 6, /* WebSocket frames: a connection joined after its upgrade */
 };
 
 /* Where the bytes of a data event came from. */

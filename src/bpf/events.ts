@@ -26,6 +26,8 @@ export const enum ConnClass {
   Tls = 3,
   Other = 4,
   Ignored = 5,
+  /** WebSocket frames: a connection joined after its upgrade. */
+  Websocket = 6,
 }
 
 export interface ConnOpenEvent {

@@ -7,9 +7,8 @@
 // gone with them: the next response is paired by time instead — with the latest request
 // that began before it — and the requests before that go out marked as having lost theirs.
 import { isHttp1RequestStart } from "../protocols/sniff.ts";
-import { Protocol, Role, type Connection, type Flow, type FlowMessage, type Missing, type WebSocketMessage } from "../gen/tapwire/v1/flow_pb.ts";
-import { createWebSocketConnection, type WebSocketConnection } from "../protocols/websocket/connection.ts";
-import type { WsMessage } from "../protocols/websocket/messages.ts";
+import { Protocol, Role, type Connection, type Flow, type FlowMessage, type Missing } from "../gen/tapwire/v1/flow_pb.ts";
+import { WebSocketSession } from "./websocket-session.ts";
 import { createEventStreamReader, type EventStreamReader } from "../protocols/sse/event-stream.ts";
 import { createHttp1Parser } from "../protocols/http1/parser.ts";
 import { GapEffect, type Http1Parser, type Http1Request, type Http1Response } from "../protocols/http1/types.ts";
@@ -46,20 +45,11 @@ interface Exchange {
   /** Its response is a text/event-stream: its events are read as they come. */
   sse?: EventStream;
   /** It upgraded to WebSocket: the connection's messages from then on are this flow's. */
-  ws?: WebSocketState;
+  ws?: WebSocketSession;
   /** Set when its start went to live watchers: the flow's id from then on. */
   flowId?: string;
 }
 
-interface WebSocketState {
-  conn: WebSocketConnection;
-  log: MessageLog;
-  /** When its last message was seen. */
-  endTs: number;
-  lostBytes: number;
-  /** Messages each side sent so far (client, server): each message's index. */
-  sent: [number, number];
-}
 
 interface EventStream {
   reader: EventStreamReader;
@@ -71,34 +61,6 @@ interface EventStream {
 function upgradesTo(req: Http1Request, res: Http1Response, protocol: string): boolean {
   const has = (v: string) => v.split(",").some((p) => p.trim().toLowerCase() === protocol);
   return has(fieldValue(req.headers, "upgrade")) && has(fieldValue(res.headers, "upgrade"));
-}
-
-const textDecoder = new TextDecoder();
-
-function webSocketMessage(w: WsMessage): WebSocketMessage {
-  const text = w.type === "text" && !w.error;
-  return {
-    $typeName: "tapwire.v1.WebSocketMessage",
-    type: w.type,
-    // A text message's payload is its text; a close frame's, its code and reason.
-    data: text || w.type === "close" ? EMPTY : w.data,
-    text: text ? textDecoder.decode(w.data) : "",
-    size: BigInt(w.size),
-    fragments: w.fragments,
-    compressed: w.compressed,
-    truncated: w.truncated,
-    closeCode: w.closeCode,
-    closeReason: w.closeReason,
-    error: w.error,
-  };
-}
-
-function webSocketMissing(ws: WebSocketState): Missing | undefined {
-  if (!ws.lostBytes && !ws.conn.unreadable) return undefined;
-  const reasons = ws.lostBytes
-    ? [`${ws.lostBytes} bytes lost on the connection: WebSocket messages after them not read`]
-    : ["bytes that are not WebSocket frames: messages after them not read"];
-  return missingMessage({ lostBytes: ws.lostBytes, noResponse: false, joinedMidStream: false, requestIncomplete: false, responseIncomplete: true, skippedBytes: 0, unseenBodyBytes: 0, reasons });
 }
 
 /** Bytes lost between messages in one direction, since they were last accounted for; -1: none. */
@@ -323,36 +285,18 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   let webSocket: Exchange | undefined;
 
   function startWebSocket(ex: Exchange, m: Http1Response) {
-    ex.ws = { conn: createWebSocketConnection({ extensions: fieldValue(m.headers, "sec-websocket-extensions"), maxBytes: ctx.maxBody }), log: new MessageLog(ctx), endTs: m.endTs, lostBytes: 0, sent: [0, 0] };
+    ex.ws = new WebSocketSession(ctx, fieldValue(m.headers, "sec-websocket-extensions"), m.endTs);
     webSocket = ex;
-    if (ctx.live) {
-      ex.flowId = ctx.nextFlowId();
-      ctx.live.started(flowOf(ex, m, true));
-    }
+    ex.ws.start(() => flowOf(ex, m, true));
   }
 
   function webSocketData(fromClient: boolean, data: Uint8Array, ts: number) {
-    const ex = webSocket;
-    if (!ex?.ws) return;
-    const ws = ex.ws;
-    const done = ws.conn.push(fromClient, data);
-    if (!done.length) return;
-    ws.endTs = ts;
-    const time = ctx.timestamp(ts);
-    const sender = fromClient ? Role.CLIENT : Role.SERVER;
-    const side = fromClient ? 0 : 1;
-    const messages: FlowMessage[] = done.map((w) => ({ $typeName: "tapwire.v1.FlowMessage", sender, time, index: ws.sent[side]++, message: { case: "websocket", value: webSocketMessage(w) } }));
-    for (let i = 0; i < messages.length; i++) ws.log.add(messages[i]!, done[i]!.data.length);
-    if (ex.flowId && ctx.live) ctx.live.messages(ex.flowId, messages);
     // Closed both ways: what follows is the TCP connection's end.
-    if (ws.conn.closed) endWebSocket();
+    if (webSocket?.ws?.data(fromClient, data, ts)) endWebSocket();
   }
 
   function webSocketLoss(fromClient: boolean, lost: number) {
-    const ws = webSocket?.ws;
-    if (!ws) return;
-    ws.conn.lose(fromClient);
-    ws.lostBytes += lost;
+    webSocket?.ws?.lose(fromClient, lost);
   }
 
   function endWebSocket() {
@@ -397,12 +341,12 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
   function flowOf(ex: Exchange, res: Http1Response | undefined, open: boolean): Flow {
     const req = ex.request;
     const first = open ? false : flowsEmitted++ === 0;
-    const missing = open ? undefined : ex.ws ? webSocketMissing(ex.ws) : describeMissing(ex, first, first && joinedMidStream, maxPending);
+    const missing = open ? undefined : ex.ws ? ex.ws.missing(false) : describeMissing(ex, first, first && joinedMidStream, maxPending);
     const startTs = req?.startTs ?? ex.startTs;
     const endTs = ex.ws ? ex.ws.endTs : (res?.endTs ?? req!.endTs);
     return {
       $typeName: "tapwire.v1.Flow",
-      id: ex.flowId ?? ctx.nextFlowId(),
+      id: ex.flowId ?? ex.ws?.flowId ?? ctx.nextFlowId(),
       startTime: ctx.timestamp(startTs),
       endTime: open ? undefined : ctx.timestamp(endTs),
       protocol: ex.ws ? Protocol.WEBSOCKET : Protocol.HTTP1,

@@ -9,6 +9,7 @@ import { createProcessRegistry, type ProcessRegistry } from "../procs/process-re
 import { createFlowContext, type FlowLimits, type LiveFlows, type Overflows } from "./flow-context.ts";
 import { createHttp1Stream } from "./http1-flows.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
+import { createJoinedWebSocketStream, looksLikeWebSocketFrames } from "./websocket-session.ts";
 import type { MessageDecoder } from "./grpc-call.ts";
 import type { ContainerLabel } from "../procs/containers.ts";
 import { ConnOrigin } from "../bpf/events.ts";
@@ -83,11 +84,18 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     openStream(info) {
       if (info.connClass === ConnClass.Http1) return createHttp1Stream(info, ctx);
       if (info.connClass === ConnClass.Http2) return createHttp2Stream(info, ctx, { joined: false });
+      if (info.connClass === ConnClass.Websocket) return createJoinedWebSocketStream(info, ctx);
       // TLS plaintext: HTTP/2 when it opens with the preface (or, joined mid-stream, with
       // a frame), else HTTP/1.
       if (info.connClass === ConnClass.Tls) {
         return sniffPlaintext(info.origin === ConnOrigin.Found, (kind) =>
-          kind === "h2" ? createHttp2Stream(info, ctx, { joined: false }) : kind === "h2-joined" ? createHttp2Stream(info, ctx, { joined: true }) : createHttp1Stream(info, ctx),
+          kind === "h2"
+            ? createHttp2Stream(info, ctx, { joined: false })
+            : kind === "h2-joined"
+              ? createHttp2Stream(info, ctx, { joined: true })
+              : kind === "ws-joined"
+                ? createJoinedWebSocketStream(info, ctx)
+                : createHttp1Stream(info, ctx),
         );
       }
       stats.unparsedConnections++;
@@ -123,14 +131,22 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
 
 /** A stream that decides from its first bytes which protocol reads it. */
-function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined") => StreamSink): StreamSink {
+function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined" | "ws-joined") => StreamSink): StreamSink {
   let inner: StreamSink | undefined;
   return {
     data(dir, bytes, tsNs, otherBehind) {
       if (!inner) {
         // A server may send its SETTINGS before the client's preface arrives.
         const http1 = isHttp1RequestStart(bytes) || isHttp1ResponseStart(bytes);
-        const kind = startsWithH2Preface(bytes, 14) ? "h2" : !http1 && looksLikeH2Frame(bytes) ? (found ? "h2-joined" : "h2") : "h1";
+        const kind = startsWithH2Preface(bytes, 14)
+          ? "h2"
+          : !http1 && looksLikeH2Frame(bytes)
+            ? found
+              ? "h2-joined"
+              : "h2"
+            : !http1 && found && looksLikeWebSocketFrames(bytes)
+              ? "ws-joined"
+              : "h1";
         inner = open(kind);
       }
       inner.data(dir, bytes, tsNs, otherBehind);

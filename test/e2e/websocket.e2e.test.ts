@@ -4,7 +4,7 @@
 // fragmented text, ping and pong, a 20 KB text, the close handshake with its code and reason —
 // read as the application sent it; live (--json --live) each message comes as it is sent.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { realpathSync } from "node:fs";
+import { realpathSync, writeFileSync } from "node:fs";
 import { PEERS, PYTHON, freePort, fromB64, requireRoot, startPeer, startServer, startTapwire, waitFor, type JsonFlowEvent, type Peer } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
 
@@ -107,6 +107,44 @@ describe("WebSocket", () => {
       } finally {
         await server?.stop();
         await tapwire.stop();
+      }
+    }, 60_000);
+  }
+
+  for (const [name, tls] of [
+    ["ws://", false],
+    ["wss:// (OpenSSL)", true],
+  ] as const) {
+    test(`${name}, permessage-deflate: a connection opened before tapwire started is joined, marked, and every later message exact`, async () => {
+      const port = await freePort();
+      const flag = `${cert.dir}/go-${port}`;
+      let server: Peer | undefined;
+      let tapwire: Awaited<ReturnType<typeof startTapwire>> | undefined;
+      try {
+        server = await startServer([PYTHON, WS_PEER, "server", String(port), ...(tls ? [cert.cert, cert.key] : [])], "127.0.0.1", port);
+        const url = `${tls ? "wss" : "ws"}://127.0.0.1:${port}/chat`;
+        const client = startPeer([PYTHON, WS_PEER, "client", url, ...(tls ? [cert.cert] : []), "--after", flag]);
+        await waitFor("the upgrade", () => client.lines.includes("connected"), 10_000);
+        tapwire = await startTapwire(tls ? ["--comm", "python3"] : ["--port", String(port)]);
+        writeFileSync(flag, "");
+        await waitFor("the client's end", () => client.lines.includes("done"), 15_000);
+        const flows = await tapwire.waitForFlows((f) => f.protocol === "PROTOCOL_WEBSOCKET", 2);
+        await Bun.sleep(200);
+        expect(tapwire.flows).toHaveLength(2);
+        expect(flows.map((f) => f.connection.role).sort()).toEqual(["ROLE_CLIENT", "ROLE_SERVER"]);
+        for (const f of flows) {
+          expect(f.request).toBeUndefined();
+          expect(f.response).toBeUndefined();
+          expect(f.missing.joinedMidStream).toBe(true);
+          expect(f.missing.reason).toContain("joined the connection after its upgrade to WebSocket");
+          if (!tls) expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
+          const mine = (sender: string) => f.messages.filter((m: any) => m.sender === sender);
+          expectMessages(mine("ROLE_CLIENT"), fromClient, true);
+          expectMessages(mine("ROLE_SERVER"), fromServer, true);
+        }
+      } finally {
+        await server?.stop();
+        await tapwire?.stop();
       }
     }, 60_000);
   }

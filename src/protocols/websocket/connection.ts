@@ -26,8 +26,12 @@ export function permessageDeflate(extensions: string): { clientContextTakeover: 
   return undefined;
 }
 
-export function createWebSocketConnection(opts: { extensions: string; maxBytes: number }): WebSocketConnection {
-  const deflate = permessageDeflate(opts.extensions);
+/** `joined`: the upgrade was not seen, so permessage-deflate is assumed, with context
+ * takeover — the frames' RSV1 bit says which messages are compressed, and a message that
+ * refers to history from before the join fails to decompress (zlib checks every distance),
+ * said on the message, never read wrong. */
+export function createWebSocketConnection(opts: { extensions: string; maxBytes: number; joined?: boolean }): WebSocketConnection {
+  const deflate = opts.joined ? { clientContextTakeover: true, serverContextTakeover: true } : permessageDeflate(opts.extensions);
   const frameBound = Math.max(opts.maxBytes, DEFAULT_MAX_COMPRESSED);
   const side = (contextTakeover: boolean) => ({
     frames: createFrameReader(frameBound) as FrameReader,

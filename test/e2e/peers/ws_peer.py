@@ -2,13 +2,15 @@
 
   python3 ws_peer.py server PORT [CERT KEY]   echoes: text as "echo: TEXT", binary reversed;
                                               prints "listening"
-  python3 ws_peer.py client URL [CERT] [--no-compress]
+  python3 ws_peer.py client URL [CERT] [--no-compress] [--after FILE]
         sends a text, a binary message (bytes 0..255), a text in three fragments, a ping, a
-        20 KB text, then closes with 1000 "done here"; prints each reply and "done"
+        20 KB text, then closes with 1000 "done here"; prints each reply and "done".
+        With --after: connects, prints "connected", and waits for FILE to exist first.
 
 permessage-deflate is on (with context takeover) unless --no-compress.
 """
 import asyncio
+import os
 import ssl
 import sys
 
@@ -35,11 +37,15 @@ async def server(port, cert, key):
         await asyncio.Future()
 
 
-async def client(url, cert, compress):
+async def client(url, cert, compress, after):
     context = None
     if url.startswith("wss:"):
         context = ssl.create_default_context(cafile=cert)
     async with websockets.connect(url, ssl=context, compression="deflate" if compress else None) as ws:
+        if after:
+            print("connected", flush=True)
+            while not os.path.exists(after):
+                await asyncio.sleep(0.05)
         await ws.send("hello tapwire")
         print("got", await ws.recv(), flush=True)
         await ws.send(bytes(range(256)))
@@ -58,5 +64,6 @@ async def client(url, cert, compress):
 if sys.argv[1] == "server":
     asyncio.run(server(int(sys.argv[2]), *(sys.argv[3:5] if len(sys.argv) > 4 else (None, None))))
 else:
-    args = [a for a in sys.argv[2:] if not a.startswith("--")]
-    asyncio.run(client(args[0], args[1] if len(args) > 1 else None, "--no-compress" not in sys.argv))
+    after = sys.argv[sys.argv.index("--after") + 1] if "--after" in sys.argv else None
+    args = [a for a in sys.argv[2:] if not a.startswith("--") and a != after]
+    asyncio.run(client(args[0], args[1] if len(args) > 1 else None, "--no-compress" not in sys.argv, after))

@@ -7,6 +7,7 @@ import { constants, createDeflateRaw } from "node:zlib";
 import { createFrameReader } from "../../../../src/protocols/websocket/frames.ts";
 import { createMessageAssembler } from "../../../../src/protocols/websocket/messages.ts";
 import { createWebSocketConnection, permessageDeflate } from "../../../../src/protocols/websocket/connection.ts";
+import { looksLikeWebSocketFrames } from "../../../../src/flows/websocket-session.ts";
 
 /** One frame as a peer sends it; `mask` for a client's. */
 function frame(opcode: number, payload: Uint8Array | string, opts: { fin?: boolean; rsv1?: boolean; mask?: number[] } = {}): Uint8Array {
@@ -122,3 +123,18 @@ describe("messages", () => {
     expect(conn.closed).toBe(true);
   });
 });
+
+describe("telling a joined connection's frames from other bytes", () => {
+  test("whole frames, masked or not, one or several, are WebSocket; a cut frame, HTTP, TLS and other binary are not", () => {
+    expect(looksLikeWebSocketFrames(frame(1, "hello", { mask: [1, 2, 3, 4] }))).toBe(true);
+    expect(looksLikeWebSocketFrames(cat(frame(2, new Uint8Array(300)), frame(9, "p")))).toBe(true);
+    expect(looksLikeWebSocketFrames(frame(1, "hello").subarray(0, 5))).toBe(false);
+    expect(looksLikeWebSocketFrames(cat(frame(1, "a"), new Uint8Array([0x81])))).toBe(false);
+    expect(looksLikeWebSocketFrames(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"))).toBe(false);
+    expect(looksLikeWebSocketFrames(new Uint8Array([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]))).toBe(false);
+    expect(looksLikeWebSocketFrames(frame(1, "x", { fin: false }))).toBe(false); // a fragment start
+    expect(looksLikeWebSocketFrames(frame(9, new Uint8Array(126)))).toBe(false); // a control frame too long
+    expect(looksLikeWebSocketFrames(new Uint8Array([0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x2f]))).toBe(false); // PostgreSQL's SSLRequest
+  });
+});
+
