@@ -1,8 +1,9 @@
-// gRPC calls read as their bytes arrive: the envelope reader at every split point and on a
+// Streams read as their bytes arrive. gRPC: the envelope reader at every split point and on a
 // peer announcing a huge message, and through the pipeline a call with more messages than its
 // budget (kept up to it, the rest counted, every one seen live), a call whose messages
 // together pass --max-body (each kept: the bound is per message), and a stream cut in the
-// middle of a message.
+// middle of a message; a call that never ends costs its budget, not more. An event stream:
+// its events kept within the same budget, the rest counted, all seen live.
 import { describe, expect, test } from "bun:test";
 import { createEnvelopeReader } from "../../../src/protocols/grpc/envelope-reader.ts";
 import { readGrpcMessages } from "../../../src/protocols/grpc/messages.ts";
@@ -113,6 +114,27 @@ describe("calls through the pipeline", () => {
     expect(flows[0]!.id).toBe(started[0]!.id);
   });
 
+  test("a call that never ends: 100,000 messages while it stays open cost the budget, not more", () => {
+    const { pipeline, flows, live, c } = setup(1 << 20);
+    feed(pipeline, [c.open(), c.data(0, cat(new TextEncoder().encode(PREFACE), SETTINGS, call("/s.Svc/Watch"), ask)), c.data(1, cat(SETTINGS, replyHeaders))]);
+    const payload = "x".repeat(200);
+    const batch = () => cat(...Array.from({ length: 1000 }, () => h2frame(H2.DATA, 0, 1, envelope(pb(payload)))));
+    // Past the budget (10,000 messages of 202 bytes: ~2 MB kept), the heap stays where it is.
+    for (let i = 0; i < 10; i++) feed(pipeline, [c.data(1, batch())]);
+    live.length = 0;
+    Bun.gc(true);
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 90; i++) {
+      feed(pipeline, [c.data(1, batch())]);
+      live.length = 0; // a live watcher that keeps up
+    }
+    Bun.gc(true);
+    const grown = process.memoryUsage().heapUsed - before;
+    expect(grown).toBeLessThan(4 << 20); // 90,000 messages of 202 bytes passed: 18 MB
+    expect(flows).toHaveLength(0); // still open
+    expect(pipeline.stats.overflows.streamBudget).toBe(90_000);
+  });
+
   test("the byte budget: messages kept while their bytes fit", () => {
     const { pipeline, flows, c } = setup(1 << 20, { maxStreamBody: 1000 });
     const frames = Array.from({ length: 50 }, (_, i) => h2frame(H2.DATA, 0, 1, envelope(pb(`${i}`.padStart(98, "x")))));
@@ -150,3 +172,37 @@ describe("calls through the pipeline", () => {
     ]);
   });
 });
+
+describe("an event stream through the pipeline", () => {
+  test("20,000 events: 10,000 kept on the flow, 10,000 counted, every one seen live, in order", () => {
+    const flows: Flow[] = [];
+    const live: FlowMessage[] = [];
+    const pipeline = createPipeline({
+      onFlow: (f) => flows.push(f),
+      live: { started: () => {}, messages: (_id, ms) => live.push(...ms) },
+      clockOffsetNs: 1_700_000_000 * 1e9,
+      maxBody: 1 << 20,
+      processes: createProcessRegistry("/nonexistent"),
+    });
+    const c = connectionWriter({ connId: 8, pid: 80, origin: 2, connClass: 1 });
+    const te = new TextEncoder();
+    feed(pipeline, [c.open(), c.data(0, "GET /events HTTP/1.1\r\nHost: a.test\r\n\r\n"), c.data(1, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")]);
+    for (let b = 0; b < 20; b++) {
+      let text = "";
+      for (let i = 0; i < 1000; i++) text += `id: ${b * 1000 + i}\ndata: event ${b * 1000 + i}\n\n`;
+      feed(pipeline, [c.data(1, te.encode(text))]);
+    }
+    feed(pipeline, [c.close()]);
+    pipeline.close(9_000_000_000);
+    expect(flows).toHaveLength(1);
+    const f = flows[0]!;
+    expect(f.messages).toHaveLength(10_000);
+    expect(f.messagesDropped).toBe(10_000);
+    expect(live).toHaveLength(20_000);
+    expect(live.map((m) => m.index)).toEqual([...Array(20_000).keys()]);
+    const last = live.at(-1)!.message;
+    expect(last.case === "sse" && [last.value.id, last.value.data]).toEqual(["19999", "event 19999"]);
+    expect(pipeline.stats.overflows.streamBudget).toBe(10_000);
+  });
+});
+
