@@ -364,7 +364,6 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
           )
         : undefined,
       missing,
-      http2: undefined,
       open,
       messages: ex.sse ? ex.sse.log.messages.slice() : ex.ws ? ex.ws.log.messages.slice() : NO_MESSAGES,
       messagesDropped: (ex.sse ?? ex.ws)?.log.dropped ?? 0,
