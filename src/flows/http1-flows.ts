@@ -6,6 +6,9 @@
 // When bytes are lost between responses (the ring buffer was full), whole responses may have
 // gone with them: the next response is paired by time instead — with the latest request
 // that began before it — and the requests before that go out marked as having lost theirs.
+// A text/event-stream response's events are read as its body arrives (and sent live); after
+// an upgrade to WebSocket the connection's messages are its flow's (websocket-session.ts),
+// after one to h2c its streams are HTTP/2's.
 import { isHttp1RequestStart } from "../protocols/sniff.ts";
 import { Protocol, Role, type Connection, type Flow, type FlowMessage, type Missing } from "../gen/tapwire/v1/flow_pb.ts";
 import { WebSocketSession } from "./websocket-session.ts";
