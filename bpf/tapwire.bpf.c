@@ -1313,25 +1313,27 @@ int tw_go_keylog(struct pt_regs *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!process_wanted(pid_tgid >> 32))
 		return 0;
+	/* Copied first (a copy may wait for a page to come in): a record reserved meanwhile would
+	 * keep user space from every record after it. */
+	char label[TW_SECRET_LABEL_LEN] = {};
+	__u8 random[TW_SECRET_RANDOM_LEN] = {};
+	__u8 secret[TW_SECRET_LEN] = {};
+	bool have_label = read_field(label, TW_SECRET_LABEL_LEN, ctx->bx, ctx->cx);
+	bool have_random = read_field(random, TW_SECRET_RANDOM_LEN, ctx->di, ctx->si);
+	bool have_secret = read_field(secret, TW_SECRET_LEN, ctx->r9, ctx->r10);
 	struct tw_tls_secret_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(TW_CNT_DROP_RINGBUF_EVENTS, 1);
 		return 0;
 	}
 	fill_header(&e->hdr, TW_EVENT_TLS_SECRET, pid_tgid);
-	e->label_len = ctx->cx;
-	e->random_len = ctx->si;
-	e->secret_len = ctx->r10;
+	e->label_len = have_label ? ctx->cx : 0;
+	e->random_len = have_random ? ctx->si : 0;
+	e->secret_len = have_secret ? ctx->r10 : 0;
 	e->reserved = 0;
-	__builtin_memset(e->label, 0, sizeof(e->label));
-	__builtin_memset(e->client_random, 0, sizeof(e->client_random));
-	__builtin_memset(e->secret, 0, sizeof(e->secret));
-	if (!read_field(e->label, TW_SECRET_LABEL_LEN, ctx->bx, ctx->cx))
-		e->label_len = 0;
-	if (!read_field(e->client_random, TW_SECRET_RANDOM_LEN, ctx->di, ctx->si))
-		e->random_len = 0;
-	if (!read_field(e->secret, TW_SECRET_LEN, ctx->r9, ctx->r10))
-		e->secret_len = 0;
+	__builtin_memcpy(e->label, label, sizeof(label));
+	__builtin_memcpy(e->client_random, random, sizeof(random));
+	__builtin_memcpy(e->secret, secret, sizeof(secret));
 	bpf_ringbuf_submit(e, 0);
 	count(TW_CNT_EVENTS, 1);
 	return 0;

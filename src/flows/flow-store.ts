@@ -92,6 +92,7 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
     messages(flowId, messages) {
       const e = byId.get(flowId);
       if (!e?.open) return;
+      const kept: FlowMessage[] = [];
       for (const m of messages) {
         const list: unknown[] = m.message.case === "grpc" ? (m.sender === Role.SERVER ? e.open.response : e.open.request) : e.open.other;
         if (list.length >= MAX_OPEN_MESSAGES) {
@@ -99,8 +100,10 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
           continue;
         }
         list.push(m.message.case === "grpc" ? m.message.value : m);
+        kept.push(m);
       }
-      const size = flowMessagesBytes(messages);
+      // Only what is kept weighs: a stream that goes on past the bound costs nothing more.
+      const size = flowMessagesBytes(kept);
       e.bytes += size;
       bytes += size;
       bound();

@@ -58,6 +58,8 @@ interface EventStream {
   reader: EventStreamReader;
   /** The events kept for the final flow (within the stream budget), and those past it. */
   log: MessageLog;
+  /** Bytes of the body were lost: events after them are not read. */
+  lost?: boolean;
 }
 
 /** Whether a request and its response agreed on an upgrade to `protocol`. */
@@ -271,7 +273,9 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
 
   function eventStreamBegins(m: Http1Response): boolean {
     streaming = undefined;
-    if (m.status !== 200) return false;
+    // A compressed stream's bytes are not its events (its body is decoded at the end, as any).
+    const coding = fieldValue(m.headers, "content-encoding").trim().toLowerCase();
+    if (m.status !== 200 || (coding !== "" && coding !== "identity")) return false;
     // The request it answers, as onResponse will pair it (not after a loss: then it is not known yet).
     const ex = responseLoss === NO_LOSS && orphanResponses === 0 ? queue.find((x) => !x.response && !x.responseLost) : undefined;
     if (!ex) return false;
@@ -311,7 +315,7 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
 
   function eventStreamData(data: Uint8Array, ts: number) {
     const ex = streaming;
-    if (!ex?.sse) return;
+    if (!ex?.sse || ex.sse.lost) return;
     const s = ex.sse;
     const events = s.reader.push(data);
     if (!events.length) return;
@@ -389,6 +393,8 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     },
     gap(dir, lost, tsNs) {
       if (!requests) return; // nothing parsed yet: the first message start is looked for anyway
+      // An event stream's lines on either side of a hole are not one event: no more are read.
+      if (dir !== requestDir && streaming?.sse) streaming.sse.lost = true;
       const effect = (dir === requestDir ? requests : responses!).gap(lost, tsNs);
       if (effect !== GapEffect.CutMessage && effect !== GapEffect.BetweenMessages) return;
       // Whole messages may have gone with these bytes; those between messages are counted on

@@ -73,6 +73,8 @@ interface GrpcStreamSide {
   keptBytes: number;
   /** Past the budget: counted, not kept. */
   dropped: number;
+  /** Bytes of the connection were lost in this direction: no more messages are read. */
+  lost?: boolean;
 }
 
 export interface Http2StreamOptions {
@@ -259,6 +261,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
     if (!open && ex.grpc) {
       // A message its stream ended in the middle of: kept as far as it came, cut.
       for (const which of ["request", "response"] as const) {
+        if (ex.grpc[which].lost) continue;
         const rest = ex.grpc[which].reader?.rest();
         if (rest) keepGrpc(ex.grpc[which], grpcMessage(rest, ex.grpc.service, ex.grpc.method, which, ctx.grpcDecoder));
       }
@@ -302,6 +305,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
     const isRequest = m === ex.request;
     const which = isRequest ? "request" : "response";
     const side = g[which];
+    if (side.lost) return;
     const reader = (side.reader ??= createEnvelopeReader(pseudo(m.fields, "grpc-encoding"), ctx.maxBody));
     const first = reader.count;
     const done = reader.push(payload);
@@ -335,7 +339,11 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
     },
     gap(dir, lost) {
       conn.gap(dir, lost);
-      for (const ex of exchanges.values()) ex.lostBytes += lost;
+      for (const ex of exchanges.values()) {
+        ex.lostBytes += lost;
+        // A message's length read after a hole would be read from its middle: no more are.
+        if (ex.grpc) (dir === clientDir() ? ex.grpc.request : ex.grpc.response).lost = true;
+      }
     },
     unseen() {
       // sendfile does not carry HTTP/2 frames.

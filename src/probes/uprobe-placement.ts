@@ -50,7 +50,8 @@ export function classify(insn: Pick<Instruction, "bytes">): InstructionClass {
   if (op === undefined) return "single-stepped";
   if (b.length === 5 && b[0] === 0x0f && b[1] === 0x1f && b[2] === 0x44 && b[3] === 0 && b[4] === 0) return "nop5";
   if (b.length === 1 && op === 0x90) return "nop";
-  if (op >= 0x50 && op <= 0x57 && !opsize && (rex & 0x08) === 0 && i === b.length - 1) return "push";
+  // push of a register: one byte, or REX.B (0x41) and one byte — nothing else is emulated.
+  if (op >= 0x50 && op <= 0x57 && i === b.length - 1 && (b.length === 1 || (b.length === 2 && rex === 0x41))) return "push";
   if (opsize || rex) return "single-stepped";
   if (op === 0xe8) return "call";
   if (op === 0xe9 || op === 0xeb) return "jmp";
@@ -95,7 +96,7 @@ type Effect = { writes: string[] } | { unknown: string };
 function effectOf(i: Instruction): Effect {
   const ops = i.operands ? i.operands.split(", ") : [];
   if (WRITES_NOTHING.has(i.mnemonic)) return { writes: [] };
-  if (i.mnemonic === "pop" && ops.length === 1) return { writes: [REGISTER.get(ops[0]!) ?? ops[0]!, "rsp"] };
+  if (i.mnemonic === "pop" && ops.length === 1) return REGISTER.has(ops[0]!) ? { writes: [REGISTER.get(ops[0]!)!, "rsp"] } : { unknown: "pops into memory" };
   if (i.mnemonic === "push" && ops.length === 1 && REGISTER.has(ops[0]!)) return { writes: ["rsp"] };
   if (WRITES_FIRST.has(i.mnemonic) || /^(set|cmov)[a-z]+$/.test(i.mnemonic)) {
     const dest = ops[0] ?? "";
@@ -201,6 +202,12 @@ export function placeGoEntry(elf: ElfFile, vaddr: number, size: number, decoded?
   const check = insns.findIndex((i, n) => n < 6 && i.mnemonic === "cmp" && / qword ptr \[r14 \+ 0x10\]$/.test(i.operands));
   const branch = check >= 0 ? insns[check + 1] : undefined;
   if (!branch || !/^jbe?$/.test(branch.mnemonic)) return { ...place(insns[0]!, "entry kept: no stack check found"), once: false };
+  // What comes before the check (r12 = rsp - frame) must leave the arguments alone too.
+  for (let n = 0; n < check; n++) {
+    const i = insns[n]!;
+    const e = effectOf(i);
+    if (isBranch(i) || "unknown" in e || e.writes.some((r) => GO_ARGS.has(r))) return { ...place(insns[0]!, `entry kept: "${text(i)}" before the stack check`), once: false };
+  }
   const n = firstEmulated(insns, check + 2, GO_ARGS);
   if (typeof n === "string") return { ...place(insns[0]!, `entry kept: ${n}`), once: false };
   const into = jumpsIntoPrologue(insns, insns[n]!.address);
@@ -284,7 +291,8 @@ function returnedAfterCall(insns: Instruction[], from: number, v: number): numbe
       if (taken === undefined) return `cannot follow "${text(i)}"`;
       if (taken) regs.set(a!, regs.get(b!)!);
     } else if ((i.mnemonic === "add" || i.mnemonic === "sub") && a === "rsp") {
-      // the frame goes
+      // the frame goes; the flags it sets are not followed
+      zf = sf = undefined;
     } else if (i.mnemonic === "pop" && a !== "rax") {
       // a saved register comes back
     } else {
@@ -367,7 +375,8 @@ function internalFor(elf: ElfFile, plain: OpensslFunction, ex: OpensslFunction, 
   const target = exForwardTarget(exCode);
   if (typeof target === "string") return `${ex.name}: ${target}`;
   if (!plain.size) return `${plain.name}: its size is not known`;
-  const plainCode = decodeFrom(elf, plain.vaddr, Math.min(plain.size, 1024));
+  if (plain.size > 1024) return `${plain.name}: longer than the 1,024 bytes read of it`;
+  const plainCode = decodeFrom(elf, plain.vaddr, plain.size);
   if (typeof plainCode === "string") return `${plain.name}: ${plainCode}`;
   const not = onlyThrough(elf, plainCode, target, errorCalls);
   if (not) return `${plain.name}: ${not}`;

@@ -27,7 +27,9 @@ const CR = 0x0d;
 export function createEventStreamReader(maxData: number): EventStreamReader {
   const decoder = new TextDecoder();
   /** The line in progress (bytes until its end arrives), bounded: a longer line is cut. */
-  let line: number[] = [];
+  const lineCap = maxData + 16;
+  let line = new Uint8Array(Math.min(lineCap, 256));
+  let lineLen = 0;
   let lineCut = false;
   let afterCR = false;
   let first = true;
@@ -50,8 +52,10 @@ export function createEventStreamReader(maxData: number): EventStreamReader {
   };
 
   const endLine = (out: SseEvent[]) => {
-    let text = decoder.decode(new Uint8Array(line));
-    line = [];
+    let text = decoder.decode(line.subarray(0, lineLen));
+    lineLen = 0;
+    // A buffer grown for one long line is not kept for the short ones after it.
+    if (line.length > 4096) line = new Uint8Array(256);
     const cut = lineCut;
     lineCut = false;
     // A byte order mark at the very start is not part of the first line.
@@ -73,6 +77,7 @@ export function createEventStreamReader(maxData: number): EventStreamReader {
     seen = true;
     switch (name) {
       case "data": {
+        // Past the bound, lines are counted as cut, not kept (not even as empty lines).
         const room = maxData - dataBytes;
         if (room <= 0 || cut) truncated = true;
         if (room > 0) {
@@ -80,7 +85,7 @@ export function createEventStreamReader(maxData: number): EventStreamReader {
           if (kept.length < value.length) truncated = true;
           data.push(kept);
           dataBytes += kept.length + 1;
-        } else data.push("");
+        }
         break;
       }
       case "event":
@@ -110,8 +115,14 @@ export function createEventStreamReader(maxData: number): EventStreamReader {
           endLine(out);
           continue;
         }
-        if (line.length < maxData + 16) line.push(b);
-        else lineCut = true;
+        if (lineLen < lineCap) {
+          if (lineLen === line.length) {
+            const grown = new Uint8Array(Math.min(lineCap, line.length * 2));
+            grown.set(line);
+            line = grown;
+          }
+          line[lineLen++] = b;
+        } else lineCut = true;
       }
       return out;
     },

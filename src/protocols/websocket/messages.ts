@@ -102,7 +102,8 @@ export function createMessageAssembler(opts: { maxBytes: number; deflate?: { con
       if (f.payload.length < f.size) c.cut = true;
       const room = (c.compressed ? maxCompressed : opts.maxBytes) - c.kept;
       if (room > 0 && f.payload.length) {
-        const part = f.payload.length <= room ? f.payload : f.payload.subarray(0, room);
+        // A cut payload is copied: a view would keep the whole frame's buffer alive.
+        const part = f.payload.length <= room ? f.payload : f.payload.slice(0, room);
         c.parts.push(part);
         c.kept += part.length;
         if (part.length < f.payload.length) c.cut = true;

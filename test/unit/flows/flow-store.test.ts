@@ -1,9 +1,9 @@
 // The flow history, filters, live subscriptions with bounded queues, and redaction.
 import { describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
-import { FlowSchema, Protocol, type Flow } from "../../../src/gen/tapwire/v1/flow_pb.ts";
+import { FlowMessageSchema, FlowSchema, Protocol, Role, type Flow } from "../../../src/gen/tapwire/v1/flow_pb.ts";
 import { FlowFilterSchema } from "../../../src/gen/tapwire/v1/service_pb.ts";
-import { createFlowStore, PageTokenError } from "../../../src/flows/flow-store.ts";
+import { createFlowStore, MAX_OPEN_MESSAGES, PageTokenError } from "../../../src/flows/flow-store.ts";
 import { compileFlowFilter } from "../../../src/flows/flow-filter.ts";
 import { createFlowBroadcast } from "../../../src/flows/flow-broadcast.ts";
 import { flowBytes } from "../../../src/flows/flow-size.ts";
@@ -145,5 +145,27 @@ describe("redaction", () => {
       ["Set-Cookie", "[redacted]"],
       ["X-Other", "kept"],
     ]);
+  });
+});
+
+describe("open flows in the history", () => {
+  test("a stream that goes on past what an open flow shows costs nothing more: the other flows stay", () => {
+    const s = createFlowStore({ maxFlows: 1000, maxBytes: 10 << 20 });
+    for (let i = 0; i < 100; i++) s.add(flow(i));
+    const open = create(FlowSchema, { id: "open-1", protocol: Protocol.GRPC, grpc: { service: "s", method: "Watch" }, open: true });
+    s.open(open);
+    const data = new Uint8Array(4000);
+    for (let i = 0; i < 5000; i++) {
+      s.messages("open-1", [create(FlowMessageSchema, { sender: Role.SERVER, index: i, message: { case: "grpc", value: { size: 4000, data } } })]);
+    }
+    expect(s.count).toBe(101);
+    const shown = s.get("open-1")!;
+    expect(shown.open).toBe(true);
+    expect(shown.grpc!.responseMessages).toHaveLength(MAX_OPEN_MESSAGES);
+    expect(s.bytes).toBeLessThan(10 << 20);
+    // Its end replaces it where it was.
+    s.add(create(FlowSchema, { id: "open-1", protocol: Protocol.GRPC, grpc: { service: "s", method: "Watch" } }));
+    expect(s.get("open-1")!.open).toBe(false);
+    expect(s.count).toBe(101);
   });
 });

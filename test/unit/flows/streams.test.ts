@@ -5,6 +5,7 @@
 // middle of a message; a call that never ends costs its budget, not more. An event stream:
 // its events kept within the same budget, the rest counted, all seen live.
 import { describe, expect, test } from "bun:test";
+import { gzipSync } from "node:zlib";
 import { createEnvelopeReader } from "../../../src/protocols/grpc/envelope-reader.ts";
 import { readGrpcMessages } from "../../../src/protocols/grpc/messages.ts";
 import { createPipeline } from "../../../src/flows/pipeline.ts";
@@ -203,6 +204,31 @@ describe("an event stream through the pipeline", () => {
     const last = live.at(-1)!.message;
     expect(last.case === "sse" && [last.value.id, last.value.data]).toEqual(["19999", "event 19999"]);
     expect(pipeline.stats.overflows.streamBudget).toBe(10_000);
+  });
+});
+
+describe("event streams that are not read as events", () => {
+  test("a gzip-compressed event stream: no events (its bytes are not lines), its body decoded at the end", () => {
+    const flows: Flow[] = [];
+    const live: FlowMessage[] = [];
+    const pipeline = createPipeline({
+      onFlow: (f) => flows.push(f),
+      live: { started: () => {}, messages: (_id, ms) => live.push(...ms) },
+      clockOffsetNs: 0,
+      maxBody: 1 << 20,
+      processes: createProcessRegistry("/nonexistent"),
+    });
+    const c = connectionWriter({ connId: 9, pid: 90, origin: 2, connClass: 1 });
+    const body = gzipSync("data: one\n\ndata: two\n\n");
+    feed(pipeline, [
+      c.open(),
+      c.data(0, "GET /events HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+      c.data(1, cat(new TextEncoder().encode(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\nContent-Length: ${body.length}\r\n\r\n`), body)),
+    ]);
+    expect(flows).toHaveLength(1);
+    expect(flows[0]!.messages).toEqual([]);
+    expect(live).toEqual([]);
+    expect(new TextDecoder().decode(flows[0]!.response!.body)).toBe("data: one\n\ndata: two\n\n");
   });
 });
 

@@ -28,6 +28,12 @@ describe("event stream", () => {
   test("data past the bound is cut and marked; a line that never ends costs the bound", () => {
     const r = createEventStreamReader(10);
     expect(r.push(enc("data: 0123456789abcdef\n\n"))).toEqual([ev({ data: "0123456789", truncated: true })]);
+    // Lines past the bound are not kept at all.
+    const many = createEventStreamReader(10);
+    many.push(enc("data: x\n".repeat(100_000)));
+    const [long] = many.push(enc("\n"));
+    expect(long!.truncated).toBe(true);
+    expect(long!.data.length).toBeLessThanOrEqual(10);
     const endless = createEventStreamReader(100);
     for (let i = 0; i < 1000; i++) expect(endless.push(enc("x".repeat(1000)))).toEqual([]);
     expect(endless.push(enc("\ndata: after\n\n"))).toEqual([ev({ data: "after" })]);

@@ -111,6 +111,14 @@ describe("messages", () => {
     expect(second.error).not.toBe("");
   });
 
+  test("a payload cut to the bound is a copy: the message does not hold the frame's buffer", () => {
+    const a = createMessageAssembler({ maxBytes: 1024 });
+    const [f] = createFrameReader(1 << 20).push(frame(2, new Uint8Array(500_000).fill(3)));
+    const m = a.frame(f!)!;
+    expect([m.data.length, m.truncated, m.size]).toEqual([1024, true, 500_000]);
+    expect(m.data.buffer.byteLength).toBeLessThan(4096);
+  });
+
   test("the 101's extensions say which side keeps its context", () => {
     expect(permessageDeflate("permessage-deflate; server_no_context_takeover; client_max_window_bits=15")).toEqual({ clientContextTakeover: true, serverContextTakeover: false });
     expect(permessageDeflate("x-other, permessage-deflate")).toEqual({ clientContextTakeover: true, serverContextTakeover: true });
