@@ -505,6 +505,23 @@ static __always_inline __u8 classify(const char *b, __u32 n)
 /* A connection joined in the middle: does this syscall start with an HTTP/2 frame? A frame
  * header of a known type, reserved bit clear, stream id fitting the type, and a length that
  * fits in what the syscall moved (peers write whole frames). User space checks further. */
+static __always_inline bool h2_frame_like(const char *b, __u32 n, __u64 total)
+{
+	if (n < 9)
+		return false;
+	__u32 len = ((__u32)(__u8)b[0] << 16) | ((__u32)(__u8)b[1] << 8) | (__u8)b[2];
+	__u8 type = b[3];
+	__u32 stream = (((__u32)(__u8)b[5] & 0x7f) << 24) | ((__u32)(__u8)b[6] << 16) |
+		       ((__u32)(__u8)b[7] << 8) | (__u8)b[8];
+	if (type > 9 || ((__u8)b[5] & 0x80) || 9 + (__u64)len > total)
+		return false;
+	if (type == 4 /* SETTINGS */ || type == 6 /* PING */ || type == 7 /* GOAWAY */)
+		return stream == 0 && (type != 6 || len == 8) && (type != 4 || len % 6 == 0);
+	if (type == 8 /* WINDOW_UPDATE */)
+		return len == 4;
+	return stream != 0;
+}
+
 /* A joined connection's first syscall is exactly one WebSocket frame: FIN set, RSV2/RSV3
  * clear, a known opcode (a control frame at most 125 bytes), and a length field that says
  * this syscall's size — what tells it from another binary protocol. */
@@ -532,23 +549,6 @@ static __always_inline bool ws_frame_like(const char *b, __u32 n, __u64 total)
 	if (opcode >= 8 && len > 125)
 		return false;
 	return head + len == total;
-}
-
-static __always_inline bool h2_frame_like(const char *b, __u32 n, __u64 total)
-{
-	if (n < 9)
-		return false;
-	__u32 len = ((__u32)(__u8)b[0] << 16) | ((__u32)(__u8)b[1] << 8) | (__u8)b[2];
-	__u8 type = b[3];
-	__u32 stream = (((__u32)(__u8)b[5] & 0x7f) << 24) | ((__u32)(__u8)b[6] << 16) |
-		       ((__u32)(__u8)b[7] << 8) | (__u8)b[8];
-	if (type > 9 || ((__u8)b[5] & 0x80) || 9 + (__u64)len > total)
-		return false;
-	if (type == 4 /* SETTINGS */ || type == 6 /* PING */ || type == 7 /* GOAWAY */)
-		return stream == 0 && (type != 6 || len == 8) && (type != 4 || len % 6 == 0);
-	if (type == 8 /* WINDOW_UPDATE */)
-		return len == 4;
-	return stream != 0;
 }
 
 /* The first bytes a syscall moved: from the buffer, or from the first non-empty iovec. */

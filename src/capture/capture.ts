@@ -192,7 +192,7 @@ export async function startCapture(
         opts.live!.started(flow);
       },
       // Messages of a flow whose start was not passed on are ignored by every consumer.
-      messages: (id, messages) => opts.live!.messages(id, messages),
+      messages: opts.live.messages,
     },
     clockOffsetNs: monotonicToWallOffsetNs(),
     maxBody: args.maxBody,

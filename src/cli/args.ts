@@ -241,7 +241,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     dockerSocket: dockerSocketPath(values["docker-socket"] as string | undefined),
   };
   if (!serve) {
-    if (values.live && !values.json) throw new UsageError("--live goes with --json (the terminal shows open gRPC calls without it)");
+    if (values.live && !values.json) throw new UsageError("--live goes with --json (the terminal shows open flows without it)");
     return {
       command: "capture",
       ...common,

@@ -17,7 +17,7 @@ export async function capture(args: CaptureArgs): Promise<number> {
   const stop = stopSignal();
   const out = createOutputWriter({ budgetBytes: args.outputBuffer });
   const sink = args.json ? createJsonLinesSink(out, { live: args.live }) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
-  // The terminal always shows open gRPC calls; JSON shows open flows when asked (--live).
+  // The terminal always shows open flows; JSON shows them when asked (--live).
   const live = sink.started && sink.messages ? { started: sink.started, messages: sink.messages } : undefined;
   let saidDropping = false;
   const engine = await startCapture(

@@ -11,6 +11,8 @@ import type { Placement } from "../probes/uprobe-placement.ts";
 import { SetupError } from "../bpf/libbpf.ts";
 import { fileError } from "./file-errors.ts";
 
+const GO_RETS_WHY = "the result is known only at the RETs (a uretprobe breaks when Go moves a goroutine's stack); each RET is single-stepped";
+
 const ET_NAMES: Record<number, string> = { 1: "relocatable", 2: "executable", 3: "shared object or PIE executable", 4: "core" };
 
 export async function inspect(file: string, json: boolean): Promise<number> {
@@ -57,20 +59,17 @@ export async function inspect(file: string, json: boolean): Promise<number> {
         returns: p.returns ? ("uretprobe" as const) : undefined,
       })),
       ...[go?.write, go?.read].flatMap((f) =>
-        f
-          ? [
-              f === go?.write && f.entry.once
-                ? { library: "go", functions: [f.name], fileOffset: f.fileOffset, place: placed(f.entry) }
-                : {
-                    library: "go",
-                    functions: [f.name],
-                    fileOffset: f.fileOffset,
-                    place: placed(f.entry),
-                    returns: f.retOffsets,
-                    returnsWhy: "the result is known only at the RETs (a uretprobe breaks when Go moves a goroutine's stack); each RET is single-stepped",
-                  },
-            ]
-          : [],
+        !f
+          ? []
+          : [
+              {
+                library: "go",
+                functions: [f.name],
+                fileOffset: f.fileOffset,
+                place: placed(f.entry),
+                ...(f.probedRets.length ? { returns: f.probedRets, returnsWhy: GO_RETS_WHY } : {}),
+              },
+            ],
       ),
     ];
     const notProbed = layoutError

@@ -11,7 +11,7 @@ interface Entry {
   flow: Flow;
   bytes: number;
   /** While open: its messages so far (gRPC's each side, others in order), shown by get/list. */
-  open?: { request: GrpcMessage[]; response: GrpcMessage[]; other: FlowMessage[]; cut: boolean };
+  open?: { request: GrpcMessage[]; response: GrpcMessage[]; other: FlowMessage[] };
 }
 
 export interface FlowStore {
@@ -87,7 +87,7 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
       bound();
     },
     open(flow) {
-      push(flow, { request: [], response: [], other: [], cut: false });
+      push(flow, { request: [], response: [], other: [] });
     },
     messages(flowId, messages) {
       const e = byId.get(flowId);
@@ -95,10 +95,7 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
       const kept: FlowMessage[] = [];
       for (const m of messages) {
         const list: unknown[] = m.message.case === "grpc" ? (m.sender === Role.SERVER ? e.open.response : e.open.request) : e.open.other;
-        if (list.length >= MAX_OPEN_MESSAGES) {
-          e.open.cut = true;
-          continue;
-        }
+        if (list.length >= MAX_OPEN_MESSAGES) continue;
         list.push(m.message.case === "grpc" ? m.message.value : m);
         kept.push(m);
       }

@@ -21,10 +21,9 @@ import { describeConnection, roleFromOrigin, type FlowContext } from "./flow-con
 import { createHttp2Stream } from "./http2-flows.ts";
 import { fieldValue, missingMessage, requestMessage, responseMessage } from "./messages.ts";
 import { decodedBody } from "./content.ts";
-import { NO_MESSAGES } from "./messages.ts";
-import { MessageLog } from "./message-log.ts";
+import { EMPTY_BYTES, NO_MESSAGES } from "./messages.ts";
+import { MessageLog, messagesOf } from "./message-log.ts";
 
-const EMPTY = new Uint8Array(0);
 
 /** One request on its way to becoming a flow; its response may complete before it does. */
 interface Exchange {
@@ -288,6 +287,26 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     return true;
   }
 
+  function eventStreamData(data: Uint8Array, ts: number) {
+    const ex = streaming;
+    if (!ex?.sse || ex.sse.lost) return;
+    const s = ex.sse;
+    const events = s.reader.push(data);
+    if (!events.length) return;
+    const time = ctx.timestamp(ts);
+    const sender = Role.SERVER;
+    const first = s.log.count;
+    const messages: FlowMessage[] = events.map((e, i) => ({
+      $typeName: "tapwire.v1.FlowMessage",
+      sender,
+      time,
+      index: first + i,
+      message: { case: "sse", value: { $typeName: "tapwire.v1.SseEvent", id: e.id, event: e.event, data: e.data, retry: e.retry, truncated: e.truncated } },
+    }));
+    for (let i = 0; i < messages.length; i++) s.log.add(messages[i]!, events[i]!.data.length);
+    if (ex.flowId && ctx.live) ctx.live.messages(ex.flowId, messages);
+  }
+
   /** The connection upgraded to WebSocket: the exchange waits for the connection's end. */
   let webSocket: Exchange | undefined;
 
@@ -311,26 +330,6 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
     if (!ex) return;
     webSocket = undefined;
     ctx.emit(flowOf(ex, ex.response, false));
-  }
-
-  function eventStreamData(data: Uint8Array, ts: number) {
-    const ex = streaming;
-    if (!ex?.sse || ex.sse.lost) return;
-    const s = ex.sse;
-    const events = s.reader.push(data);
-    if (!events.length) return;
-    const time = ctx.timestamp(ts);
-    const sender = Role.SERVER;
-    const first = s.log.count;
-    const messages: FlowMessage[] = events.map((e, i) => ({
-      $typeName: "tapwire.v1.FlowMessage",
-      sender,
-      time,
-      index: first + i,
-      message: { case: "sse", value: { $typeName: "tapwire.v1.SseEvent", id: e.id, event: e.event, data: e.data, retry: e.retry, truncated: e.truncated } },
-    }));
-    for (let i = 0; i < messages.length; i++) s.log.add(messages[i]!, events[i]!.data.length);
-    if (ex.flowId && ctx.live) ctx.live.messages(ex.flowId, messages);
   }
 
   /** Emit finished exchanges from the front, keeping the order of the connection. */
@@ -367,12 +366,12 @@ export function createHttp1Stream(info: ConnectionInfo, ctx: FlowContext): Strea
       response: res
         ? responseMessage(
             { status: res.status, reason: res.reason, version: res.version, headers: res.headers, trailers: res.trailers, informational: ex.informational },
-            open ? decodedBody(EMPTY, 0, true, "", ctx.maxBody) : decodedBody(res.body, res.bodySize, !res.bodyTruncated, res.contentEncoding, ctx.maxBody),
+            open ? decodedBody(EMPTY_BYTES, 0, true, "", ctx.maxBody) : decodedBody(res.body, res.bodySize, !res.bodyTruncated, res.contentEncoding, ctx.maxBody),
           )
         : undefined,
       missing,
       open,
-      messages: ex.sse ? ex.sse.log.messages.slice() : ex.ws ? ex.ws.log.messages.slice() : NO_MESSAGES,
+      messages: ex.sse ? messagesOf(ex.sse.log, open) : ex.ws ? messagesOf(ex.ws.log, open) : NO_MESSAGES,
       messagesDropped: (ex.sse ?? ex.ws)?.log.dropped ?? 0,
     };
   }

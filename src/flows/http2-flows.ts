@@ -22,7 +22,7 @@ import { grpcCall, grpcMessage, isGrpc, type GrpcSide } from "./grpc-call.ts";
 import { splitGrpcPath } from "../protocols/grpc/messages.ts";
 import { createEnvelopeReader, type EnvelopeReader } from "../protocols/grpc/envelope-reader.ts";
 import { contentCoding, decodedBody } from "./content.ts";
-import { NO_MESSAGES, fieldValue, missingMessage, requestMessage, responseMessage, type Body } from "./messages.ts";
+import { EMPTY_BYTES, NO_MESSAGES, fieldValue, missingMessage, requestMessage, responseMessage, type Body } from "./messages.ts";
 
 /** One side of a stream: the request, or the response. */
 interface Message {
@@ -267,7 +267,7 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
       }
     }
     const grpc = req.seen && !req.h1 && isGrpc(req.fields)
-      ? grpcCall(pseudo(req.fields, ":path"), grpcSide(req, ex.grpc?.request), res.seen ? grpcSide(res, ex.grpc?.response) : undefined, ctx.maxBody, ctx.grpcDecoder)
+      ? grpcCall(pseudo(req.fields, ":path"), grpcSide(req, ex.grpc?.request, open), res.seen ? grpcSide(res, ex.grpc?.response, open) : undefined, ctx.maxBody, ctx.grpcDecoder)
       : undefined;
     return {
       $typeName: "tapwire.v1.Flow",
@@ -356,18 +356,18 @@ export function createHttp2Stream(info: ConnectionInfo, ctx: FlowContext, opts: 
   };
 }
 
-/** `read`: the messages read as they came, for a call seen from its start. */
-function grpcSide(m: Message, read: GrpcStreamSide | undefined): GrpcSide {
+/** `read`: the messages read as they came, for a call seen from its start; copied for an
+ * open flow's snapshot (the list goes on growing), handed over when the flow has ended. */
+function grpcSide(m: Message, read: GrpcStreamSide | undefined, open: boolean): GrpcSide {
   return {
     fields: m.fields,
     trailers: m.trailers,
-    raw: read ? EMPTY : m.chunks.length === 1 ? m.chunks[0]! : concat(m.chunks),
+    raw: read ? EMPTY_BYTES : m.chunks.length === 1 ? m.chunks[0]! : concat(m.chunks),
     sawData: m.size > 0,
-    read: read && { messages: read.messages.slice(), dropped: read.dropped },
+    read: read && { messages: open ? read.messages.slice() : read.messages, dropped: read.dropped },
   };
 }
 
-const EMPTY = new Uint8Array(0);
 
 function newGrpcSide(): GrpcStreamSide {
   return { messages: [], keptBytes: 0, dropped: 0 };

@@ -3,6 +3,12 @@
 import type { FlowMessage } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowContext } from "./flow-context.ts";
 
+/** A log's messages for a flow: copied for an open flow's snapshot (the log goes on), handed
+ * over when the flow has ended. */
+export function messagesOf(log: MessageLog, open: boolean): FlowMessage[] {
+  return open ? log.messages.slice() : log.messages;
+}
+
 export class MessageLog {
   readonly messages: FlowMessage[] = [];
   private keptBytes = 0;

@@ -3,6 +3,9 @@
 // create() would make): create() costs more per flow than the parsing did.
 import type { FlowMessage, Header, Missing, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
 
+/** A body or payload of no bytes, shared (a zero-length array cannot be written to). */
+export const EMPTY_BYTES = new Uint8Array(0);
+
 /** Flow.messages of every flow that has none: one shared empty list, never written to. */
 export const NO_MESSAGES: FlowMessage[] = Object.freeze([]) as unknown as FlowMessage[];
 

@@ -1,7 +1,7 @@
 // The user-side pipeline from ring buffer records to flows: decode, connection table,
 // protocol streams. Live capture feeds it from the ring; the replay benchmark and tests
 // feed it recorded records.
-import { isHttp1RequestStart, isHttp1ResponseStart, looksLikeH2Frame, startsWithH2Preface } from "../protocols/sniff.ts";
+import { isHttp1RequestStart, isHttp1ResponseStart, looksLikeH2Frame, looksLikeWebSocketFrames, startsWithH2Preface } from "../protocols/sniff.ts";
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { decodeEvent, ConnClass, DecodeError } from "../bpf/events.ts";
 import { createConnectionTable, type ConnectionTable, type StreamSink } from "../conn/connection-table.ts";
@@ -9,7 +9,7 @@ import { createProcessRegistry, type ProcessRegistry } from "../procs/process-re
 import { createFlowContext, type FlowLimits, type LiveFlows, type Overflows } from "./flow-context.ts";
 import { createHttp1Stream } from "./http1-flows.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
-import { createJoinedWebSocketStream, looksLikeWebSocketFrames } from "./websocket-session.ts";
+import { createJoinedWebSocketStream } from "./websocket-session.ts";
 import type { MessageDecoder } from "./grpc-call.ts";
 import type { ContainerLabel } from "../procs/containers.ts";
 import { ConnOrigin } from "../bpf/events.ts";

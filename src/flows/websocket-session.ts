@@ -8,10 +8,9 @@ import type { WsMessage } from "../protocols/websocket/messages.ts";
 import type { ConnectionInfo, StreamSink } from "../conn/connection-table.ts";
 import { Direction } from "../bpf/events.ts";
 import { describeConnection, type FlowContext } from "./flow-context.ts";
-import { MessageLog } from "./message-log.ts";
-import { missingMessage } from "./messages.ts";
+import { MessageLog, messagesOf } from "./message-log.ts";
+import { EMPTY_BYTES, missingMessage } from "./messages.ts";
 
-const EMPTY = new Uint8Array(0);
 const textDecoder = new TextDecoder();
 
 export class WebSocketSession {
@@ -79,7 +78,7 @@ function webSocketMessage(w: WsMessage): WebSocketMessage {
     $typeName: "tapwire.v1.WebSocketMessage",
     type: w.type,
     // A text message's payload is its text; a close frame's, its code and reason.
-    data: text || w.type === "close" ? EMPTY : w.data,
+    data: text || w.type === "close" ? EMPTY_BYTES : w.data,
     text: text ? textDecoder.decode(w.data) : "",
     size: BigInt(w.size),
     fragments: w.fragments,
@@ -89,38 +88,6 @@ function webSocketMessage(w: WsMessage): WebSocketMessage {
     closeReason: w.closeReason,
     error: w.error,
   };
-}
-
-/** Whether `b` is exactly WebSocket frames from its first byte: a final frame of a known
- * opcode, its length field matching the bytes (what tells a joined connection's frames from
- * another binary protocol). Checks the first frame, and that the bytes hold whole frames. */
-export function looksLikeWebSocketFrames(b: Uint8Array): boolean {
-  let at = 0;
-  let frames = 0;
-  while (at < b.length && frames < 16) {
-    if (b.length - at < 2) return false;
-    const b0 = b[at]!;
-    const b1 = b[at + 1]!;
-    const opcode = b0 & 0x0f;
-    // FIN set, RSV2/RSV3 clear, text, binary, close, ping or pong.
-    if ((b0 & 0xb0) !== 0x80 || !(opcode === 1 || opcode === 2 || opcode === 8 || opcode === 9 || opcode === 10)) return false;
-    const len7 = b1 & 0x7f;
-    let head = 2 + (b1 & 0x80 ? 4 : 0);
-    let len = len7;
-    if (len7 === 126) {
-      if (b.length - at < 4) return false;
-      len = (b[at + 2]! << 8) | b[at + 3]!;
-      head += 2;
-    } else if (len7 === 127) {
-      if (b.length - at < 10 || b[at + 2] || b[at + 3] || b[at + 4] || b[at + 5]) return false;
-      len = ((b[at + 6]! << 24) | (b[at + 7]! << 16) | (b[at + 8]! << 8) | b[at + 9]!) >>> 0;
-      head += 8;
-    }
-    if (opcode >= 8 && len > 125) return false; // control frames are short
-    at += head + len;
-    frames++;
-  }
-  return at === b.length && frames > 0;
 }
 
 /**
@@ -147,7 +114,7 @@ export function createJoinedWebSocketStream(info: ConnectionInfo, ctx: FlowConte
     http2: undefined,
     grpc: undefined,
     open,
-    messages: session.log.messages.slice(),
+    messages: messagesOf(session.log, open),
     messagesDropped: session.log.dropped,
   });
   const end = () => {

@@ -23,6 +23,9 @@ export interface GoTlsFunction {
   fileOffset: number;
   /** File offsets of its RET instructions. */
   retOffsets: number[];
+  /** Those its RET probes go on: none for Write past its stack check (its result is not
+   * needed, and only a restart needed telling from a new call). */
+  probedRets: number[];
 }
 
 export interface GoTlsTargets {
@@ -69,7 +72,8 @@ export function goTlsTargets(elf: ElfFile, mode: PlacementMode = "chosen"): GoTl
     if (!rets.rets.length) return { buildInfo, unsupported: `${name} has no RET` };
     const entry: GoPlacement =
       mode === "chosen" && code ? placeGoEntry(elf, f.entry, f.end - f.entry, code) : { ...entryPlacement(elf, f.entry, "entry (--uprobe-placement entry)"), once: false };
-    functions.push({ name, vaddr: f.entry, entry, fileOffset: offset(entry.vaddr), retOffsets: rets.rets.map(offset) });
+    const retOffsets = rets.rets.map(offset);
+    functions.push({ name, vaddr: f.entry, entry, fileOffset: offset(entry.vaddr), retOffsets, probedRets: name === GO_TLS_WRITE && entry.once ? [] : retOffsets });
   }
   return { buildInfo, write: functions[0], read: functions[1] };
 }

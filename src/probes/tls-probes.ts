@@ -268,9 +268,7 @@ export function createTlsProbes(opts: {
           ],
           retprobe: false,
         });
-        // Write's result is not needed: its RETs only tell a restart from a new call, which
-        // past the stack check cannot happen.
-        const rets = [...(write.entry.once ? [] : write.retOffsets), ...read.retOffsets];
+        const rets = [...write.probedRets, ...read.probedRets];
         try {
           links.push(opts.attach({ program: "tw_go_ret", path: file, targets: rets.map((offset) => ({ offset, cookie: lib.id | (L.TW_GO_RET << 16) })), retprobe: false }));
         } catch (e) {
@@ -279,9 +277,9 @@ export function createTlsProbes(opts: {
         }
         links.push(entry);
         const at = (f: GoTlsFunction) => (f.entry.vaddr === f.vaddr ? "at entry" : `past the stack check (${f.entry.instruction})`);
-        const writeRets = write.entry.once ? "no RET" : `${write.retOffsets.length} RETs`;
+        const writeRets = write.probedRets.length ? `${write.probedRets.length} RETs` : "no RET";
         opts.log(
-          `tls: probing ${lib.version} in ${shown} (Write ${at(write)} and ${writeRets}, Read ${at(read)} and ${read.retOffsets.length} RETs; offsets from ${layout.source}; ${(performance.now() - started).toFixed(1)} ms)`,
+          `tls: probing ${lib.version} in ${shown} (Write ${at(write)} and ${writeRets}, Read ${at(read)} and ${read.probedRets.length} RETs; offsets from ${layout.source}; ${(performance.now() - started).toFixed(1)} ms)`,
         );
       }
       libraries.push(lib);

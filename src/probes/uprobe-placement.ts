@@ -392,8 +392,7 @@ function internalFor(elf: ElfFile, plain: OpensslFunction, ex: OpensslFunction, 
 
 /** For -v: where the OpenSSL probes went, in a few words. */
 export function describeOpensslPlaces(probes: OpensslProbe[]): string {
-  const moved = probes.filter((p) => p.covers.length > 1 || p.place.why.startsWith("first emulated"));
   const cheap = probes.filter((p) => isEmulated(p.place.class)).length;
-  const parts = moved.map((p) => `${p.covers.join("+")} at ${p.covers.length > 1 ? "their internal function" : p.place.instruction}`);
-  return `${cheap} of ${probes.length} places emulated${parts.length ? `: ${parts.join(", ")}` : ""}`;
+  const shared = probes.filter((p) => p.covers.length > 1).map((p) => `${p.covers.join("+")} at their internal function`);
+  return `${cheap} of ${probes.length} places emulated${shared.length ? `: ${shared.join(", ")}` : ""}`;
 }

@@ -1,5 +1,5 @@
-// What the first bytes of a stream say it is: the one place tapwire states how HTTP/1, HTTP/2
-// and TLS begin. The kernel's classify() in bpf/tapwire.bpf.c states the same facts in C (a
+// What the first bytes of a stream say it is: the one place tapwire states how HTTP/1, HTTP/2,
+// TLS and (on a connection joined after its upgrade) WebSocket begin. The kernel's classify() in bpf/tapwire.bpf.c states the same facts in C (a
 // test holds the two together: test/unit/protocols/sniff.test.ts); the pipeline, the flows
 // and the API server ask here.
 //
@@ -51,4 +51,37 @@ export function looksLikeH2Frame(b: Uint8Array): boolean {
 /** A TLS record header: handshake (22), version 3.x with x at most 4. */
 export function isTlsRecord(b: Uint8Array): boolean {
   return b.length >= 3 && b[0] === 0x16 && b[1] === 0x03 && b[2]! <= 0x04;
+}
+
+/** Whether `b` is exactly whole WebSocket frames from its first byte (at most 16): each a
+ * final frame of a known opcode, a control frame at most 125 bytes, its length field matching
+ * the bytes — what tells a joined connection's frames from another binary protocol. The
+ * kernel's ws_frame_like() asks the same of a syscall's bytes, holding exactly one frame. */
+export function looksLikeWebSocketFrames(b: Uint8Array): boolean {
+  let at = 0;
+  let frames = 0;
+  while (at < b.length && frames < 16) {
+    if (b.length - at < 2) return false;
+    const b0 = b[at]!;
+    const b1 = b[at + 1]!;
+    const opcode = b0 & 0x0f;
+    // FIN set, RSV2/RSV3 clear, text, binary, close, ping or pong.
+    if ((b0 & 0xb0) !== 0x80 || !(opcode === 1 || opcode === 2 || opcode === 8 || opcode === 9 || opcode === 10)) return false;
+    const len7 = b1 & 0x7f;
+    let head = 2 + (b1 & 0x80 ? 4 : 0);
+    let len = len7;
+    if (len7 === 126) {
+      if (b.length - at < 4) return false;
+      len = (b[at + 2]! << 8) | b[at + 3]!;
+      head += 2;
+    } else if (len7 === 127) {
+      if (b.length - at < 10 || b[at + 2] || b[at + 3] || b[at + 4] || b[at + 5]) return false;
+      len = ((b[at + 6]! << 24) | (b[at + 7]! << 16) | (b[at + 8]! << 8) | b[at + 9]!) >>> 0;
+      head += 8;
+    }
+    if (opcode >= 8 && len > 125) return false; // control frames are short
+    at += head + len;
+    frames++;
+  }
+  return at === b.length && frames > 0;
 }

@@ -169,13 +169,13 @@ export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): str
   return parts.join("\n");
 }
 
-/** How long a gRPC call must stay open before it gets its own line. */
+/** How long a flow must stay open before it gets its own line. */
 export const OPEN_LINE_AFTER_MS = 300;
-/** gRPC calls watched for that at once, and messages kept for one until it is shown. */
+/** Open flows watched for that at once, and messages kept for one until it is shown. */
 const MAX_WATCHED = 10_000;
 const MAX_HELD_MESSAGES = 100;
 
-interface OpenCall {
+interface OpenFlow {
   flow: Flow;
   since: number;
   shown: boolean;
@@ -185,8 +185,8 @@ interface OpenCall {
 export function createTerminalSink(out: OutputWriter, opts: TerminalOptions & { now?: () => number }): FlowSink {
   const maxBody = opts.maxPrintedBody ?? 4096;
   const now = opts.now ?? Date.now;
-  const open = new Map<string, OpenCall>();
-  const messageLines = (call: OpenCall, messages: FlowMessage[]) => {
+  const open = new Map<string, OpenFlow>();
+  const messageLines = (call: OpenFlow, messages: FlowMessage[]) => {
     let text = "";
     const tag = call.flow.http2 ? `h2#${call.flow.http2.streamId} ` : "";
     for (const m of messages) {
@@ -196,7 +196,7 @@ export function createTerminalSink(out: OutputWriter, opts: TerminalOptions & { 
     }
     return text;
   };
-  const show = (call: OpenCall) => {
+  const show = (call: OpenFlow) => {
     call.shown = true;
     let text = formatFlowLine(call.flow, opts.color) + "\n";
     if (opts.verbose) text += messageLines(call, call.held);
@@ -211,7 +211,8 @@ export function createTerminalSink(out: OutputWriter, opts: TerminalOptions & { 
       out.write(text);
     },
     started(f) {
-      // gRPC calls and event streams: what stays open.
+      // Any flow that starts (HTTP/2 streams, gRPC calls, event streams, WebSocket): the ones
+      // still open after a moment get their line.
       if (open.size >= MAX_WATCHED) return;
       open.set(f.id, { flow: f, since: now(), shown: false, held: [] });
     },

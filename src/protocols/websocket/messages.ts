@@ -30,6 +30,7 @@ export interface MessageAssembler {
 
 const TYPES: Record<number, string> = { 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong" };
 const TAIL = new Uint8Array([0, 0, 0xff, 0xff]);
+const textDecoder = new TextDecoder();
 const WINDOW = 32 * 1024;
 /** Compressed payload kept to be decompressed, at most (the frame reader keeps as much). */
 export const DEFAULT_MAX_COMPRESSED = 1 << 20;
@@ -84,7 +85,7 @@ export function createMessageAssembler(opts: { maxBytes: number; deflate?: { con
     let closeReason = "";
     if (opcode === 8 && data.length >= 2) {
       closeCode = (data[0]! << 8) | data[1]!;
-      closeReason = new TextDecoder().decode(data.subarray(2));
+      closeReason = textDecoder.decode(data.subarray(2));
     }
     return { type: TYPES[opcode] ?? `opcode ${opcode}`, data, size, fragments, compressed, truncated, closeCode, closeReason, error };
   }

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { H2_PREFACE, HTTP1_METHODS, isHttp1RequestStart, isHttp1ResponseStart, isTlsRecord, looksLikeH2Frame, startsWithH2Preface } from "../../../src/protocols/sniff.ts";
+import { H2_PREFACE, HTTP1_METHODS, isHttp1RequestStart, isHttp1ResponseStart, isTlsRecord, looksLikeH2Frame, looksLikeWebSocketFrames, startsWithH2Preface } from "../../../src/protocols/sniff.ts";
 
 const b = (s: string | number[]) => (typeof s === "string" ? Uint8Array.from(s, (c) => c.charCodeAt(0)) : new Uint8Array(s));
 
@@ -34,6 +34,25 @@ describe("first bytes", () => {
   });
 });
 
+describe("WebSocket frames, on a connection joined after its upgrade", () => {
+  test.each([
+    // [bytes, whole frames]
+    [[0x81, 0x02, 0x68, 0x69], true], // text "hi"
+    [[0x82, 0x80, 1, 2, 3, 4], true], // an empty binary frame, masked
+    [[0x89, 0x00, 0x8a, 0x00], true], // ping, then pong
+    [[0x88, 0x02, 0x03, 0xe8], true], // close 1000
+    [[0x81, 0x03, 0x68, 0x69], false], // cut
+    [[0x01, 0x01, 0x68], false], // not final: a fragment's start
+    [[0xc1, 0x01, 0x68], true], // RSV1: a compressed message (permessage-deflate)
+    [[0xa1, 0x01, 0x68], false], // RSV2: no extension here uses it
+    [[0x83, 0x00], false], // opcode 3 is reserved
+    [[0x89, 0x7e, 0x00, 0x7e, ...new Array(126).fill(0)], false], // a ping longer than 125
+    [[0x16, 0x03, 0x01, 0x00, 0x00], false], // a TLS record
+  ] as [number[], boolean][])("%p", (bytes, frames) => {
+    expect(looksLikeWebSocketFrames(b(bytes))).toBe(frames);
+  });
+});
+
 describe("the kernel's classify() states the same facts", () => {
   const c = readFileSync(resolve(import.meta.dir, "../../../bpf/tapwire.bpf.c"), "utf8");
   const classify = c.slice(c.indexOf("static __always_inline __u8 classify("), c.indexOf("static __always_inline bool h2_frame_like("));
@@ -41,6 +60,18 @@ describe("the kernel's classify() states the same facts", () => {
   test("the HTTP/1 methods", () => {
     const inC = [...classify.matchAll(/starts_with\(b, "([A-Z]+) ", \d+\)/g)].map((m) => m[1]).sort();
     expect(inC).toEqual([...HTTP1_METHODS].sort());
+  });
+
+  test("WebSocket frames: FIN with RSV2/RSV3 clear, the five opcodes, control frames at most 125 bytes", () => {
+    const ws = c.slice(c.indexOf("static __always_inline bool ws_frame_like("), c.indexOf("static __always_inline __u32 read_prefix("));
+    expect(ws).toContain("(b0 & 0xb0) != 0x80");
+    expect(ws).toContain("opcode == 1 || opcode == 2 || (opcode >= 8 && opcode <= 10)");
+    expect(ws).toContain("opcode >= 8 && len > 125");
+    const sniff = readFileSync(resolve(import.meta.dir, "../../../src/protocols/sniff.ts"), "utf8");
+    const ts = sniff.slice(sniff.indexOf("export function looksLikeWebSocketFrames("));
+    expect(ts).toContain("(b0 & 0xb0) !== 0x80");
+    expect(ts).toContain("opcode === 1 || opcode === 2 || opcode === 8 || opcode === 9 || opcode === 10");
+    expect(ts).toContain("opcode >= 8 && len > 125");
   });
 
   test("the HTTP/2 preface, the status line and TLS records", () => {

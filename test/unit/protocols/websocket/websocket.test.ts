@@ -7,7 +7,7 @@ import { constants, createDeflateRaw } from "node:zlib";
 import { createFrameReader } from "../../../../src/protocols/websocket/frames.ts";
 import { createMessageAssembler } from "../../../../src/protocols/websocket/messages.ts";
 import { createWebSocketConnection, permessageDeflate } from "../../../../src/protocols/websocket/connection.ts";
-import { looksLikeWebSocketFrames } from "../../../../src/flows/websocket-session.ts";
+import { looksLikeWebSocketFrames } from "../../../../src/protocols/sniff.ts";
 
 /** One frame as a peer sends it; `mask` for a client's. */
 function frame(opcode: number, payload: Uint8Array | string, opts: { fin?: boolean; rsv1?: boolean; mask?: number[] } = {}): Uint8Array {
