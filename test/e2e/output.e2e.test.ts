@@ -79,27 +79,32 @@ describe("stdout's reader", () => {
     }
   }, 120_000);
 
-  test("goes away (| head -c 100): tapwire ends by itself with exit 0, and says nothing unusual", async () => {
-    const p = Bun.spawn(["bash", "-c", `${TAPWIRE} --json --port ${port} 2>${work}/head.err | head -c 100; echo "exit \${PIPESTATUS[0]}"`], { stdout: "pipe" });
-    const outText = new Response(p.stdout).text();
-    await waitFor("ready", () => {
-      try {
-        return readFileSync(`${work}/head.err`, "latin1").includes("ready");
-      } catch {
-        return false;
-      }
-    }, 30000);
-    await load(200);
-    const code = await Promise.race([p.exited, Bun.sleep(10_000).then(() => "still running")]);
-    expect(code).toBe(0);
-    const out = await outText;
-    expect(out.slice(0, 100)).toStartWith('{"id":"');
-    expect(out.slice(100)).toBe("exit 0\n");
-    const lines = readFileSync(`${work}/head.err`, "latin1").trim().split("\n");
-    // The usual lines only: the engine's, ready, and the summary.
-    for (const l of lines) expect(l).toMatch(/^(ready: |tapwire: no container engine answers|tapwire: \d+ flows from \d+ events)/);
-    expect(lines.at(-1)).toMatch(/^tapwire: \d+ flows from \d+ events/);
-  }, 60_000);
+  for (const [flags, begins] of [
+    ["--json", '{"id":"'],
+    ["--json --live", '{"flowId":"'],
+  ] as const) {
+    test(`goes away (${flags} | head -c 100): tapwire ends by itself with exit 0, and says nothing unusual`, async () => {
+      const p = Bun.spawn(["bash", "-c", `${TAPWIRE} ${flags} --port ${port} 2>${work}/head.err | head -c 100; echo "exit \${PIPESTATUS[0]}"`], { stdout: "pipe" });
+      const outText = new Response(p.stdout).text();
+      await waitFor("ready", () => {
+        try {
+          return readFileSync(`${work}/head.err`, "latin1").includes("ready");
+        } catch {
+          return false;
+        }
+      }, 30000);
+      await load(200);
+      const code = await Promise.race([p.exited, Bun.sleep(10_000).then(() => "still running")]);
+      expect(code).toBe(0);
+      const out = await outText;
+      expect(out.slice(0, 100)).toStartWith(begins);
+      expect(out.slice(100)).toBe("exit 0\n");
+      const lines = readFileSync(`${work}/head.err`, "latin1").trim().split("\n");
+      // The usual lines only: the engine's, ready, and the summary.
+      for (const l of lines) expect(l).toMatch(/^(ready: |tapwire: no container engine answers|tapwire: \d+ flows from \d+ events)/);
+      expect(lines.at(-1)).toMatch(/^tapwire: \d+ flows from \d+ events/);
+    }, 60_000);
+  }
 });
 
 describe("a WatchFlows subscriber that keeps up", () => {
