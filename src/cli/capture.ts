@@ -9,9 +9,20 @@ import type { CaptureArgs } from "./args.ts";
 import { startCapture } from "../capture/capture.ts";
 import { execHolderCommand } from "./holder-command.ts";
 import { stopSignal } from "./signals.ts";
+import { pollFds } from "../bpf/fanotify.ts";
 
 /** How long a stop waits for stdout to take what is queued. */
 const OUTPUT_GRACE_MS = 300;
+/** How often stdout is asked whether its reader is still there. */
+const READER_CHECK_MS = 250;
+const POLLERR = 0x8;
+
+/** Whether stdout is a pipe whose reader has gone: poll(2) reports POLLERR on such a write
+ * end (a file or a terminal never does). */
+function readerGone(): boolean {
+  const fd = new Int32Array([1, 0]); // struct pollfd: fd 1, no events asked (errors always come)
+  return pollFds(fd, 1, 0) > 0 && ((fd[1]! >>> 16) & POLLERR) !== 0;
+}
 
 export async function capture(args: CaptureArgs): Promise<number> {
   const stop = stopSignal();
@@ -37,8 +48,15 @@ export async function capture(args: CaptureArgs): Promise<number> {
   );
   process.stderr.write(engine.readyLine + "\n");
   const ticker = sink.tick ? setInterval(() => sink.tick!(Date.now()), 100) : undefined;
-  const ended = await Promise.race([stop.signalled.then(() => undefined), out.failed]);
+  // A reader that went away shows at the next write (EPIPE); on a quiet host there may be
+  // none for long, so the pipe is also asked, a few times a second.
+  let watchReader: ReturnType<typeof setInterval> | undefined;
+  const readerLeft = new Promise<undefined>((resolve) => {
+    watchReader = setInterval(() => readerGone() && resolve(undefined), READER_CHECK_MS);
+  });
+  const ended = await Promise.race([stop.signalled.then(() => undefined), out.failed, readerLeft]);
   clearInterval(ticker);
+  clearInterval(watchReader);
   const summary = await engine.stop();
   await out.close(OUTPUT_GRACE_MS);
   process.stderr.write(summary + "\n");
