@@ -84,11 +84,12 @@ describe("stdout's reader", () => {
     ["--json --live", '{"flowId":"'],
   ] as const) {
     test(`goes away (${flags} | head -c 100): tapwire ends by itself with exit 0, and says nothing unusual`, async () => {
-      const p = Bun.spawn(["bash", "-c", `${TAPWIRE} ${flags} --port ${port} 2>${work}/head.err | head -c 100; echo "exit \${PIPESTATUS[0]}"`], { stdout: "pipe" });
+      const err = `${work}/head-${flags.replaceAll(" ", "")}.err`; // each run its own: "ready" is waited for in it
+      const p = Bun.spawn(["bash", "-c", `${TAPWIRE} ${flags} --port ${port} 2>${err} | head -c 100; echo "exit \${PIPESTATUS[0]}"`], { stdout: "pipe" });
       const outText = new Response(p.stdout).text();
       await waitFor("ready", () => {
         try {
-          return readFileSync(`${work}/head.err`, "latin1").includes("ready");
+          return readFileSync(err, "latin1").includes("ready");
         } catch {
           return false;
         }
@@ -99,7 +100,7 @@ describe("stdout's reader", () => {
       const out = await outText;
       expect(out.slice(0, 100)).toStartWith(begins);
       expect(out.slice(100)).toBe("exit 0\n");
-      const lines = readFileSync(`${work}/head.err`, "latin1").trim().split("\n");
+      const lines = readFileSync(err, "latin1").trim().split("\n");
       // The usual lines only: the engine's, ready, and the summary.
       for (const l of lines) expect(l).toMatch(/^(ready: |tapwire: no container engine answers|tapwire: \d+ flows from \d+ events)/);
       expect(lines.at(-1)).toMatch(/^tapwire: \d+ flows from \d+ events/);
