@@ -2,7 +2,7 @@
 // servers and clients on loopback, and collect the flows tapwire prints as JSON.
 import { expect } from "bun:test";
 import { connect } from "node:net";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -32,10 +32,16 @@ export function requireRoot(): void {
   if (!isRoot()) throw new Error("kernel tests need root: run npm test as root");
 }
 
-let nextPort = 20000 + Math.floor(Math.random() * 20000);
-/** A TCP port nothing listens on (probed on both loopbacks). */
+// Ports are taken below the kernel's ephemeral range: a port in it may be the local end of a
+// connection in TIME_WAIT (nothing answers a connect, yet a listener cannot bind it), which
+// made a server fail to start now and then late in a full run.
+const EPHEMERAL_LOW = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32768;
+const PORT_LOW = Math.min(10000, EPHEMERAL_LOW - 2000);
+let nextPort = PORT_LOW + Math.floor(Math.random() * (EPHEMERAL_LOW - PORT_LOW));
+/** A TCP port nothing listens on (probed on both loopbacks), outside the ephemeral range. */
 export async function freePort(): Promise<number> {
   for (;;) {
+    if (nextPort >= EPHEMERAL_LOW) nextPort = PORT_LOW;
     const port = nextPort++;
     if (!(await canConnect("127.0.0.1", port)) && !(await canConnect("::1", port))) return port;
   }
