@@ -20,7 +20,13 @@ export interface ApiServerOptions {
   token: string;
   tls?: { cert: Uint8Array; key: Uint8Array };
   service: ServiceImpl<typeof TapwireService>;
+  /** Plain HTTP endpoints beside the API (the web page, HAR), by exact path. They pass the
+   *  same Host/Origin guard; each checks the token itself where it exposes flows. */
+  pages?: Record<string, PageHandler>;
 }
+
+/** `authorized`: the request carried the token (always true when none is set). */
+export type PageHandler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: { authorized: boolean; url: URL }) => void;
 
 export interface ApiServer {
   /** Where it listens (the port it got, when asked for 0). */
@@ -49,6 +55,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const r = res as http.ServerResponse;
       r.writeHead(403, { "content-type": "text/plain" });
       r.end(`${why}\n`);
+      return;
+    }
+    const url = new URL(req.url ?? "/", "http://tapwire");
+    const page = opts.pages?.[url.pathname];
+    if (page && (req.method === "GET" || req.method === "HEAD")) {
+      page(req as http.IncomingMessage, res as http.ServerResponse, { authorized: !opts.token || tokenMatches(req.headers.authorization, opts.token), url });
       return;
     }
     connect(req as http.IncomingMessage, res as http.ServerResponse);
@@ -81,11 +93,14 @@ function cleartextServer(handler: Handler): net.Server {
 }
 
 /** Bearer tokens compared in constant time (digests of equal length). */
+function tokenMatches(authorization: string | undefined | null, token: string): boolean {
+  const got = /^Bearer (.+)$/.exec(authorization ?? "")?.[1] ?? "";
+  return timingSafeEqual(createHash("sha256").update(got).digest(), createHash("sha256").update(token).digest());
+}
+
 function bearer(token: string): Interceptor {
-  const want = createHash("sha256").update(token).digest();
   return (next) => async (req) => {
-    const got = /^Bearer (.+)$/.exec(req.header.get("authorization") ?? "")?.[1] ?? "";
-    if (!timingSafeEqual(createHash("sha256").update(got).digest(), want)) throw new ConnectError("a valid bearer token is required", Code.Unauthenticated);
+    if (!tokenMatches(req.header.get("authorization"), token)) throw new ConnectError("a valid bearer token is required", Code.Unauthenticated);
     return await next(req);
   };
 }
