@@ -12,12 +12,14 @@ export interface Listening {
   host: string;
   port: number;
   tls: boolean;
+  /** More names the server may be addressed by (--allow-host): a proxy's, a hosts-file alias. */
+  allowHosts?: string[];
 }
 
 /** A function that says why a request is refused, or undefined when it may be answered. */
 export function createRequestGuard(listen: Listening): (headers: IncomingHttpHeaders) => string | undefined {
   const loopbackOnly = isLoopback(listen.host);
-  const names = new Set(["localhost", "127.0.0.1", "[::1]", listen.host.includes(":") ? `[${listen.host}]` : listen.host]);
+  const names = new Set(["localhost", "127.0.0.1", "[::1]", listen.host.includes(":") ? `[${listen.host}]` : listen.host, ...(listen.allowHosts ?? [])]);
   return (headers) => {
     const host = String(headers[":authority"] ?? headers.host ?? "").toLowerCase();
     if (loopbackOnly) {

@@ -18,6 +18,8 @@ export interface ApiServerOptions {
   port: number;
   /** Required as "Authorization: Bearer TOKEN" when not empty. */
   token: string;
+  /** Host names besides loopback's that requests may name (request-guard.ts). */
+  allowHosts?: string[];
   tls?: { cert: Uint8Array; key: Uint8Array };
   service: ServiceImpl<typeof TapwireService>;
   /** Plain HTTP endpoints beside the API (the web page, HAR), by exact path. They pass the
@@ -49,7 +51,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   // The port is known once listening (it may be 0): the guard is made at the first request.
   let refuse: ((headers: http.IncomingHttpHeaders) => string | undefined) | undefined;
   const handler: Handler = (req, res) => {
-    refuse ??= createRequestGuard({ host: opts.host, port: (server.address() as net.AddressInfo).port, tls: !!opts.tls });
+    refuse ??= createRequestGuard({ host: opts.host, port: (server.address() as net.AddressInfo).port, tls: !!opts.tls, allowHosts: opts.allowHosts });
     const why = refuse(req.headers);
     if (why) {
       const r = res as http.ServerResponse;

@@ -8,7 +8,7 @@ import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowStore } from "../flows/flow-store.ts";
 import { PageTokenError } from "../flows/flow-store.ts";
 import type { FlowBroadcast } from "../flows/flow-broadcast.ts";
-import { compileFlowFilter } from "../flows/flow-filter.ts";
+import { compileFlowFilter, FilterSyntaxError, type FlowPredicate } from "../flows/flow-filter.ts";
 import type { Capture } from "../capture/capture.ts";
 import { listContainers } from "./container-list.ts";
 import type { TrayceStats } from "./trayce.ts";
@@ -16,7 +16,7 @@ import { isContainerChoice } from "../procs/containers.ts";
 import { createTlsUsage } from "../probes/tls-usage.ts";
 import { create } from "@bufbuild/protobuf";
 import { ContainerSchema, type Container } from "../gen/tapwire/v1/flow_pb.ts";
-import { CaptureFilterSchema, type CaptureFilter } from "../gen/tapwire/v1/service_pb.ts";
+import { CaptureFilterSchema, type CaptureFilter, type FlowFilter } from "../gen/tapwire/v1/service_pb.ts";
 
 export interface ServiceDeps {
   version: string;
@@ -71,11 +71,11 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
     },
     async *watchFlows(req, ctx) {
       if (req.last > MAX_LAST) throw new ConnectError(`last: at most ${MAX_LAST}`, Code.InvalidArgument);
-      const match = compileFlowFilter(req.filter);
+      const match = filterOf(req.filter);
       const sub = deps.broadcast.subscribe(match, {
         // The history's newest, completed flows only (open ones start live from now).
         first: req.last ? deps.store.newest((f) => !f.open && match(f), req.last) : [],
-        live: req.live ? { openMatch: compileFlowFilter(req.filter, { open: true }) } : undefined,
+        live: req.live ? { openMatch: filterOf(req.filter, { open: true }) } : undefined,
       });
       ctx.signal.addEventListener("abort", () => sub.close(), { once: true });
       for await (const ev of sub) {
@@ -88,7 +88,7 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
       const size = req.pageSize || 100;
       if (size > MAX_PAGE) throw new ConnectError(`page_size: at most ${MAX_PAGE}`, Code.InvalidArgument);
       try {
-        return deps.store.list(compileFlowFilter(req.filter), size, req.pageToken);
+        return deps.store.list(filterOf(req.filter), size, req.pageToken);
       } catch (e) {
         if (e instanceof PageTokenError) throw new ConnectError(e.message, Code.InvalidArgument);
         throw e;
@@ -154,4 +154,14 @@ function listProcesses(engine: Capture, store: FlowStore) {
     if (p) note(p.pid, p.comm, p.exe);
   }
   return [...out.values()].sort((a, b) => a.pid - b.pid);
+}
+
+/** A request's filter as a predicate; an expression that does not parse is the caller's to fix. */
+function filterOf(filter: FlowFilter | undefined, opts: { open?: boolean } = {}): FlowPredicate {
+  try {
+    return compileFlowFilter(filter, opts);
+  } catch (e) {
+    if (e instanceof FilterSyntaxError) throw new ConnectError(`filter.expression: ${e.message}`, Code.InvalidArgument);
+    throw e;
+  }
 }

@@ -6,6 +6,7 @@ import { isContainerChoice } from "../procs/containers.ts";
 import { DEFAULT_HOLD_TIMEOUT_MS } from "../probes/exec-hold.ts";
 import type { PlacementMode } from "../probes/openssl.ts";
 import { isLoopback } from "../api/listen-address.ts";
+import { compileFilter, FilterSyntaxError } from "../flows/flow-filter.ts";
 import { COMMANDS, nearestCommand } from "./usage.ts";
 
 export class UsageError extends Error {}
@@ -43,11 +44,15 @@ export interface CaptureArgs {
   outputBuffer: number;
   /** Where uprobes go: "chosen" (the cheapest equivalent place, read from the code) or "entry". */
   uprobePlacement: PlacementMode;
+  /** Only flows matching this filter expression are printed ("": all). */
+  filter: string;
 }
 
-export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "live" | "color"> {
+export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "live" | "color" | "filter"> {
   command: "serve";
   host: string;
+  /** Host names, besides loopback's, that requests may address the server by (--allow-host). */
+  allowHosts: string[];
   port: number;
   token: string;
   insecure: boolean;
@@ -72,6 +77,8 @@ export interface WatchArgs {
   comms: string[];
   containers: string[];
   last: number;
+  /** A filter expression, applied by the server ("": all). */
+  filter: string;
   /** CA certificate for an https server with a private CA. */
   cacert: string;
 }
@@ -146,7 +153,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
   // `tapwire COMMAND --help` and `tapwire help COMMAND`: that command's usage.
   const named = first !== undefined && !first.startsWith("-");
   if (command === "help") {
-    if (args[0] !== undefined && !(COMMANDS as readonly string[]).includes(args[0])) throw unknownCommand(args[0]);
+    if (args[0] !== undefined && args[0] !== "filter" && !(COMMANDS as readonly string[]).includes(args[0])) throw unknownCommand(args[0]);
     return { command: "help", topic: args[0] };
   }
   if (args.includes("--help") || args.includes("-h")) {
@@ -187,8 +194,9 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
             "history-bytes": { type: "string", default: "256m" },
             trayce: { type: "string", default: "" },
             "trayce-batch-bytes": { type: "string", default: "1m" },
+            "allow-host": { type: "string", multiple: true, default: [] },
           }
-        : { json: { type: "boolean", default: false }, live: { type: "boolean", default: false } }),
+        : { json: { type: "boolean", default: false }, live: { type: "boolean", default: false }, filter: { type: "string", default: "" } }),
       verbose: { type: "boolean", short: "v", default: false },
       pid: { type: "string", multiple: true, default: [] },
       comm: { type: "string", multiple: true, default: [] },
@@ -247,6 +255,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
       ...common,
       json: values.json as boolean,
       live: values.live as boolean,
+      filter: filterFlag(str("filter")),
       color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
     };
   }
@@ -263,6 +272,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
     host,
     port,
     token,
+    allowHosts: list("allow-host").map(allowHostFlag),
     insecure: values.insecure as boolean,
     tlsCert,
     tlsKey,
@@ -288,6 +298,7 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
       pid: { type: "string", multiple: true, default: [] },
       comm: { type: "string", multiple: true, default: [] },
       container: { type: "string", multiple: true, default: [] },
+      filter: { type: "string", default: "" },
       "no-color": { type: "boolean", default: false },
     },
   });
@@ -304,6 +315,7 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
     token: values.token!,
     cacert: values.cacert!,
     last: parseIntFlag("--last", values.last!, 0, 10_000),
+    filter: filterFlag(values.filter!),
     json: values.json!,
     verbose: values.verbose!,
     color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
@@ -360,6 +372,23 @@ function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof par
   } catch (e) {
     throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
   }
+}
+
+/** A filter expression, checked here so a mistake is a usage error before anything starts. */
+function filterFlag(text: string): string {
+  if (!text.trim()) return "";
+  try {
+    compileFilter(text);
+  } catch (e) {
+    if (e instanceof FilterSyntaxError) throw new UsageError(`--filter: ${e.message}`);
+    throw e;
+  }
+  return text;
+}
+
+function allowHostFlag(name: string): string {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?)$/.test(name)) throw new UsageError(`--allow-host: "${name}" is not a host name (give the name alone, without port or scheme)`);
+  return name.toLowerCase();
 }
 
 function pidFlags(values: string[]): number[] {

@@ -10,6 +10,8 @@ import { startCapture } from "../capture/capture.ts";
 import { execHolderCommand } from "./holder-command.ts";
 import { stopSignal } from "./signals.ts";
 import { pollFds } from "../bpf/fanotify.ts";
+import { compileFilter } from "../flows/flow-filter.ts";
+import type { Flow, FlowMessage } from "../gen/tapwire/v1/flow_pb.ts";
 
 /** How long a stop waits for stdout to take what is queued. */
 const OUTPUT_GRACE_MS = 300;
@@ -28,13 +30,29 @@ export async function capture(args: CaptureArgs): Promise<number> {
   const stop = stopSignal();
   const out = createOutputWriter({ budgetBytes: args.outputBuffer });
   const sink = args.json ? createJsonLinesSink(out, { live: args.live }) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
+  // --filter: a flow whose start was shown is shown to its end, whatever the end says.
+  const filter = args.filter ? compileFilter(args.filter) : undefined;
+  const shownOpen = new Set<string>();
   // The terminal always shows open flows; JSON shows them when asked (--live).
-  const live = sink.started && sink.messages ? { started: sink.started, messages: sink.messages } : undefined;
+  const live =
+    sink.started && sink.messages
+      ? {
+          started: (flow: Flow) => {
+            if (filter && !filter.startMatches(flow)) return;
+            if (filter) shownOpen.add(flow.id);
+            sink.started!(flow);
+          },
+          messages: (flowId: string, messages: FlowMessage[]) => {
+            if (!filter || shownOpen.has(flowId)) sink.messages!(flowId, messages);
+          },
+        }
+      : undefined;
   let saidDropping = false;
   const engine = await startCapture(
     { ...args, holderCommand: execHolderCommand() },
     {
       onFlow(flow) {
+        if (filter && !shownOpen.delete(flow.id) && !filter.matches(flow)) return;
         sink.flow(flow);
         if (out.dropped && !saidDropping && args.verbose) {
           saidDropping = true;

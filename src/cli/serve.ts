@@ -42,6 +42,7 @@ export async function serve(args: ServeArgs): Promise<number> {
       host: args.host,
       port: args.port,
       token: args.token,
+      allowHosts: args.allowHosts,
       tls,
       service: tapwireService({ version: pkg.version, engine: running, store, broadcast, ports: args.ports, features, trayce: () => trayce?.stats }),
     });

@@ -1,12 +1,16 @@
 // What `tapwire --help` and `tapwire COMMAND --help` print: the commands, then each
 // command's own flags with their defaults and one example.
+import { nearestWord } from "../flows/filter-language/nearest-word.ts";
+
 export const COMMANDS = ["capture", "serve", "watch", "containers", "gen", "keylog", "doctor", "inspect", "help", "version"] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Capture's own: how flows are printed. */
 const OUTPUT_FLAGS = `  --json              one flow per line on stdout, as the canonical JSON of tapwire.v1.Flow
   --json --live       one line per flow event instead (tapwire.v1.FlowEvent): started, each
-                      gRPC message as it completes, ended with the final flow`;
+                      gRPC message as it completes, ended with the final flow
+  --filter EXPR       only flows matching EXPR (tapwire help filter), e.g.
+                      --filter 'status >= 500 or duration > 1s'`;
 
 /** What capture and serve share. */
 const CAPTURE_FLAGS = `  -v, --verbose       also print headers and bodies (and a line per program held at its exec)
@@ -56,6 +60,7 @@ usage:
   tapwire doctor                check that this machine can run tapwire, and say how to fix what is missing
   tapwire inspect FILE [--json] what tapwire sees in an executable or library: Go and OpenSSL, and where it would probe
   tapwire help [COMMAND]        this text, or a command's own (also: tapwire COMMAND --help)
+  tapwire help filter           the filter language of --filter, the API and the web page
   tapwire version | --version
 
 capture options:
@@ -93,6 +98,9 @@ options:
   --trayce HOST:PORT  also send flows to a Trayce GUI there, speaking Trayce's agent protocol
   --trayce-batch-bytes SIZE   largest batch of flows sent to it (default 1m; a larger flow
                       is sent with its payloads cut to fit, and marked)
+  --allow-host NAME   also answer requests addressed to NAME (a proxy's or an alias's host
+                      name); by default a loopback listener answers only loopback names, so
+                      a web page reaching 127.0.0.1 by another name gets nothing (repeatable)
   and the capture options but --json:
 ${CAPTURE_FLAGS}
 
@@ -114,10 +122,12 @@ options:
   --json              one flow per line, as the canonical JSON of tapwire.v1.Flow
   -v, --verbose       also print headers and bodies
   --pid N, --comm NAME, --container C   only these processes or containers (repeatable)
+  --filter EXPR       only flows matching EXPR, applied by the server (tapwire help filter)
   --no-color          no colours, even on a terminal
 
 example:
-  tapwire watch --last 20 --comm python3`,
+  tapwire watch --last 20 --comm python3
+  tapwire watch --filter 'grpc.status != OK or status >= 500'`,
   containers: `usage: tapwire containers [--json] [--docker-socket PATH]
 
 The containers running here: id, name, image, pid, network, and the TLS libraries and Go
@@ -177,32 +187,46 @@ example:
   tapwire inspect /usr/lib/x86_64-linux-gnu/libssl.so.3`,
 };
 
-/** The usage of a command, or the general usage. */
+/** `tapwire help filter`: the filter language of --filter, FlowFilter.expression and the page. */
+export const FILTER_HELP = `Filter expressions (--filter of capture and watch, FlowFilter.expression in the API, the
+web page's filter box): one language, one meaning everywhere.
+
+  status >= 500                          a comparison: FIELD OP VALUE
+  method == POST and host == "api.local" and, or, not (also &&, ||, !) and ( )
+  path ~ "^/v[12]/users"                 ~ and !~: a regular expression (JS syntax; a
+                                         leading (?i) ignores case)
+  req.header["content-type"] contains "json"
+  process in [curl, python3]             in [a, b]: any of the values
+  duration > 250ms and resp.size > 1mb   units: ns us ms s m h; b kb mb gb kib mib gib
+  grpc.status != OK                      gRPC status codes by name or number
+  not status                             a field alone: it is there (here: no response)
+
+Operators: == != < <= > >= ~ !~ contains in. Values: "strings" (or 'strings'), numbers,
+and bare words (GET, grpc, client, 127.0.0.1). a != b is not (a == b): a flow without the
+field matches it. A field with several values (a header sent twice, header[] of both
+sides) matches ==, ~, contains and in when one of its values does.
+
+Fields:
+  method host authority path url          text; method, host and authority ignore case
+  status                                  the response's status (none: no response)
+  protocol (http1 http2 grpc websocket)   role (client server)
+  process pid exe container image         the traced process; container by name or id
+  tls tls_library                         tls is true or false
+  src.ip src.port dst.ip dst.port         the connection (src: the side that opened it)
+  duration size req.size resp.size        ms (or with a unit), bytes (bodies as sent)
+  header["N"] req.header["N"] resp.header["N"]   a header's values (N in any case)
+  body req.body resp.body                 bytes: contains, ~, !~
+  grpc.service grpc.method grpc.status    open incomplete id
+
+A mistake is reported with its column: --filter: at column 8: expected a value after "==" ...`;
+
+/** The usage of a command (or the filter language), or the general usage. */
 export function usageOf(command?: string): string {
+  if (command === "filter") return FILTER_HELP;
   return (command && COMMAND_USAGE[command as keyof typeof COMMAND_USAGE]) || USAGE;
 }
 
 /** The command a mistyped one most likely meant, if one is close. */
 export function nearestCommand(word: string): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const c of COMMANDS) {
-    const d = c.startsWith(word) && word.length >= 2 ? 1 : editDistance(word, c);
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
+  return nearestWord(word, COMMANDS);
 }

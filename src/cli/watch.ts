@@ -67,7 +67,7 @@ export async function watch(args: WatchArgs): Promise<number> {
     if (how || parts.length) process.stderr.write(`tapwire: ${[how, ...parts].filter(Boolean).join("; ")}\n`);
   };
   try {
-    const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms, containers: args.containers }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });
+    const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms, containers: args.containers, expression: args.filter }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });
     process.stderr.write(`watching ${args.server}\n`);
     for await (const r of stream) {
       if (r.event.case === "flow") sink.flow(r.event.value);

@@ -1,12 +1,19 @@
 // FlowFilter (tapwire.v1) as a predicate: empty fields match everything; a flow must match
-// every field that is set, and any one value of a repeated field.
+// every field that is set, and any one value of a repeated field — and the expression, in
+// the filter language (filter-language/), when one is given.
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import type { FlowFilter } from "../gen/tapwire/v1/service_pb.ts";
 import { containerMatches } from "../procs/containers.ts";
+import { compileFilter } from "./filter-language/compile.ts";
+
+export { FilterSyntaxError } from "./filter-language/parse.ts";
+export { compileFilter, FILTER_FIELDS, type CompiledFilter } from "./filter-language/compile.ts";
 
 export type FlowPredicate = (flow: Flow) => boolean;
 
-/** `open`: for a flow as known while it is open — the response's status is not checked. */
+/** `open`: for a flow as known while it is open — the response's status is not checked, nor
+ * any part of the expression about the response. Throws FilterSyntaxError for an expression
+ * that does not parse. */
 export function compileFlowFilter(filter: FlowFilter | undefined, opts: { open?: boolean } = {}): FlowPredicate {
   if (!filter) return () => true;
   const pids = new Set(filter.pids);
@@ -40,6 +47,11 @@ export function compileFlowFilter(filter: FlowFilter | undefined, opts: { open?:
       return !!c && choices.some((choice) => containerMatches(choice, c));
     });
   }
+  if (filter.expression.trim()) {
+    const compiled = compileFilter(filter.expression);
+    checks.push(opts.open ? compiled.startMatches : compiled.matches);
+  }
+  if (checks.length === 1) return checks[0]!;
   return (f) => {
     for (const c of checks) if (!c(f)) return false;
     return true;
