@@ -12,6 +12,7 @@ const benches = [
   ["bench/go-analysis.ts"],
   ["bench/exec-hold.ts"],
   ["bench/flow-memory.ts"],
+  ["bench/filter.ts"],
   ["bench/soak.ts", "--minutes", "2"],
 ];
 for (const [file, ...args] of benches) {

@@ -36,7 +36,11 @@ const PROTOCOLS: Record<number, string> = { [Protocol.HTTP1]: "http1", [Protocol
 const GRPC_STATUS = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
 const EMPTY: string[] = [];
 
-const hostOf = (authority: string) => /^(\[[^\]]*\]|[^:]*)/.exec(authority)![1]!;
+/** The authority without its port ("[::1]:80" → "[::1]"). */
+const hostOf = (authority: string) => {
+  const end = authority.charCodeAt(0) === 0x5b ? authority.indexOf("]") + 1 : authority.indexOf(":");
+  return end > 0 ? authority.slice(0, end) : authority;
+};
 const valuesOf = (headers: Header[] | undefined, name: string): string[] => {
   if (!headers) return EMPTY;
   let out: string[] | undefined;
