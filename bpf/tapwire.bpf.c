@@ -1265,9 +1265,20 @@ int tw_go_ret(struct pt_regs *ctx)
 	return 0;
 }
 
-/* ---- TLS libraries being loaded: openat of a file named libssl.so* ---- */
+/* ---- TLS libraries being loaded: openat of a file named libssl.so* or libgnutls.so* ---- */
 
 static const char libssl_name[] = "libssl.so";
+static const char libgnutls_name[] = "libgnutls.so";
+
+/* Whether the base name at `base` in scratch starts with `name` (a constant of length n). */
+#define BASENAME_STARTS_WITH(s, base, name)                                                   \
+	({                                                                                     \
+		bool same = true;                                                              \
+		for (__u32 k = 0; k < sizeof(name) - 1; k++)                                   \
+			if ((s)->data[((base) + k) & (2 * TW_CHUNK_SIZE - 1)] != (name)[k])    \
+				same = false;                                                  \
+		same;                                                                          \
+	})
 
 /* bpf_loop callback: remembers where the base name of the path in scratch starts. A
  * callback keeps the verifier from walking every iteration of a 256-byte scan. */
@@ -1361,9 +1372,8 @@ int tw_exit_openat(struct syscall_trace_exit *ctx)
 		return 0;
 	struct basename_scan scan = { .s = s, .base = 0 };
 	bpf_loop(TW_PATH_LEN, basename_step, &scan, 0);
-	for (__u32 k = 0; k < sizeof(libssl_name) - 1; k++)
-		if (s->data[(scan.base + k) & (2 * TW_CHUNK_SIZE - 1)] != libssl_name[k])
-			return 0;
+	if (!BASENAME_STARTS_WITH(s, scan.base, libssl_name) && !BASENAME_STARTS_WITH(s, scan.base, libgnutls_name))
+		return 0;
 
 	struct tw_lib_open_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {

@@ -7,6 +7,7 @@ import { loadDecoder } from "../elfkit/decode.ts";
 import { goTlsTargets } from "../probes/go-tls-targets.ts";
 import { goRuntimeLayout, GoLayoutError, type GoRuntimeLayout } from "../probes/go-runtime-layout.ts";
 import { opensslFunctions, opensslProbes, opensslVersion } from "../probes/openssl.ts";
+import { gnutlsFunctions, gnutlsProbes, gnutlsVersion } from "../probes/gnutls.ts";
 import type { Placement } from "../probes/uprobe-placement.ts";
 import { SetupError } from "../bpf/libbpf.ts";
 import { fileError } from "./file-errors.ts";
@@ -26,6 +27,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
   try {
     await loadDecoder();
     const openssl = opensslFunctions(file);
+    const gnutls = openssl.length ? [] : gnutlsFunctions(file);
     const go = goTlsTargets(elf);
     let layout: GoRuntimeLayout | undefined;
     let layoutError: string | undefined;
@@ -58,6 +60,13 @@ export async function inspect(file: string, json: boolean): Promise<number> {
         place: placed(p.place),
         returns: p.returns ? ("uretprobe" as const) : undefined,
       })),
+      ...(gnutls.length ? gnutlsProbes(file, gnutls, "chosen") : []).map((p) => ({
+        library: "gnutls",
+        functions: [p.name],
+        fileOffset: p.offset,
+        place: placed(p.place),
+        returns: p.returns ? ("uretprobe" as const) : undefined,
+      })),
       ...[go?.write, go?.read].flatMap((f) =>
         !f
           ? []
@@ -80,7 +89,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
         ? `Go binary not supported: ${go.unsupported}`
         : go
           ? "Go binary without crypto/tls"
-          : "neither OpenSSL (no exported SSL_read/SSL_write) nor Go";
+          : "not OpenSSL (no exported SSL_read/SSL_write), GnuTLS (gnutls_record_send/recv) or Go";
     const report = {
       file,
       elf: { machine: elf.machine, type: ET_NAMES[elf.type] ?? `type ${elf.type}`, size: elf.size },
@@ -95,6 +104,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
           }
         : undefined,
       openssl: openssl.length ? { version: opensslVersion(file) } : undefined,
+      gnutls: gnutls.length ? { version: gnutlsVersion(file) } : undefined,
       probes,
       notProbed,
     };
@@ -113,6 +123,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
       );
     }
     if (report.openssl) console.log(`OpenSSL: ${report.openssl.version}`);
+    if (report.gnutls) console.log(`GnuTLS: ${report.gnutls.version}`);
     for (const p of probes) {
       const returns = p.returns === "uretprobe" ? "; uretprobe" : p.returns ? `; returns at ${p.returns.map(hex).join(", ")}` : "";
       console.log(`probe ${p.functions.join(" + ")} at file offset ${hex(p.fileOffset)}${returns}`);

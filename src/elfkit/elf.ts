@@ -314,3 +314,22 @@ function cString(bytes: Uint8Array, offset: number, max = 4096): string {
   while (end < limit && bytes[end] !== 0) end++;
   return new TextDecoder("latin1").decode(bytes.subarray(offset, end));
 }
+
+/** The first match of `pattern` at an occurrence of `mark` in the file's .rodata (version
+ * strings live there). Read 1 MiB at a time and searched natively: node's .rodata is tens of
+ * MB with OpenSSL's version 8 MB in. `pattern` sees up to 80 bytes from the mark. */
+export function searchRodata(elf: ElfFile, mark: Buffer, pattern: RegExp): RegExpExecArray | undefined {
+  const rodata = elf.sections.find((s) => s.name === ".rodata");
+  if (!rodata) return undefined;
+  const CHUNK = 1 << 20;
+  const OVERLAP = 128; // a string across two chunks is whole in the second
+  for (let start = 0; start < rodata.size; start += CHUNK - OVERLAP) {
+    const bytes = Buffer.from(elf.read(rodata.offset + start, Math.min(CHUNK, rodata.size - start)));
+    for (let at = bytes.indexOf(mark); at >= 0; at = bytes.indexOf(mark, at + 1)) {
+      const m = pattern.exec(bytes.toString("latin1", at, at + 80));
+      if (m) return m;
+    }
+    if (start + CHUNK >= rodata.size) break;
+  }
+  return undefined;
+}

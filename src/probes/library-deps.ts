@@ -1,4 +1,4 @@
-// Which libssl files a program loads as it starts, known before it runs: its DT_NEEDED
+// Which TLS libraries (libssl, libgnutls) a program loads as it starts, known before it runs: its DT_NEEDED
 // names followed through every library they need (curl -> libcurl -> libssl), each resolved
 // the way glibc's loader does, inside the program's own root (a container's files for a
 // container's program). An exec held until its file is probed can then have its libssl
@@ -21,12 +21,15 @@ const MAX_LIBRARIES = 512;
 /** Entries kept in each cache before it is emptied. */
 const CACHE_LIMIT = 16_384;
 
-export const isLibsslName = (name: string) => /^libssl\.so/.test(name.slice(name.lastIndexOf("/") + 1));
+/** OpenSSL's libssl.so* or GnuTLS's libgnutls.so* (as the kernel side matches opens; NSS's
+ * libssl3.so is neither). What a file really is, its symbols decide (tls-probes.ts). */
+export const isTlsLibraryName = (name: string) => /^(?:libssl|libgnutls)\.so/.test(name.slice(name.lastIndexOf("/") + 1));
 
-/** A libssl a program loads, and the libcrypto it comes with (OpenSSL's version is there). */
-export interface LoadedLibssl {
+/** A TLS library a program loads (libssl, libgnutls), and the libcrypto a libssl comes with
+ * (OpenSSL's version is there). */
+export interface LoadedTlsLibrary {
   /** Paths tapwire can open: `root` + the path inside it. */
-  libssl: string;
+  library: string;
   libcrypto?: string;
 }
 
@@ -37,7 +40,7 @@ export interface LibraryResolver {
    * @param exeInRoot the executable's path inside its root (for $ORIGIN)
    * @param root "" for tapwire's own root, else e.g. "/proc/PID/root"
    */
-  libsslOf(exe: string, exeInRoot: string, root: string, ldLibraryPath?: string): LoadedLibssl[];
+  tlsLibrariesOf(exe: string, exeInRoot: string, root: string, ldLibraryPath?: string): LoadedTlsLibrary[];
 }
 
 export function createLibraryResolver(): LibraryResolver {
@@ -95,7 +98,7 @@ export function createLibraryResolver(): LibraryResolver {
       .map((d) => d.replace(/\$\{ORIGIN\}|\$ORIGIN/g, origin));
 
   return {
-    libsslOf(exe, exeInRoot, root, ldLibraryPath) {
+    tlsLibrariesOf(exe, exeInRoot, root, ldLibraryPath) {
       const exeKey = fileIdentity(exe);
       if (!exeKey) return [];
       const exeDynamic = dynamicOf(exe, exeKey);
@@ -121,7 +124,7 @@ export function createLibraryResolver(): LibraryResolver {
         return undefined;
       };
 
-      const found: LoadedLibssl[] = [];
+      const found: LoadedTlsLibrary[] = [];
       const seen = new Set<string>();
       const queue: [string, ElfDynamic][] = [[exeInRoot, exeDynamic]];
       while (queue.length && seen.size < MAX_LIBRARIES) {
@@ -132,11 +135,11 @@ export function createLibraryResolver(): LibraryResolver {
           seen.add(lib);
           const key = fileIdentity(root + lib);
           const libDynamic = key && dynamicOf(root + lib, key);
-          if (isLibsslName(lib)) {
+          if (isTlsLibraryName(lib)) {
             // What libssl needs (libcrypto, libc) carries no libssl.
             const crypto = libDynamic ? libDynamic.needed.find((n) => n.startsWith("libcrypto")) : undefined;
             const libcrypto = crypto && libDynamic ? resolve(crypto, lib, libDynamic) : undefined;
-            found.push({ libssl: root + lib, ...(libcrypto ? { libcrypto: root + libcrypto } : {}) });
+            found.push({ library: root + lib, ...(libcrypto ? { libcrypto: root + libcrypto } : {}) });
             continue;
           }
           if (libDynamic) queue.push([lib, libDynamic]);

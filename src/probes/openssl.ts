@@ -1,7 +1,7 @@
 // OpenSSL in a file: the functions tapwire probes (exported, with their file offsets) and
 // the version string.
 import { dirname, basename } from "node:path";
-import { openElf, ElfError } from "../elfkit/elf.ts";
+import { openElf, ElfError, searchRodata } from "../elfkit/elf.ts";
 import * as L from "../bpf/gen/layout.ts";
 import { planOpenssl, type OpensslProbe } from "./uprobe-placement.ts";
 
@@ -91,20 +91,8 @@ export function opensslVersion(file: string, named = file, libcrypto?: string): 
       continue; // not there, or not ELF: try the next
     }
     try {
-      // The version string sits in read-only data: only that section is read, 1 MiB at a
-      // time, and searched natively until found (node's is 47 MB, the string 8 MB in).
-      const rodata = elf.sections.find((s) => s.name === ".rodata");
-      if (!rodata) continue;
-      const CHUNK = 1 << 20;
-      const OVERLAP = 64; // a string across two chunks is whole in the second
-      for (let start = 0; start < rodata.size; start += CHUNK - OVERLAP) {
-        const bytes = Buffer.from(elf.read(rodata.offset + start, Math.min(CHUNK, rodata.size - start)));
-        for (let at = bytes.indexOf(MARK); at >= 0; at = bytes.indexOf(MARK, at + 1)) {
-          const v = VERSION.exec(bytes.toString("latin1", at, at + 40));
-          if (v) return `OpenSSL ${v[1]}`;
-        }
-        if (start + CHUNK >= rodata.size) break;
-      }
+      const v = searchRodata(elf, MARK, VERSION);
+      if (v) return `OpenSSL ${v[1]}`;
     } finally {
       elf.close();
     }

@@ -1,6 +1,7 @@
 // Finds every TLS library in use on the host and puts tapwire's uprobes on it, once per
 // file (src/probes/file-identity.ts): each OpenSSL (SSL_read, SSL_write, their _ex forms and
-// the calls that tell which socket an SSL object uses) and each Go executable that uses
+// the calls that tell which socket an SSL object uses), each GnuTLS (its record calls,
+// src/probes/gnutls.ts) and each Go executable that uses
 // crypto/tls ((*Conn).Write and (*Conn).Read at entry and at every RET).
 //  - at start: the system's libssl from the loader's cache, every libssl.so* mapped by a
 //    running process, and every running executable (node carries OpenSSL; Go programs);
@@ -22,16 +23,17 @@ import type { GoBinaryConfig, UprobeLink, UprobeSpec } from "../bpf/loader.ts";
 import { goTlsTargets, type GoTlsFunction } from "./go-tls-targets.ts";
 import { goRuntimeLayout, GoLayoutError } from "./go-runtime-layout.ts";
 import { fileIdentity } from "./file-identity.ts";
-import { createLibraryResolver, isLibsslName, type LoadedLibssl } from "./library-deps.ts";
+import { createLibraryResolver, isTlsLibraryName, type LoadedTlsLibrary } from "./library-deps.ts";
 import { opensslFunctions, opensslProbes, opensslVersion, type PlacementMode } from "./openssl.ts";
 import { describeOpensslPlaces } from "./uprobe-placement.ts";
+import { gnutlsFunctions, gnutlsProbes, gnutlsVersion } from "./gnutls.ts";
 import * as L from "../bpf/gen/layout.ts";
 
 export interface TlsLibrary {
   /** Small id, carried in the uprobes' cookies and on connections (never 0). */
   id: number;
   path: string;
-  /** "OpenSSL 3.0.19" ("OpenSSL" when the version cannot be read), or "Go go1.19.8 crypto/tls". */
+  /** "OpenSSL 3.0.19" ("OpenSSL" when the version cannot be read), "GnuTLS 3.7.9", or "Go go1.19.8 crypto/tls". */
   version: string;
   /** The functions probed. */
   functions: string[];
@@ -82,7 +84,7 @@ const MAX_TRIES = 3;
 /** Paths of the system's libssl, from the dynamic loader's cache. */
 function systemLibssl(): string[] {
   try {
-    return [...parseLdCache(readFileSync("/etc/ld.so.cache")).entries()].filter(([name]) => isLibsslName(name)).map(([, path]) => path);
+    return [...parseLdCache(readFileSync("/etc/ld.so.cache")).entries()].filter(([name]) => isTlsLibraryName(name)).map(([, path]) => path);
   } catch {
     return [];
   }
@@ -159,7 +161,7 @@ export function createTlsProbes(opts: {
     if (byFile.has(key)) return "known";
     const shown = as.where ? `${as.path} (${as.where})` : as.path;
     try {
-      const lib = probeOpenssl(file, as, shown, key, named, libcrypto) ?? probeGo(file, as, shown, key);
+      const lib = probeOpenssl(file, as, shown, key, named, libcrypto) ?? probeGnutls(file, as, shown, key) ?? probeGo(file, as, shown, key);
       byFile.set(key, lib);
       if (!seenAt.has(key) && seenAt.size < 65_536) seenAt.set(key, named);
       tries.delete(key);
@@ -196,23 +198,41 @@ export function createTlsProbes(opts: {
       if (opts.attach) opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")}; ${describeOpensslPlaces(probes)})`);
     };
 
-    if (opts.attach) {
-      const targets = probes.map((p) => ({ offset: p.offset, cookie: lib.id | (p.fn << 16), returns: p.returns }));
-      const entry = opts.attach({ program: "tw_ssl_enter", path: file, targets: targets.map(({ offset, cookie }) => ({ offset, cookie })), retprobe: false });
-      try {
-        // SSL_free needs no return probe.
-        const returning = targets.filter((t) => t.returns).map(({ offset, cookie }) => ({ offset, cookie }));
-        links.push(opts.attach({ program: "tw_ssl_exit", path: file, targets: returning, retprobe: true }));
-      } catch (e) {
-        entry.detach();
-        throw e;
-      }
-      links.push(entry);
-    }
+    if (opts.attach) attachSslShaped(file, lib, probes);
     // A held executable's version is read once its exec has been let go (node's takes ~8 ms
     // to find), before any of its traffic is read.
     if (deferring === file) afterHeld.push(finish);
     else finish();
+    libraries.push(lib);
+    return lib;
+  }
+
+  /** The entry programs and, for each probe that returns data, a return probe. */
+  function attachSslShaped(file: string, lib: TlsLibrary, probes: { offset: number; fn: number; returns: boolean }[]): void {
+    const targets = probes.map((p) => ({ offset: p.offset, cookie: lib.id | (p.fn << 16), returns: p.returns }));
+    const entry = opts.attach!({ program: "tw_ssl_enter", path: file, targets: targets.map(({ offset, cookie }) => ({ offset, cookie })), retprobe: false });
+    try {
+      // SSL_free (gnutls_deinit) needs no return probe.
+      const returning = targets.filter((t) => t.returns).map(({ offset, cookie }) => ({ offset, cookie }));
+      links.push(opts.attach!({ program: "tw_ssl_exit", path: file, targets: returning, retprobe: true }));
+    } catch (e) {
+      entry.detach();
+      throw e;
+    }
+    links.push(entry);
+  }
+
+  /** GnuTLS: its record calls at their entries, with return probes (gnutls.ts). */
+  function probeGnutls(file: string, as: FileName, shown: string, key: string): TlsLibrary | undefined {
+    const functions = gnutlsFunctions(file);
+    if (!functions.length) return undefined;
+    const lib: TlsLibrary = { id: libraries.length + 1, path: as.path, where: as.where, version: gnutlsVersion(file), functions: functions.map((f) => f.name), fileKey: key };
+    if (opts.attach) {
+      const probes = gnutlsProbes(file, functions, placement);
+      attachSslShaped(file, lib, probes);
+      const moved = probes.filter((p) => p.place.vaddr !== functions.find((f) => f.name === p.name)!.vaddr).map((p) => `${p.name} at ${p.place.instruction}`);
+      opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")}; ${moved.length ? `entries, but ${moved.join(", ")}` : "at entries"})`);
+    }
     libraries.push(lib);
     return lib;
   }
@@ -309,14 +329,14 @@ export function createTlsProbes(opts: {
     const root = rootPath(pid);
     const done = `${fileIdentity(exe)}|${directoryIdentity(root)}|${ldLibraryPath ?? ""}`;
     if (followed.has(done)) return "known";
-    let libs: LoadedLibssl[];
+    let libs: LoadedTlsLibrary[];
     try {
-      libs = deps.libsslOf(exe, exeInRoot, root, ldLibraryPath);
+      libs = deps.tlsLibrariesOf(exe, exeInRoot, root, ldLibraryPath);
     } catch (e) {
       opts.log(`tls: cannot follow the libraries of ${exeInRoot}: ${(e as Error).message}`);
       return "retry";
     }
-    for (const lib of libs) if (considerIn(pid, lib.libssl.slice(root.length), lib.libcrypto) === "retry") verdict = "retry";
+    for (const lib of libs) if (considerIn(pid, lib.library.slice(root.length), lib.libcrypto) === "retry") verdict = "retry";
     if (verdict === "known") {
       if (followed.size >= 16_384) followed.clear();
       followed.add(done);
@@ -343,7 +363,7 @@ export function createTlsProbes(opts: {
         for (const file of mappedFiles(pid)) {
           // The dynamic loader is opened for exec by every program that starts: settled now,
           // it is never held (src/probes/exec-hold.ts).
-          if (isLibsslName(file) || /\/ld-(?:linux|musl)[^/]*\.so[^/]*$/.test(file)) considerIn(pid, file);
+          if (isTlsLibraryName(file) || /\/ld-(?:linux|musl)[^/]*\.so[^/]*$/.test(file)) considerIn(pid, file);
         }
       }
     },

@@ -146,14 +146,19 @@ describe("inspect", () => {
     expect(unstripped.go.layout).toEqual({ ...report.go.layout, source: "DWARF" });
   }, 300_000);
 
-  test("OpenSSL and neither", async () => {
+  test("OpenSSL, GnuTLS and neither", async () => {
     const lib = await tapwire(["inspect", "/usr/lib/x86_64-linux-gnu/libssl.so.3"]);
     expect(lib.exitCode).toBe(0);
     expect(lib.stdout).toMatch(/^OpenSSL: OpenSSL 3\.\d+\.\d+$/m);
     // The read pair shares one probe, on the internal function both call (a push).
     expect(lib.stdout).toMatch(/^probe SSL_read \+ SSL_read_ex at file offset 0x[0-9a-f]+; uretprobe\n  place 0x[0-9a-f]+: push r\w+ \(push\) — the internal function SSL_read and SSL_read_ex both read through/m);
     expect(lib.stdout).toMatch(/^probe SSL_free at file offset 0x[0-9a-f]+\n  place 0x[0-9a-f]+: je 0x[0-9a-f]+ \(jcc\)/m);
+    const gnutls = await tapwire(["inspect", "/usr/lib/x86_64-linux-gnu/libgnutls.so.30"]);
+    expect(gnutls.stdout).toMatch(/^GnuTLS: GnuTLS 3\.\d+\.\d+$/m);
+    // Each record call with its uretprobe, at its entry; deinit with none.
+    for (const fn of ["gnutls_record_send2", "gnutls_record_recv", "gnutls_handshake"]) expect(gnutls.stdout).toMatch(new RegExp(`^probe ${fn} at file offset 0x[0-9a-f]+; uretprobe\n  place 0x[0-9a-f]+: `, "m"));
+    expect(gnutls.stdout).toMatch(/^probe gnutls_deinit at file offset 0x[0-9a-f]+\n/m);
     const curl = await tapwire(["inspect", "/usr/bin/curl", "--json"]);
-    expect(JSON.parse(curl.stdout)).toMatchObject({ probes: [], notProbed: "neither OpenSSL (no exported SSL_read/SSL_write) nor Go" });
+    expect(JSON.parse(curl.stdout)).toMatchObject({ probes: [], notProbed: "not OpenSSL (no exported SSL_read/SSL_write), GnuTLS (gnutls_record_send/recv) or Go" });
   });
 });

@@ -8,24 +8,32 @@ import { createLibraryResolver } from "../../../src/probes/library-deps.ts";
 
 const LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 
-/** ldd's answer for libssl. */
-function lddLibssl(path: string, env: Record<string, string> = {}): string | undefined {
+/** ldd's answer for libssl (or another library). */
+function lddLibssl(path: string, env: Record<string, string> = {}, name = "libssl"): string | undefined {
   const out = Bun.spawnSync(["ldd", path], { env: { ...process.env, ...env } }).stdout.toString();
-  return /libssl\.so\S*\s+=>\s+(\S+)/.exec(out)?.[1];
+  return new RegExp(`${name}\\.so\\S*\\s+=>\\s+(\\S+)`).exec(out)?.[1];
 }
 
 describe("libssl a program loads at start", () => {
-  test("curl: through libcurl, from the loader's cache (where ldd finds it)", () => {
-    const found = createLibraryResolver().libsslOf("/usr/bin/curl", "/usr/bin/curl", "");
-    expect(found).toEqual([{ libssl: lddLibssl("/usr/bin/curl")!, libcrypto: "/lib/x86_64-linux-gnu/libcrypto.so.3" }]);
+  test("curl: through libcurl, from the loader's cache (where ldd finds it); GnuTLS too, through librtmp", () => {
+    const found = createLibraryResolver().tlsLibrariesOf("/usr/bin/curl", "/usr/bin/curl", "");
+    expect(found).toEqual([
+      { library: lddLibssl("/usr/bin/curl")!, libcrypto: "/lib/x86_64-linux-gnu/libcrypto.so.3" },
+      { library: lddLibssl("/usr/bin/curl", {}, "libgnutls")! },
+    ]);
+  });
+
+  test("wget: GnuTLS, needed directly", () => {
+    const found = createLibraryResolver().tlsLibrariesOf("/usr/bin/wget", "/usr/bin/wget", "");
+    expect(found).toEqual([{ library: lddLibssl("/usr/bin/wget", {}, "libgnutls")! }]);
   });
 
   test("LD_LIBRARY_PATH comes first: a copy nothing has loaded", () => {
     const dir = mkdtempSync(`${tmpdir()}/tapwire-deps-`);
     copyFileSync(LIBSSL, `${dir}/libssl.so.3`);
-    const found = createLibraryResolver().libsslOf("/usr/bin/curl", "/usr/bin/curl", "", `/nonexistent:${dir}`);
+    const found = createLibraryResolver().tlsLibrariesOf("/usr/bin/curl", "/usr/bin/curl", "", `/nonexistent:${dir}`);
     // Its libcrypto is not beside it: the system's, from the cache.
-    expect(found).toEqual([{ libssl: `${dir}/libssl.so.3`, libcrypto: "/lib/x86_64-linux-gnu/libcrypto.so.3" }]);
+    expect(found[0]).toEqual({ library: `${dir}/libssl.so.3`, libcrypto: "/lib/x86_64-linux-gnu/libcrypto.so.3" });
     expect(lddLibssl("/usr/bin/curl", { LD_LIBRARY_PATH: `/nonexistent:${dir}` })).toBe(`${dir}/libssl.so.3`);
   });
 
@@ -36,17 +44,17 @@ describe("libssl a program loads at start", () => {
     const cc = Bun.spawnSync(["clang", "-o", `${root}/app/main`, `${root}/app/main.c`, LIBSSL, "-Wl,-rpath,$ORIGIN/lib"], { stderr: "pipe" });
     expect(cc.stderr.toString()).toBe("");
     copyFileSync(LIBSSL, `${root}/app/lib/libssl.so.3`);
-    const found = createLibraryResolver().libsslOf(`${root}/app/main`, "/app/main", root);
+    const found = createLibraryResolver().tlsLibrariesOf(`${root}/app/main`, "/app/main", root);
     // No loader cache nor libcrypto in this root: libcrypto is not found.
-    expect(found).toEqual([{ libssl: `${root}/app/lib/libssl.so.3` }]);
+    expect(found).toEqual([{ library: `${root}/app/lib/libssl.so.3` }]);
     // Where the same program, run on the host, loads it from.
     expect(lddLibssl(`${root}/app/main`)).toBe(`${root}/app/lib/libssl.so.3`);
   });
 
   test("a program that needs no libssl: none; a file that is not ELF: none", () => {
     const r = createLibraryResolver();
-    expect(r.libsslOf("/usr/bin/ls", "/usr/bin/ls", "")).toEqual([]);
-    expect(r.libsslOf("/etc/hostname", "/etc/hostname", "")).toEqual([]);
-    expect(r.libsslOf("/nonexistent", "/nonexistent", "")).toEqual([]);
+    expect(r.tlsLibrariesOf("/usr/bin/ls", "/usr/bin/ls", "")).toEqual([]);
+    expect(r.tlsLibrariesOf("/etc/hostname", "/etc/hostname", "")).toEqual([]);
+    expect(r.tlsLibrariesOf("/nonexistent", "/nonexistent", "")).toEqual([]);
   });
 });
