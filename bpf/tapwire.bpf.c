@@ -61,7 +61,7 @@ struct {
 struct tw_ssl_call {
 	__u64 ssl;
 	__u64 buf;
-	__u64 len_ptr; /* _ex: where the byte count is written */
+	__u64 len_ptr; /* _ex: where the byte count is written; PR_Writev: the iovec count */
 	__s32 fd;
 	__u16 lib;
 	__u8 fn; /* enum tw_ssl_fn */
@@ -74,6 +74,14 @@ struct {
 	__type(key, __u64); /* pid_tgid: one call per thread at a time */
 	__type(value, struct tw_ssl_call);
 } ssl_calls SEC(".maps");
+
+/* NSS: the SSL layer's methods table in each process, learnt from SSL_ImportFD's result. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tgid */
+	__type(value, __u64);
+} nss_methods SEC(".maps");
 
 struct tw_ssl_key {
 	__u32 tgid;
@@ -141,7 +149,8 @@ struct tw_syscall_args {
 	__u32 fd;
 	__u8 direction;
 	__u8 sendfile;
-	__u8 reserved[2];
+	__u8 iov_len32; /* the iovecs are NSPR's PRIOVec: a 32-bit length (its upper half is padding) */
+	__u8 reserved;
 };
 
 /* One data event under construction per CPU: a chunk is assembled here from one or more
@@ -164,6 +173,8 @@ struct copy_state {
 	__u32 chunks;	  /* events emitted */
 	__u32 chunk_limit;
 	__u32 failed;	  /* a read fault or full ring stopped the copy */
+	__u32 iov_len32;  /* iovec lengths are 32 bits (NSPR's PRIOVec) */
+	__u32 reserved;
 };
 
 struct tw_scratch {
@@ -735,7 +746,7 @@ static long copy_step(__u32 i, void *ctx)
 		}
 		st->iov_idx++;
 		st->base = (__u64)v.iov_base;
-		st->piece_left = v.iov_len;
+		st->piece_left = st->iov_len32 ? (__u32)v.iov_len : v.iov_len;
 		return 0;
 	}
 	__u64 n = st->piece_left;
@@ -785,6 +796,7 @@ static __always_inline void emit_data(struct tw_syscall_args *a, __u64 conn_id, 
 	struct copy_state *st = &s->st;
 	st->iov = a->iovcnt ? a->buf : 0;
 	st->iovcnt = a->iovcnt;
+	st->iov_len32 = a->iov_len32;
 	st->iov_idx = 0;
 	st->base = a->iovcnt ? 0 : a->buf;
 	st->piece_left = a->iovcnt ? 0 : total;
@@ -1024,6 +1036,14 @@ int BPF_KPROBE(tw_ssl_enter, void *ssl, void *buf, __u64 num, __u64 *len_ptr)
 	if (!process_wanted(pid_tgid >> 32))
 		return 0;
 	__u64 cookie = bpf_get_attach_cookie(ctx);
+	if (cookie & TW_COOKIE_NSS) {
+		/* An NSPR call: only on an SSL socket of NSS (its methods table says so). */
+		__u32 tgid = pid_tgid >> 32;
+		__u64 *ssl_methods = bpf_map_lookup_elem(&nss_methods, &tgid);
+		__u64 methods = 0;
+		if (!ssl_methods || bpf_probe_read_user(&methods, sizeof(methods), ssl) || methods != *ssl_methods)
+			return 0;
+	}
 	if (((cookie >> 16) & 0xff) == TW_SSL_FREE) {
 		/* Its address may be reused by the next SSL object: forget what it was. */
 		struct tw_ssl_key key = { .tgid = pid_tgid >> 32, .ssl = (__u64)ssl };
@@ -1043,6 +1063,8 @@ int BPF_KPROBE(tw_ssl_enter, void *ssl, void *buf, __u64 num, __u64 *len_ptr)
 	};
 	if (call.fn == TW_SSL_READ_EX || call.fn == TW_SSL_WRITE_EX)
 		call.len_ptr = (__u64)len_ptr;
+	if (call.fn == TW_NSS_WRITEV) /* PR_Writev(fd, iov, iov_size, timeout) */
+		call.len_ptr = num;
 	bpf_map_update_elem(&ssl_calls, &pid_tgid, &call, BPF_ANY);
 	return 0;
 }
@@ -1085,7 +1107,7 @@ static __always_inline struct tw_conn *ssl_conn_without_socket(struct tw_ssl_key
 /* Plaintext of a TLS connection: `n` bytes at `buf`, on the socket `fd` when known, else on
  * the connection kept for the TLS object `key` (SSL* or *tls.Conn) without endpoints. */
 static __always_inline void tls_plaintext(__u64 pid_tgid, struct tw_ssl_key *key, __s32 fd, __u16 lib, __u8 dir,
-					  __u64 buf, __u64 n, __u8 source)
+					  __u64 buf, __u64 iovcnt, __u64 n, __u8 source)
 {
 	__u32 tgid = pid_tgid >> 32;
 	struct tw_conn *c;
@@ -1113,7 +1135,8 @@ static __always_inline void tls_plaintext(__u64 pid_tgid, struct tw_ssl_key *key
 			return;
 	}
 	__u64 pos = __sync_fetch_and_add(&c->tls_pos[dir & 1], n);
-	struct tw_syscall_args a = { .buf = buf, .fd = fd, .direction = dir };
+	/* iovcnt: NSS's PR_Writev, whose PRIOVec lengths are 32 bits. */
+	struct tw_syscall_args a = { .buf = buf, .iovcnt = iovcnt, .fd = fd, .direction = dir, .iov_len32 = iovcnt > 0 };
 	emit_data(&a, c->id, pos, c->tls_pos[(dir & 1) ^ 1], n, pid_tgid, source);
 }
 
@@ -1140,6 +1163,13 @@ int BPF_KRETPROBE(tw_ssl_exit, long rax)
 			bpf_map_update_elem(&ssl_fds, &key, &call.fd, BPF_ANY);
 		return 0;
 	}
+	if (call.fn == TW_NSS_IMPORT) {
+		/* Every SSL socket of NSS in this process shares the methods table of this one. */
+		__u64 methods = 0;
+		if (rax && !bpf_probe_read_user(&methods, sizeof(methods), (void *)rax) && methods)
+			bpf_map_update_elem(&nss_methods, &tgid, &methods, BPF_ANY);
+		return 0;
+	}
 	if (call.fn == TW_SSL_NEW) {
 		/* If this object's socket is never seen (node), its connection is still known to
 		 * start here. Objects with sockets never use the entry; SSL_free removes it. */
@@ -1160,14 +1190,14 @@ int BPF_KRETPROBE(tw_ssl_exit, long rax)
 	}
 	if (n == 0)
 		return 0;
-	__u8 dir = (call.fn == TW_SSL_WRITE || call.fn == TW_SSL_WRITE_EX) ? TW_DIR_EGRESS : TW_DIR_INGRESS;
+	__u8 dir = (call.fn == TW_SSL_WRITE || call.fn == TW_SSL_WRITE_EX || call.fn == TW_NSS_WRITEV) ? TW_DIR_EGRESS : TW_DIR_INGRESS;
 	__s32 *known = bpf_map_lookup_elem(&ssl_fds, &key);
 	if (call.fd < 0 && known)
 		call.fd = *known;
 	else if (call.fd >= 0 && (!known || *known != call.fd))
 		bpf_map_update_elem(&ssl_fds, &key, &call.fd, BPF_ANY);
 
-	tls_plaintext(pid_tgid, &key, call.fd, call.lib, dir, call.buf, n, TW_SOURCE_OPENSSL);
+	tls_plaintext(pid_tgid, &key, call.fd, call.lib, dir, call.buf, call.fn == TW_NSS_WRITEV ? call.len_ptr : 0, n, TW_SOURCE_OPENSSL);
 	return 0;
 }
 
@@ -1240,7 +1270,7 @@ int tw_go_enter(struct pt_regs *ctx)
 		bpf_map_update_elem(&go_calls, &gk, &call, BPF_ANY);
 	if (write && call.len > 0 && call.len < (1ULL << 32)) {
 		struct tw_ssl_key key = { .tgid = tgid, .ssl = conn };
-		tls_plaintext(pid_tgid, &key, call.fd, lib, TW_DIR_EGRESS, call.buf, call.len, TW_SOURCE_GO);
+		tls_plaintext(pid_tgid, &key, call.fd, lib, TW_DIR_EGRESS, call.buf, 0, call.len, TW_SOURCE_GO);
 	}
 	return 0;
 }
@@ -1261,14 +1291,15 @@ int tw_go_ret(struct pt_regs *ctx)
 	if (call.dir != TW_DIR_INGRESS || n <= 0 || n >= (1LL << 32))
 		return 0;
 	struct tw_ssl_key key = { .tgid = gk.tgid, .ssl = call.conn };
-	tls_plaintext(pid_tgid, &key, call.fd, call.lib, TW_DIR_INGRESS, call.buf, n, TW_SOURCE_GO);
+	tls_plaintext(pid_tgid, &key, call.fd, call.lib, TW_DIR_INGRESS, call.buf, 0, n, TW_SOURCE_GO);
 	return 0;
 }
 
-/* ---- TLS libraries being loaded: openat of a file named libssl.so* or libgnutls.so* ---- */
+/* ---- TLS libraries being loaded: openat of a file named libssl.so*, libgnutls.so* or libssl3.so ---- */
 
 static const char libssl_name[] = "libssl.so";
 static const char libgnutls_name[] = "libgnutls.so";
+static const char libssl3_name[] = "libssl3.so"; /* NSS's */
 
 /* Whether the base name at `base` in scratch starts with `name` (a constant of length n). */
 #define BASENAME_STARTS_WITH(s, base, name)                                                   \
@@ -1372,7 +1403,8 @@ int tw_exit_openat(struct syscall_trace_exit *ctx)
 		return 0;
 	struct basename_scan scan = { .s = s, .base = 0 };
 	bpf_loop(TW_PATH_LEN, basename_step, &scan, 0);
-	if (!BASENAME_STARTS_WITH(s, scan.base, libssl_name) && !BASENAME_STARTS_WITH(s, scan.base, libgnutls_name))
+	if (!BASENAME_STARTS_WITH(s, scan.base, libssl_name) && !BASENAME_STARTS_WITH(s, scan.base, libgnutls_name) &&
+	    !BASENAME_STARTS_WITH(s, scan.base, libssl3_name))
 		return 0;
 
 	struct tw_lib_open_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

@@ -78,12 +78,19 @@ enum tw_ssl_fn {
 	TW_GO_WRITE = 7,      /* entry of crypto/tls.(*Conn).Write */
 	TW_GO_READ = 8,	      /* entry of crypto/tls.(*Conn).Read */
 	TW_GO_RET = 9,	      /* a RET of crypto/tls.(*Conn).Read or Write */
+	TW_NSS_IMPORT = 10,   /* NSS's SSL_ImportFD: its result's methods table is the SSL layer's */
+	TW_NSS_WRITEV = 11,   /* NSPR's PR_Writev on an NSS SSL socket: plaintext in PRIOVecs */
 };
 
 /* Bit 24 of a Go entry probe's cookie: the probe sits past the function's stack check, where
  * each call passes once (no restart after the stack grows): Write then needs no RET probes.
  * (1 << 24, written out for scripts/gen-layout.ts.) */
 #define TW_COOKIE_ONCE 16777216
+
+/* Bit 25 of an NSPR probe's cookie (PR_Read, PR_Write, PR_Recv, PR_Send, PR_Close): the call
+ * counts only on an NSS SSL socket — a PRFileDesc whose methods table is the one SSL_ImportFD
+ * returned in this process; every other NSPR file and socket is left alone. (1 << 25.) */
+#define TW_COOKIE_NSS 33554432
 
 /* What the Go probes need of one Go binary (the `go_bins` map, keyed by its library id):
  * link-time addresses, and the struct offsets from a *tls.Conn to its socket's fd. */

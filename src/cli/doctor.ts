@@ -52,7 +52,7 @@ export async function doctor(color: boolean): Promise<number> {
   const found = createTlsProbes({ log: () => {} });
   found.scanRunning();
   if (found.libraries.length === 0) console.log(`-- ${"tls".padEnd(12)} no TLS library in use now; libraries loaded later are found as they load`);
-  for (const lib of found.libraries) console.log(`-- ${(lib.version.startsWith("Go") ? "go" : lib.version.startsWith("GnuTLS") ? "gnutls" : "openssl").padEnd(12)} ${lib.version}: ${lib.path}${lib.where ? ` (${lib.where})` : ""} (${lib.functions.join(", ")})`);
+  for (const lib of found.libraries) console.log(`-- ${(lib.version.startsWith("Go") ? "go" : lib.version.startsWith("GnuTLS") ? "gnutls" : lib.version.startsWith("NSS") ? "nss" : "openssl").padEnd(12)} ${lib.version}: ${lib.path}${lib.where ? ` (${lib.where})` : ""} (${lib.functions.join(", ")})`);
   // Not a requirement either: the container engine, for container names and images.
   const containers = createContainerDirectory({ socket: dockerSocketPath() });
   await containers.start();

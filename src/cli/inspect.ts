@@ -8,6 +8,7 @@ import { goTlsTargets } from "../probes/go-tls-targets.ts";
 import { goRuntimeLayout, GoLayoutError, type GoRuntimeLayout } from "../probes/go-runtime-layout.ts";
 import { opensslFunctions, opensslProbes, opensslVersion } from "../probes/openssl.ts";
 import { gnutlsFunctions, gnutlsProbes, gnutlsVersion } from "../probes/gnutls.ts";
+import { isNssLibssl, nssProbes, nssVersion, nsprBeside } from "../probes/nss.ts";
 import type { Placement } from "../probes/uprobe-placement.ts";
 import { SetupError } from "../bpf/libbpf.ts";
 import { fileError } from "./file-errors.ts";
@@ -28,6 +29,8 @@ export async function inspect(file: string, json: boolean): Promise<number> {
     await loadDecoder();
     const openssl = opensslFunctions(file);
     const gnutls = openssl.length ? [] : gnutlsFunctions(file);
+    const nss = !openssl.length && isNssLibssl(file);
+    const nspr = nss ? nsprBeside(file) : undefined;
     const go = goTlsTargets(elf);
     let layout: GoRuntimeLayout | undefined;
     let layoutError: string | undefined;
@@ -67,6 +70,13 @@ export async function inspect(file: string, json: boolean): Promise<number> {
         place: placed(p.place),
         returns: p.returns ? ("uretprobe" as const) : undefined,
       })),
+      ...(nss && nspr ? nssProbes(file, nspr) : []).map((p) => ({
+        library: p.file === file ? "nss" : `nss (${p.file})`,
+        functions: [p.name],
+        fileOffset: p.offset,
+        place: placed(p.place),
+        returns: p.returns ? ("uretprobe" as const) : undefined,
+      })),
       ...[go?.write, go?.read].flatMap((f) =>
         !f
           ? []
@@ -83,13 +93,15 @@ export async function inspect(file: string, json: boolean): Promise<number> {
     ];
     const notProbed = layoutError
       ? `Go binary not supported: ${layoutError}`
+      : nss && !nspr
+      ? "NSS without libnspr4.so beside it"
       : probes.length
       ? undefined
       : go?.unsupported
         ? `Go binary not supported: ${go.unsupported}`
         : go
           ? "Go binary without crypto/tls"
-          : "not OpenSSL (no exported SSL_read/SSL_write), GnuTLS (gnutls_record_send/recv) or Go";
+          : "not OpenSSL (no exported SSL_read/SSL_write), GnuTLS (gnutls_record_send/recv), NSS (SSL_ImportFD) or Go";
     const report = {
       file,
       elf: { machine: elf.machine, type: ET_NAMES[elf.type] ?? `type ${elf.type}`, size: elf.size },
@@ -105,6 +117,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
         : undefined,
       openssl: openssl.length ? { version: opensslVersion(file) } : undefined,
       gnutls: gnutls.length ? { version: gnutlsVersion(file) } : undefined,
+      nss: nss ? { version: nssVersion(file), nspr } : undefined,
       probes,
       notProbed,
     };
@@ -124,9 +137,10 @@ export async function inspect(file: string, json: boolean): Promise<number> {
     }
     if (report.openssl) console.log(`OpenSSL: ${report.openssl.version}`);
     if (report.gnutls) console.log(`GnuTLS: ${report.gnutls.version}`);
+    if (report.nss) console.log(`NSS: ${report.nss.version}, with ${report.nss.nspr ?? "no libnspr4.so beside it"}`);
     for (const p of probes) {
       const returns = p.returns === "uretprobe" ? "; uretprobe" : p.returns ? `; returns at ${p.returns.map(hex).join(", ")}` : "";
-      console.log(`probe ${p.functions.join(" + ")} at file offset ${hex(p.fileOffset)}${returns}`);
+      console.log(`probe ${p.functions.join(" + ")}${p.library.startsWith("nss (") ? ` in ${p.library.slice(5, -1)}` : ""} at file offset ${hex(p.fileOffset)}${returns}`);
       console.log(`  place ${hex(p.place.vaddr)}: ${p.place.instruction} (${p.place.class}) — ${p.place.why}`);
       if (p.returnsWhy) console.log(`  returns: ${p.returnsWhy}`);
     }

@@ -21,9 +21,9 @@ const MAX_LIBRARIES = 512;
 /** Entries kept in each cache before it is emptied. */
 const CACHE_LIMIT = 16_384;
 
-/** OpenSSL's libssl.so* or GnuTLS's libgnutls.so* (as the kernel side matches opens; NSS's
- * libssl3.so is neither). What a file really is, its symbols decide (tls-probes.ts). */
-export const isTlsLibraryName = (name: string) => /^(?:libssl|libgnutls)\.so/.test(name.slice(name.lastIndexOf("/") + 1));
+/** OpenSSL's libssl.so*, GnuTLS's libgnutls.so* or NSS's libssl3.so (as the kernel side
+ * matches opens). What a file really is, its symbols decide (tls-probes.ts). */
+export const isTlsLibraryName = (name: string) => /^(?:libssl|libgnutls|libssl3)\.so/.test(name.slice(name.lastIndexOf("/") + 1));
 
 /** A TLS library a program loads (libssl, libgnutls), and the libcrypto a libssl comes with
  * (OpenSSL's version is there). */

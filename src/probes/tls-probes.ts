@@ -1,7 +1,8 @@
 // Finds every TLS library in use on the host and puts tapwire's uprobes on it, once per
 // file (src/probes/file-identity.ts): each OpenSSL (SSL_read, SSL_write, their _ex forms and
 // the calls that tell which socket an SSL object uses), each GnuTLS (its record calls,
-// src/probes/gnutls.ts) and each Go executable that uses
+// src/probes/gnutls.ts), each NSS (NSPR's calls on its SSL sockets, src/probes/nss.ts) and
+// each Go executable that uses
 // crypto/tls ((*Conn).Write and (*Conn).Read at entry and at every RET).
 //  - at start: the system's libssl from the loader's cache, every libssl.so* mapped by a
 //    running process, and every running executable (node carries OpenSSL; Go programs);
@@ -27,6 +28,8 @@ import { createLibraryResolver, isTlsLibraryName, type LoadedTlsLibrary } from "
 import { opensslFunctions, opensslProbes, opensslVersion, type PlacementMode } from "./openssl.ts";
 import { describeOpensslPlaces } from "./uprobe-placement.ts";
 import { gnutlsFunctions, gnutlsProbes, gnutlsVersion } from "./gnutls.ts";
+import { isNssLibssl, nssProbes, nssVersion, nsprBeside } from "./nss.ts";
+import { dirname } from "node:path";
 import * as L from "../bpf/gen/layout.ts";
 
 export interface TlsLibrary {
@@ -161,7 +164,7 @@ export function createTlsProbes(opts: {
     if (byFile.has(key)) return "known";
     const shown = as.where ? `${as.path} (${as.where})` : as.path;
     try {
-      const lib = probeOpenssl(file, as, shown, key, named, libcrypto) ?? probeGnutls(file, as, shown, key) ?? probeGo(file, as, shown, key);
+      const lib = probeOpenssl(file, as, shown, key, named, libcrypto) ?? probeGnutls(file, as, shown, key) ?? probeNss(file, as, shown, key, named) ?? probeGo(file, as, shown, key);
       byFile.set(key, lib);
       if (!seenAt.has(key) && seenAt.size < 65_536) seenAt.set(key, named);
       tries.delete(key);
@@ -208,8 +211,8 @@ export function createTlsProbes(opts: {
   }
 
   /** The entry programs and, for each probe that returns data, a return probe. */
-  function attachSslShaped(file: string, lib: TlsLibrary, probes: { offset: number; fn: number; returns: boolean }[]): void {
-    const targets = probes.map((p) => ({ offset: p.offset, cookie: lib.id | (p.fn << 16), returns: p.returns }));
+  function attachSslShaped(file: string, lib: TlsLibrary, probes: { offset: number; fn: number; returns: boolean; flags?: number }[]): void {
+    const targets = probes.map((p) => ({ offset: p.offset, cookie: lib.id | (p.fn << 16) | (p.flags ?? 0), returns: p.returns }));
     const entry = opts.attach!({ program: "tw_ssl_enter", path: file, targets: targets.map(({ offset, cookie }) => ({ offset, cookie })), retprobe: false });
     try {
       // SSL_free (gnutls_deinit) needs no return probe.
@@ -233,6 +236,26 @@ export function createTlsProbes(opts: {
       const moved = probes.filter((p) => p.place.vaddr !== functions.find((f) => f.name === p.name)!.vaddr).map((p) => `${p.name} at ${p.place.instruction}`);
       opts.log(`tls: probing ${lib.version} in ${shown} (${lib.functions.join(", ")}; ${moved.length ? `entries, but ${moved.join(", ")}` : "at entries"})`);
     }
+    libraries.push(lib);
+    return lib;
+  }
+
+  /** NSS: SSL_ImportFD and SSL_ForceHandshake in libssl3, and the NSPR calls in the
+   * libnspr4 beside it, once per NSPR file (nss.ts). */
+  function probeNss(file: string, as: FileName, shown: string, key: string, named: string): TlsLibrary | undefined {
+    if (!isNssLibssl(file)) return undefined;
+    const nspr = nsprBeside(named);
+    if (!nspr) throw new ElfError(`NSS without libnspr4.so beside it (${dirname(named)})`);
+    const nsprKey = fileIdentity(nspr);
+    const probes = nssProbes(file, nspr);
+    const lib: TlsLibrary = { id: libraries.length + 1, path: as.path, where: as.where, version: nssVersion(file), functions: probes.map((p) => p.name), fileKey: key };
+    if (opts.attach) {
+      attachSslShaped(file, lib, probes.filter((p) => p.file === file));
+      const nsprKnown = nsprKey !== undefined && byFile.has(nsprKey);
+      if (!nsprKnown) attachSslShaped(nspr, lib, probes.filter((p) => p.file === nspr));
+      opts.log(`tls: probing ${lib.version} in ${shown} (SSL_ImportFD, SSL_ForceHandshake; ${nsprKnown ? "NSPR already probed" : `PR_Write, PR_Send, PR_Writev, PR_Read, PR_Recv, PR_Close in ${nspr}, counted on SSL sockets only`})`);
+    }
+    if (nsprKey !== undefined && !byFile.has(nsprKey)) byFile.set(nsprKey, lib);
     libraries.push(lib);
     return lib;
   }

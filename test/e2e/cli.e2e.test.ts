@@ -146,7 +146,7 @@ describe("inspect", () => {
     expect(unstripped.go.layout).toEqual({ ...report.go.layout, source: "DWARF" });
   }, 300_000);
 
-  test("OpenSSL, GnuTLS and neither", async () => {
+  test("OpenSSL, GnuTLS, NSS and neither", async () => {
     const lib = await tapwire(["inspect", "/usr/lib/x86_64-linux-gnu/libssl.so.3"]);
     expect(lib.exitCode).toBe(0);
     expect(lib.stdout).toMatch(/^OpenSSL: OpenSSL 3\.\d+\.\d+$/m);
@@ -158,7 +158,11 @@ describe("inspect", () => {
     // Each record call with its uretprobe, at its entry; deinit with none.
     for (const fn of ["gnutls_record_send2", "gnutls_record_recv", "gnutls_handshake"]) expect(gnutls.stdout).toMatch(new RegExp(`^probe ${fn} at file offset 0x[0-9a-f]+; uretprobe\n  place 0x[0-9a-f]+: `, "m"));
     expect(gnutls.stdout).toMatch(/^probe gnutls_deinit at file offset 0x[0-9a-f]+\n/m);
+    const nss = await tapwire(["inspect", "/usr/lib/x86_64-linux-gnu/libssl3.so"]);
+    expect(nss.stdout).toMatch(/^NSS: NSS 3\.[\d.]+, with \S+\/libnspr4\.so$/m);
+    expect(nss.stdout).toMatch(/^probe SSL_ImportFD at file offset 0x[0-9a-f]+; uretprobe$/m);
+    for (const fn of ["PR_Write", "PR_Send", "PR_Writev", "PR_Read", "PR_Recv"]) expect(nss.stdout).toMatch(new RegExp(`^probe ${fn} in \\S+/libnspr4\\.so at file offset 0x[0-9a-f]+; uretprobe$`, "m"));
     const curl = await tapwire(["inspect", "/usr/bin/curl", "--json"]);
-    expect(JSON.parse(curl.stdout)).toMatchObject({ probes: [], notProbed: "not OpenSSL (no exported SSL_read/SSL_write), GnuTLS (gnutls_record_send/recv) or Go" });
+    expect(JSON.parse(curl.stdout)).toMatchObject({ probes: [], notProbed: "not OpenSSL (no exported SSL_read/SSL_write), GnuTLS (gnutls_record_send/recv), NSS (SSL_ImportFD) or Go" });
   });
 });
