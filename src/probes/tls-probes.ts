@@ -430,6 +430,9 @@ export function createTlsProbes(opts: {
       for (const f of afterHeld.splice(0)) f();
     },
     onLibOpen(pid, path, fd) {
+      // A loader never opens a library through procfs; another tapwire looking at a file
+      // through a process's root does (/proc/PID/root/...): that is not a program loading it.
+      if (path.startsWith("/proc/")) return;
       // By its path in the process's root; when that is gone (the process has left), by the
       // process's descriptor, which may still be open.
       if (considerIn(pid, path) === "retry" && fd >= 0) considerPath(fdPath(pid, fd), { path, where: opts.rootOf?.(pid) }, rootPath(pid, path));

@@ -186,6 +186,31 @@ describe("OpenSSL that nothing has loaded before, loaded as the program starts",
   }, 60_000);
 });
 
+describe("opens through procfs are not loads", () => {
+  test("a process reading a fresh libssl through /proc/PID/root (as another tapwire does) is not a program loading it", async () => {
+    const port = await freePort();
+    const tapwire = await startTapwire(["--port", String(port), "-v"]);
+    const server = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(port), cert.cert, cert.key], "127.0.0.1", port);
+    const curl = freshCopy(CURL, "curl");
+    const lib = freshCopy(LIBSSL, "libssl.so.3");
+    const libdir = lib.slice(0, lib.lastIndexOf("/"));
+    try {
+      const peek = await run([PYTHON, "-c", `open('/proc/self/root${lib}', 'rb').read(64)`]);
+      expect(peek.exitCode).toBe(0);
+      await Bun.sleep(300);
+      expect(tapwire.stderr.filter((l) => l.startsWith("tls: probing") && l.includes("/proc/"))).toEqual([]);
+      const r = await run(["/usr/bin/env", `LD_LIBRARY_PATH=${libdir}`, curl, "-sS", "--cacert", cert.cert, "-o", "/dev/null", `https://127.0.0.1:${port}/text?peeked=1`]);
+      expect(r.exitCode).toBe(0);
+      const { client } = await bothSides(tapwire, (f) => f.request?.path === "/text?peeked=1");
+      expect(client.connection.tlsLibrary).toMatch(/^OpenSSL 3\.\d+\.\d+$/);
+      expect(tapwire.stderr.some((l) => l.startsWith("tls: probing OpenSSL 3.") && l.includes(` in ${lib} `))).toBe(true);
+    } finally {
+      await tapwire.stop();
+      await server.stop();
+    }
+  }, 60_000);
+});
+
 describe("a one-shot container started after tapwire", () => {
   let pm: Podman;
   beforeAll(async () => {
