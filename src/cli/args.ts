@@ -15,6 +15,8 @@ export interface CaptureArgs {
   json: boolean;
   /** With json: a line per flow event (started, messages, ended), not per finished flow. */
   live: boolean;
+  /** A HAR file to write every flow to as well (--har); "" for none. */
+  har: string;
   verbose: boolean;
   color: boolean;
   pids: number[];
@@ -45,7 +47,7 @@ export interface CaptureArgs {
   uprobePlacement: PlacementMode;
 }
 
-export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "live" | "color"> {
+export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "live" | "color" | "har"> {
   command: "serve";
   host: string;
   port: number;
@@ -74,6 +76,8 @@ export interface WatchArgs {
   last: number;
   /** CA certificate for an https server with a private CA. */
   cacert: string;
+  /** A HAR file to write every flow to as well (--har); "" for none. */
+  har: string;
 }
 
 export interface GenArgs {
@@ -188,7 +192,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
             trayce: { type: "string", default: "" },
             "trayce-batch-bytes": { type: "string", default: "1m" },
           }
-        : { json: { type: "boolean", default: false }, live: { type: "boolean", default: false } }),
+        : { json: { type: "boolean", default: false }, live: { type: "boolean", default: false }, har: { type: "string", default: "" } }),
       verbose: { type: "boolean", short: "v", default: false },
       pid: { type: "string", multiple: true, default: [] },
       comm: { type: "string", multiple: true, default: [] },
@@ -247,6 +251,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
       ...common,
       json: values.json as boolean,
       live: values.live as boolean,
+      har: harFlag(str("har")),
       color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
     };
   }
@@ -282,6 +287,7 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
       server: { type: "string", default: "http://127.0.0.1:7478" },
       token: { type: "string", default: process.env.TAPWIRE_TOKEN ?? "" },
       cacert: { type: "string", default: "" },
+      har: { type: "string", default: "" },
       last: { type: "string", default: "0" },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", short: "v", default: false },
@@ -303,6 +309,7 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
     server: values.server!.replace(/\/+$/, ""),
     token: values.token!,
     cacert: values.cacert!,
+    har: harFlag(values.har!),
     last: parseIntFlag("--last", values.last!, 0, 10_000),
     json: values.json!,
     verbose: values.verbose!,
@@ -360,6 +367,12 @@ function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof par
   } catch (e) {
     throw new UsageError(String((e as Error).message).split("\n")[0].replace(/\. To specify.*$/, ""));
   }
+}
+
+/** --har's path ("" when not given); a blank one is a mistake. */
+function harFlag(value: string): string {
+  if (value && !value.trim()) throw new UsageError("--har: give a file name (example: --har flows.har)");
+  return value;
 }
 
 function pidFlags(values: string[]): number[] {

@@ -1,7 +1,8 @@
 // `tapwire capture`: capture, and print each flow (a line, or with -v its headers and
 // bodies; --json the canonical JSON) until SIGINT or SIGTERM — or until stdout's reader goes
 // away (`tapwire --json | head`: quietly, exit 0). A reader that falls behind costs whole
-// flows (dropped, counted as "output" in the summary), never memory or a wait.
+// flows (dropped, counted as "output" in the summary), never memory or a wait. With --har,
+// every flow also goes to a HAR file; a write to it that fails ends capture (exit 1).
 import { createJsonLinesSink } from "../sinks/json-lines.ts";
 import { createTerminalSink } from "../sinks/terminal.ts";
 import { createOutputWriter } from "../sinks/output.ts";
@@ -10,6 +11,7 @@ import { startCapture } from "../capture/capture.ts";
 import { execHolderCommand } from "./holder-command.ts";
 import { stopSignal } from "./signals.ts";
 import { pollFds } from "../bpf/fanotify.ts";
+import { harWriteFailed, openHarFile } from "./har-output.ts";
 
 /** How long a stop waits for stdout to take what is queued. */
 const OUTPUT_GRACE_MS = 300;
@@ -26,6 +28,7 @@ function readerGone(): boolean {
 
 export async function capture(args: CaptureArgs): Promise<number> {
   const stop = stopSignal();
+  const har = args.har ? openHarFile(args.har) : undefined;
   const out = createOutputWriter({ budgetBytes: args.outputBuffer });
   const sink = args.json ? createJsonLinesSink(out, { live: args.live }) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
   // The terminal always shows open flows; JSON shows them when asked (--live).
@@ -36,6 +39,7 @@ export async function capture(args: CaptureArgs): Promise<number> {
     {
       onFlow(flow) {
         sink.flow(flow);
+        har?.flow(flow);
         if (out.dropped && !saidDropping && args.verbose) {
           saidDropping = true;
           process.stderr.write("tapwire: stdout is not keeping up: flows are dropped whole (counted in the summary as output)\n");
@@ -54,12 +58,19 @@ export async function capture(args: CaptureArgs): Promise<number> {
   const readerLeft = new Promise<undefined>((resolve) => {
     watchReader = setInterval(() => readerGone() && resolve(undefined), READER_CHECK_MS);
   });
-  const ended = await Promise.race([stop.signalled.then(() => undefined), out.failed, readerLeft]);
+  let harError: NodeJS.ErrnoException | undefined;
+  const harFailed = har ? har.failed.then((e) => void (harError = e)) : new Promise<undefined>(() => {});
+  const ended = await Promise.race([stop.signalled.then(() => undefined), out.failed, readerLeft, harFailed]);
   clearInterval(ticker);
   clearInterval(watchReader);
   const summary = await engine.stop();
   await out.close(OUTPUT_GRACE_MS);
+  har?.close();
   process.stderr.write(summary + "\n");
+  if (harError) {
+    process.stderr.write(harWriteFailed(args.har, harError, har!.written) + "\n");
+    return 1;
+  }
   // The reader went away: what it wanted it had. Any other failure is said.
   if (ended && ended.code !== "EPIPE") {
     process.stderr.write(`tapwire: cannot write to stdout: ${ended.code ?? ended.message}\n`);

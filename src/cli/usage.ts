@@ -6,7 +6,9 @@ export type CommandName = (typeof COMMANDS)[number];
 /** Capture's own: how flows are printed. */
 const OUTPUT_FLAGS = `  --json              one flow per line on stdout, as the canonical JSON of tapwire.v1.Flow
   --json --live       one line per flow event instead (tapwire.v1.FlowEvent): started, each
-                      gRPC message as it completes, ended with the final flow`;
+                      gRPC message as it completes, ended with the final flow
+  --har FILE          also write every flow to FILE as HAR 1.2 (HTTP Archive: browsers'
+                      network panels import it); a valid HAR file after every flow`;
 
 /** What capture and serve share. */
 const CAPTURE_FLAGS = `  -v, --verbose       also print headers and bodies (and a line per program held at its exec)
@@ -76,6 +78,7 @@ ${CAPTURE_FLAGS}
 
 example:
   sudo tapwire --comm curl -v          every request curl makes, with headers and bodies
+  sudo tapwire --har flows.har         ... and every flow in flows.har, to open in a browser
 
 ${FOOTER}`,
   serve: `usage: tapwire serve [options]
@@ -93,13 +96,15 @@ options:
   --trayce HOST:PORT  also send flows to a Trayce GUI there, speaking Trayce's agent protocol
   --trayce-batch-bytes SIZE   largest batch of flows sent to it (default 1m; a larger flow
                       is sent with its payloads cut to fit, and marked)
-  and the capture options but --json:
+  and the capture options but --json and --har:
 ${CAPTURE_FLAGS}
 
 example:
   sudo tapwire serve --listen 127.0.0.1:7478
   curl -X POST -H 'Content-Type: application/json' -d '{}' \\
        http://127.0.0.1:7478/tapwire.v1.TapwireService/GetStats
+  curl -OJ 'http://127.0.0.1:7478/har?filter=EXPR'   the history, oldest first, as one HAR
+       file (filter: optional; with --token, send it as Authorization: Bearer T)
 
 ${FOOTER}`,
   watch: `usage: tapwire watch [options]
@@ -112,6 +117,7 @@ options:
   --cacert FILE       trust this CA for an https server
   --last N            start with the newest N flows of its history (default 0)
   --json              one flow per line, as the canonical JSON of tapwire.v1.Flow
+  --har FILE          also write every flow to FILE as HAR 1.2, valid after every flow
   -v, --verbose       also print headers and bodies
   --pid N, --comm NAME, --container C   only these processes or containers (repeatable)
   --no-color          no colours, even on a terminal
