@@ -1,8 +1,8 @@
 // `tapwire serve`: capture, keep a bounded history, serve TapwireService (src/api/server.ts)
 // and the history as a HAR file (GET /har), and, with --trayce, push flows to a Trayce GUI.
-// The port answers from the start; until capture is attached calls get `unavailable`. Capture is told where the API listens, and
-// the Trayce push connects only once capture is attached: tapwire's own connections are not
-// captured from either end.
+// The port answers from the start; until capture is attached calls get `unavailable`.
+// Capture is told where the API listens, and the Trayce push connects only once capture is
+// attached: tapwire's own connections are not captured from either end.
 import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createFlowStore } from "../flows/flow-store.ts";

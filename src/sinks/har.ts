@@ -200,29 +200,44 @@ function headerValue(headers: Header[], name: string): string | undefined {
   return undefined;
 }
 
-function origin(flow: Flow, authority: string): string {
-  const ws = flow.protocol === Protocol.WEBSOCKET;
-  const scheme = flow.connection?.tls ? (ws ? "wss" : "https") : ws ? "ws" : "http";
-  const dest = flow.connection?.destination;
-  return `${scheme}://${authority || (dest ? hostPort(dest.ip, dest.port) : "unknown")}`;
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9a-fA-F]{2})*)(:\d*)?$/;
+
+/** scheme://authority, the authority as sent when it is a host[:port], else escaped whole
+ * (it is as sent: the URL must stay one). */
+function origin(scheme: string, authority: string): string {
+  return `${scheme}://${HOST_PORT.test(authority) ? authority : encodeURIComponent(authority)}`;
 }
 
-/** The URL a browser would show: origin-form and asterisk-form targets get the origin; an
- * absolute-form one (to a proxy) is the URL; CONNECT's authority-form names the origin. */
+function schemeOf(flow: Flow): string {
+  const ws = flow.protocol === Protocol.WEBSOCKET;
+  return flow.connection?.tls ? (ws ? "wss" : "https") : ws ? "ws" : "http";
+}
+
+/** Host and port a flow went to, from the connection when no authority was sent. */
+function connectionAuthority(flow: Flow): string {
+  const dest = flow.connection?.destination;
+  return dest ? hostPort(dest.ip, dest.port) : "unknown";
+}
+
+/** The URL a browser would show: origin-form targets get the origin; an absolute-form one
+ * (to a proxy) is the URL; CONNECT's authority-form names the origin; "*" is the origin. */
 function requestUrl(flow: Flow, req: Request): string {
   const target = req.path;
-  let url: string;
-  if (target.startsWith("/")) url = origin(flow, req.authority) + target;
-  else if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(target)) url = target;
-  else if (req.method === "CONNECT" && target) url = origin(flow, target);
-  else url = origin(flow, req.authority) + "/";
-  return uriSafe(url);
+  const authority = req.authority || connectionAuthority(flow);
+  if (target.startsWith("/")) return origin(schemeOf(flow), authority) + uriPath(target);
+  const absolute = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/s.exec(target);
+  if (absolute) return origin(absolute[1]!.toLowerCase(), absolute[2]!) + uriPath(absolute[3]!);
+  if (req.method === "CONNECT" && target) return origin(schemeOf(flow), target) + "/";
+  return origin(schemeOf(flow), authority) + "/";
 }
 
-/** Bytes a URI may not hold as they are (spaces, controls, non-ASCII) percent-encoded, as a
- * browser's address bar does; what is already encoded stays. */
-function uriSafe(url: string): string {
-  return /[^\x21-\x7e]|["<>\\^`{|}]/.test(url) ? url.replace(/[^\x21-\x7e]|["<>\\^`{|}]/gu, (c) => encodeURIComponent(c)) : url;
+/** A path and query with what a URI may not hold there (spaces, controls, non-ASCII,
+ * brackets, "#": a target has no fragment, a "%" that starts no escape) percent-encoded;
+ * escapes already there stay. */
+const NOT_IN_PATH = /[^\x21-\x7e]|["<>\\^`{|}[\]#]|%(?![0-9a-fA-F]{2})/gu;
+function uriPath(path: string): string {
+  NOT_IN_PATH.lastIndex = 0;
+  return NOT_IN_PATH.test(path) ? path.replace(NOT_IN_PATH, (c) => encodeURIComponent(c)) : path;
 }
 
 function decodeParam(s: string): string {
@@ -247,8 +262,7 @@ function params(text: string): HarNameValue[] {
 function queryOf(path: string): HarNameValue[] {
   const q = path.indexOf("?");
   if (q < 0) return [];
-  const hash = path.indexOf("#", q);
-  return params(path.slice(q + 1, hash < 0 ? undefined : hash));
+  return params(path.slice(q + 1));
 }
 
 /** Every Cookie header's pairs (HTTP/2 may split them over several fields). */
@@ -379,7 +393,7 @@ function harResponse(res: Response, h2: boolean): HarResponse {
 function unknownRequest(flow: Flow): HarRequest {
   return {
     method: "",
-    url: uriSafe(origin(flow, "") + "/"),
+    url: origin(schemeOf(flow), connectionAuthority(flow)) + "/",
     httpVersion: httpVersion(flow.response?.version ?? ""),
     cookies: [],
     headers: [],
