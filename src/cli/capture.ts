@@ -11,10 +11,12 @@ import { startCapture } from "../capture/capture.ts";
 import { execHolderCommand } from "./holder-command.ts";
 import { stopSignal } from "./signals.ts";
 import { pollFds } from "../bpf/fanotify.ts";
-import { harWriteFailed, openHarFile } from "./har-output.ts";
+import { harDropped, harWriteFailed, openHarFile } from "./har-output.ts";
 
 /** How long a stop waits for stdout to take what is queued. */
 const OUTPUT_GRACE_MS = 300;
+/** How long a stop waits for the HAR writer to write what it was given. */
+const HAR_GRACE_MS = 1000;
 /** How often stdout is asked whether its reader is still there. */
 const READER_CHECK_MS = 250;
 const POLLERR = 0x8;
@@ -58,17 +60,17 @@ export async function capture(args: CaptureArgs): Promise<number> {
   const readerLeft = new Promise<undefined>((resolve) => {
     watchReader = setInterval(() => readerGone() && resolve(undefined), READER_CHECK_MS);
   });
-  let harError: NodeJS.ErrnoException | undefined;
+  let harError: { error: NodeJS.ErrnoException; written: number } | undefined;
   const harFailed = har ? har.failed.then((e) => void (harError = e)) : new Promise<undefined>(() => {});
   const ended = await Promise.race([stop.signalled.then(() => undefined), out.failed, readerLeft, harFailed]);
   clearInterval(ticker);
   clearInterval(watchReader);
   const summary = await engine.stop();
-  await out.close(OUTPUT_GRACE_MS);
-  har?.close();
+  await Promise.all([out.close(OUTPUT_GRACE_MS), har?.close(HAR_GRACE_MS)]);
   process.stderr.write(summary + "\n");
+  if (har?.dropped) process.stderr.write(harDropped(args.har, har.dropped) + "\n");
   if (harError) {
-    process.stderr.write(harWriteFailed(args.har, harError, har!.written) + "\n");
+    process.stderr.write(harWriteFailed(args.har, harError) + "\n");
     return 1;
   }
   // The reader went away: what it wanted it had. Any other failure is said.

@@ -11,7 +11,7 @@ import { createOutputWriter } from "../sinks/output.ts";
 import { UsageError, type WatchArgs } from "./args.ts";
 import { stopSignal } from "./signals.ts";
 import { fileError } from "./file-errors.ts";
-import { harWriteFailed, openHarFile } from "./har-output.ts";
+import { harDropped, harWriteFailed, openHarFile } from "./har-output.ts";
 
 /** How often, at most, watch says that the server keeps dropping flows for it. */
 const DROP_NOTE_MS = 10_000;
@@ -46,16 +46,16 @@ export async function watch(args: WatchArgs): Promise<number> {
     writeError = e;
     abort.abort();
   });
-  let harError: NodeJS.ErrnoException | undefined;
+  let harError: { error: NodeJS.ErrnoException; written: number } | undefined;
   void har?.failed.then((e) => {
     harError = e;
     abort.abort();
   });
   const finish = async (code: number) => {
-    await out.close(300);
-    har?.close();
+    await Promise.all([out.close(300), har?.close()]);
+    if (har?.dropped) process.stderr.write(harDropped(args.har, har.dropped) + "\n");
     if (harError) {
-      process.stderr.write(harWriteFailed(args.har, harError, har!.written) + "\n");
+      process.stderr.write(harWriteFailed(args.har, harError) + "\n");
       return 1;
     }
     if (writeError && writeError.code !== "EPIPE") {
@@ -100,8 +100,7 @@ export async function watch(args: WatchArgs): Promise<number> {
       lastWords("");
       return code;
     }
-    await out.close(300);
-    har?.close();
+    await Promise.all([out.close(300), har?.close()]);
     process.stderr.write(`tapwire: ${args.server}: ${err.code === Code.Unavailable ? `cannot reach it (${err.rawMessage})` : `${Code[err.code].toLowerCase()}: ${err.rawMessage}`}\n`);
     return err.code === Code.Unauthenticated ? 2 : 1;
   }
