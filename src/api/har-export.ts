@@ -10,7 +10,7 @@ import type { FlowStore } from "../flows/flow-store.ts";
 import { flowToHarEntry, HAR_HEAD, HAR_TAIL } from "../sinks/har.ts";
 import type { PageHandler } from "./server.ts";
 
-/** Flows converted per step: between steps the response drains. */
+/** Flows taken from the history at a time (references; each is converted as it is sent). */
 const PAGE = 200;
 
 export function harExport(store: FlowStore): PageHandler {
@@ -40,12 +40,12 @@ async function send(res: http.ServerResponse, store: FlowStore, match: FlowPredi
   do {
     if (res.destroyed) return;
     const page = store.list(match, PAGE, token, { oldestFirst: true, through });
-    let text = "";
+    // An entry at a time: one with large bodies is megabytes; a page of them is never one string.
     for (const flow of page.flows) {
-      text += (first ? "" : ",\n") + JSON.stringify(flowToHarEntry(flow));
+      if (res.destroyed) return;
+      if (!res.write((first ? "" : ",\n") + JSON.stringify(flowToHarEntry(flow)))) await drained(res);
       first = false;
     }
-    if (text && !res.write(text)) await drained(res);
     token = page.nextPageToken;
   } while (token);
   res.end(HAR_TAIL);

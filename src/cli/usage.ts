@@ -84,7 +84,8 @@ ${FOOTER}`,
   serve: `usage: tapwire serve [options]
 
 Captures as tapwire capture does, keeps a history, and serves tapwire.v1.TapwireService
-over Connect, gRPC and gRPC-Web (HTTP/1.1 and HTTP/2) on one port.
+over Connect, gRPC and gRPC-Web (HTTP/1.1 and HTTP/2) on one port — and the history as a
+HAR 1.2 file at GET /har?filter=EXPR.
 
 options:
   --listen HOST:PORT  where to listen (default 127.0.0.1:7478)

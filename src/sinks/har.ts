@@ -306,6 +306,7 @@ function responseCookies(headers: Header[]): HarCookie[] {
 
 const MIME_TEXT = /^(text\/|application\/(json|xml|javascript|ecmascript|x-www-form-urlencoded|graphql|x-ndjson|ld\+json)|[^;]*\+(json|xml))/i;
 const MIME_BINARY = /^(image\/|audio\/|video\/|font\/|application\/(octet-stream|grpc|protobuf|x-protobuf|zip|gzip|pdf|wasm|cbor|msgpack))/i;
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** C0 controls other than tab, line feed and carriage return, and DEL: not text. */
 const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 
@@ -315,7 +316,9 @@ export function bodyText(bytes: Uint8Array, mimeType: string, cut: boolean): { t
   if (bytes.length === 0) return { text: "", binary: false };
   if (!MIME_BINARY.test(mimeType) || MIME_TEXT.test(mimeType)) {
     try {
-      const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+      // A cut body is decoded as a stream (its unfinished last character held back, and then
+      // dropped with that decoder); a whole one by the shared decoder, which keeps no state.
+      const decoder = cut ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }) : UTF8;
       const text = decoder.decode(bytes, { stream: cut });
       if (!CONTROL.test(text)) return { text, binary: false };
     } catch {
