@@ -90,7 +90,17 @@ export function createHarFileSink(path: string, opts: HarFileOptions): HarFileSi
     }
   });
   child.stdin!.on("error", () => {}); // the writer gone: said by its report or its exit
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const exited = new Promise<number | null>((r) => {
+    child.once("exit", (code) => r(code));
+    // It could not be started at all: as if it had failed at once.
+    child.once("error", (e: NodeJS.ErrnoException) => {
+      if (!stopped) {
+        stopped = true;
+        fail({ error: Object.assign(new Error(`the HAR writer could not start: ${e.message}`), { code: "EIO" }) as NodeJS.ErrnoException, written: 0 });
+      }
+      r(null);
+    });
+  });
   void exited.then((code) => {
     if (!stopped && code !== 0 && !closing) {
       stopped = true;

@@ -133,7 +133,7 @@ export function flowToHarEntry(flow: Flow): HarEntry {
   entry._protocol = PROTOCOL_NAMES[flow.protocol] ?? `protocol ${flow.protocol}`;
   if (flow.open) entry._open = true;
   if (conn) {
-    entry._role = conn.role === Role.CLIENT ? "client" : conn.role === Role.SERVER ? "server" : "unknown";
+    entry._role = roleName(conn.role);
     if (conn.source) entry._clientAddress = hostPort(conn.source.ip, conn.source.port);
     if (conn.destination) entry._serverAddress = hostPort(conn.destination.ip, conn.destination.port);
     if (conn.process) entry._process = { pid: conn.process.pid, comm: conn.process.comm, ...(conn.process.exe ? { exe: conn.process.exe } : {}) };

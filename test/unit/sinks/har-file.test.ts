@@ -140,6 +140,17 @@ describe("the HAR file", () => {
     expect(doc.log.entries).toHaveLength(sink.sent);
   });
 
+  test("a writer that cannot be started is a failure said once, not a crash; the file stays valid", async () => {
+    const path = `${dir}/nowriter.har`;
+    const sink = createSink(path, { writerCommand: [`${dir}/no-such-program`] });
+    const f = await Promise.race([sink.failed, Bun.sleep(5000).then(() => undefined)]);
+    expect(f?.error.message).toMatch(/^the HAR writer could not start: /);
+    sink.flow(flow(1));
+    expect(sink.sent).toBe(0);
+    await sink.close();
+    expect(read(path).log.entries).toEqual([]);
+  });
+
   test("refused: a symbolic link, a directory, a FIFO (never waited on), a missing directory", () => {
     symlinkSync(`${dir}/target.har`, `${dir}/link.har`);
     expect(() => createHarFileSink(`${dir}/link.har`)).toThrow(expect.objectContaining({ code: "ELOOP" }));
