@@ -16,6 +16,8 @@ export interface CaptureArgs {
   json: boolean;
   /** With json: a line per flow event (started, messages, ended), not per finished flow. */
   live: boolean;
+  /** A HAR file to write every flow to as well (--har); "" for none. */
+  har: string;
   verbose: boolean;
   color: boolean;
   pids: number[];
@@ -48,7 +50,7 @@ export interface CaptureArgs {
   filter: string;
 }
 
-export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "live" | "color" | "filter"> {
+export interface ServeArgs extends Omit<CaptureArgs, "command" | "json" | "live" | "color" | "filter" | "har"> {
   command: "serve";
   host: string;
   /** Host names, besides loopback's, that requests may address the server by (--allow-host). */
@@ -81,6 +83,8 @@ export interface WatchArgs {
   filter: string;
   /** CA certificate for an https server with a private CA. */
   cacert: string;
+  /** A HAR file to write every flow to as well (--har); "" for none. */
+  har: string;
 }
 
 export interface GenArgs {
@@ -196,7 +200,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
             "trayce-batch-bytes": { type: "string", default: "1m" },
             "allow-host": { type: "string", multiple: true, default: [] },
           }
-        : { json: { type: "boolean", default: false }, live: { type: "boolean", default: false }, filter: { type: "string", default: "" } }),
+        : { json: { type: "boolean", default: false }, live: { type: "boolean", default: false }, filter: { type: "string", default: "" }, har: { type: "string", default: "" } }),
       verbose: { type: "boolean", short: "v", default: false },
       pid: { type: "string", multiple: true, default: [] },
       comm: { type: "string", multiple: true, default: [] },
@@ -256,6 +260,7 @@ export function parseCommandLine(argv: string[], isTty: boolean): Args {
       json: values.json as boolean,
       live: values.live as boolean,
       filter: filterFlag(str("filter")),
+      har: harFlag(str("har")),
       color: isTty && !values["no-color"] && !values.json && !process.env.NO_COLOR,
     };
   }
@@ -292,6 +297,7 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
       server: { type: "string", default: "http://127.0.0.1:7478" },
       token: { type: "string", default: process.env.TAPWIRE_TOKEN ?? "" },
       cacert: { type: "string", default: "" },
+      har: { type: "string", default: "" },
       last: { type: "string", default: "0" },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", short: "v", default: false },
@@ -314,6 +320,7 @@ function parseWatch(args: string[], isTty: boolean): WatchArgs {
     server: values.server!.replace(/\/+$/, ""),
     token: values.token!,
     cacert: values.cacert!,
+    har: harFlag(values.har!),
     last: parseIntFlag("--last", values.last!, 0, 10_000),
     filter: filterFlag(values.filter!),
     json: values.json!,
@@ -389,6 +396,12 @@ function filterFlag(text: string): string {
 function allowHostFlag(name: string): string {
   if (!/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?)$/.test(name)) throw new UsageError(`--allow-host: "${name}" is not a host name (give the name alone, without port or scheme)`);
   return name.toLowerCase();
+}
+
+/** --har's path ("" when not given); a blank one is a mistake. */
+function harFlag(value: string): string {
+  if (value && !value.trim()) throw new UsageError("--har: give a file name (example: --har flows.har)");
+  return value;
 }
 
 function pidFlags(values: string[]): number[] {

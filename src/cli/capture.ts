@@ -1,7 +1,8 @@
 // `tapwire capture`: capture, and print each flow (a line, or with -v its headers and
 // bodies; --json the canonical JSON) until SIGINT or SIGTERM — or until stdout's reader goes
 // away (`tapwire --json | head`: quietly, exit 0). A reader that falls behind costs whole
-// flows (dropped, counted as "output" in the summary), never memory or a wait.
+// flows (dropped, counted as "output" in the summary), never memory or a wait. With --har,
+// every flow also goes to a HAR file; a write to it that fails ends capture (exit 1).
 import { createJsonLinesSink } from "../sinks/json-lines.ts";
 import { createTerminalSink } from "../sinks/terminal.ts";
 import { createOutputWriter } from "../sinks/output.ts";
@@ -12,9 +13,12 @@ import { stopSignal } from "./signals.ts";
 import { pollFds } from "../bpf/fanotify.ts";
 import { compileFilter } from "../flows/flow-filter.ts";
 import type { Flow, FlowMessage } from "../gen/tapwire/v1/flow_pb.ts";
+import { harDropped, harWriteFailed, openHarFile } from "./har-output.ts";
 
 /** How long a stop waits for stdout to take what is queued. */
 const OUTPUT_GRACE_MS = 300;
+/** How long a stop waits for the HAR writer to write what it was given. */
+const HAR_GRACE_MS = 1000;
 /** How often stdout is asked whether its reader is still there. */
 const READER_CHECK_MS = 250;
 const POLLERR = 0x8;
@@ -28,6 +32,7 @@ function readerGone(): boolean {
 
 export async function capture(args: CaptureArgs): Promise<number> {
   const stop = stopSignal();
+  const har = args.har ? openHarFile(args.har) : undefined;
   const out = createOutputWriter({ budgetBytes: args.outputBuffer });
   const sink = args.json ? createJsonLinesSink(out, { live: args.live }) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
   // --filter: a flow whose start was shown is shown to its end, whatever the end says.
@@ -54,6 +59,7 @@ export async function capture(args: CaptureArgs): Promise<number> {
       onFlow(flow) {
         if (filter && !shownOpen.delete(flow.id) && !filter.matches(flow)) return;
         sink.flow(flow);
+        har?.flow(flow);
         if (out.dropped && !saidDropping && args.verbose) {
           saidDropping = true;
           process.stderr.write("tapwire: stdout is not keeping up: flows are dropped whole (counted in the summary as output)\n");
@@ -72,12 +78,19 @@ export async function capture(args: CaptureArgs): Promise<number> {
   const readerLeft = new Promise<undefined>((resolve) => {
     watchReader = setInterval(() => readerGone() && resolve(undefined), READER_CHECK_MS);
   });
-  const ended = await Promise.race([stop.signalled.then(() => undefined), out.failed, readerLeft]);
+  let harError: { error: NodeJS.ErrnoException; written: number } | undefined;
+  const harFailed = har ? har.failed.then((e) => void (harError = e)) : new Promise<undefined>(() => {});
+  const ended = await Promise.race([stop.signalled.then(() => undefined), out.failed, readerLeft, harFailed]);
   clearInterval(ticker);
   clearInterval(watchReader);
   const summary = await engine.stop();
-  await out.close(OUTPUT_GRACE_MS);
+  await Promise.all([out.close(OUTPUT_GRACE_MS), har?.close(HAR_GRACE_MS)]);
   process.stderr.write(summary + "\n");
+  if (har?.dropped) process.stderr.write(harDropped(args.har, har.dropped) + "\n");
+  if (harError) {
+    process.stderr.write(harWriteFailed(args.har, harError) + "\n");
+    return 1;
+  }
   // The reader went away: what it wanted it had. Any other failure is said.
   if (ended && ended.code !== "EPIPE") {
     process.stderr.write(`tapwire: cannot write to stdout: ${ended.code ?? ended.message}\n`);

@@ -1,8 +1,8 @@
-// `tapwire serve`: capture, keep a bounded history, serve TapwireService (src/api/server.ts),
-// and, with --trayce, push flows to a Trayce GUI. The port answers from the start; until
-// capture is attached calls get `unavailable`. Capture is told where the API listens, and
-// the Trayce push connects only once capture is attached: tapwire's own connections are not
-// captured from either end.
+// `tapwire serve`: capture, keep a bounded history, serve TapwireService (src/api/server.ts)
+// and the history as a HAR file (GET /har), and, with --trayce, push flows to a Trayce GUI.
+// The port answers from the start; until capture is attached calls get `unavailable`.
+// Capture is told where the API listens, and the Trayce push connects only once capture is
+// attached: tapwire's own connections are not captured from either end.
 import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createFlowStore } from "../flows/flow-store.ts";
@@ -10,6 +10,7 @@ import { createFlowBroadcast } from "../flows/flow-broadcast.ts";
 import { tapwireService } from "../api/tapwire-service.ts";
 import { connectTrayce, type TrayceLink } from "../api/trayce.ts";
 import { startApiServer, ListenError } from "../api/server.ts";
+import { harExport } from "../api/har-export.ts";
 import { startCapture, type Capture } from "../capture/capture.ts";
 import { UsageError, type ServeArgs } from "./args.ts";
 import { execHolderCommand } from "./holder-command.ts";
@@ -45,6 +46,7 @@ export async function serve(args: ServeArgs): Promise<number> {
       allowHosts: args.allowHosts,
       tls,
       service: tapwireService({ version: pkg.version, engine: running, store, broadcast, ports: args.ports, features, trayce: () => trayce?.stats }),
+      pages: { "/har": harExport(store) },
     });
   } catch (e) {
     if (e instanceof ListenError) throw new UsageError(`--listen ${e.message}`);

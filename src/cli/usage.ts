@@ -10,7 +10,9 @@ const OUTPUT_FLAGS = `  --json              one flow per line on stdout, as the 
   --json --live       one line per flow event instead (tapwire.v1.FlowEvent): started, each
                       gRPC message as it completes, ended with the final flow
   --filter EXPR       only flows matching EXPR (tapwire help filter), e.g.
-                      --filter 'status >= 500 or duration > 1s'`;
+                      --filter 'status >= 500 or duration > 1s'
+  --har FILE          also write every flow to FILE as HAR 1.2 (HTTP Archive: browsers'
+                      network panels import it); a valid HAR file after every flow`;
 
 /** What capture and serve share. */
 const CAPTURE_FLAGS = `  -v, --verbose       also print headers and bodies (and a line per program held at its exec)
@@ -81,12 +83,14 @@ ${CAPTURE_FLAGS}
 
 example:
   sudo tapwire --comm curl -v          every request curl makes, with headers and bodies
+  sudo tapwire --har flows.har         ... and every flow in flows.har, to open in a browser
 
 ${FOOTER}`,
   serve: `usage: tapwire serve [options]
 
 Captures as tapwire capture does, keeps a history, and serves tapwire.v1.TapwireService
-over Connect, gRPC and gRPC-Web (HTTP/1.1 and HTTP/2) on one port.
+over Connect, gRPC and gRPC-Web (HTTP/1.1 and HTTP/2) on one port — and the history as a
+HAR 1.2 file at GET /har?filter=EXPR.
 
 options:
   --listen HOST:PORT  where to listen (default 127.0.0.1:7478)
@@ -102,12 +106,15 @@ options:
                       name); by default a loopback listener answers only loopback names, so
                       a web page reaching 127.0.0.1 by another name gets nothing (repeatable)
   and the capture options but --json:
+  and the capture options but --json and --har:
 ${CAPTURE_FLAGS}
 
 example:
   sudo tapwire serve --listen 127.0.0.1:7478
   curl -X POST -H 'Content-Type: application/json' -d '{}' \\
        http://127.0.0.1:7478/tapwire.v1.TapwireService/GetStats
+  curl -OJ 'http://127.0.0.1:7478/har?filter=EXPR'   the history, oldest first, as one HAR
+       file (filter: optional; with --token, send it as Authorization: Bearer T)
 
 ${FOOTER}`,
   watch: `usage: tapwire watch [options]
@@ -120,6 +127,7 @@ options:
   --cacert FILE       trust this CA for an https server
   --last N            start with the newest N flows of its history (default 0)
   --json              one flow per line, as the canonical JSON of tapwire.v1.Flow
+  --har FILE          also write every flow to FILE as HAR 1.2, valid after every flow
   -v, --verbose       also print headers and bodies
   --pid N, --comm NAME, --container C   only these processes or containers (repeatable)
   --filter EXPR       only flows matching EXPR, applied by the server (tapwire help filter)

@@ -1,5 +1,6 @@
 // `tapwire watch`: a terminal client of a tapwire serve's WatchFlows, printing flows as
-// capture does (a line, -v, --json). Ends with SIGINT/SIGTERM, or when the server goes.
+// capture does (a line, -v, --json), and with --har writing them to a HAR file too. Ends with
+// SIGINT/SIGTERM, or when the server goes (or the HAR file cannot be written: exit 1).
 import { readFileSync } from "node:fs";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -10,6 +11,7 @@ import { createOutputWriter } from "../sinks/output.ts";
 import { UsageError, type WatchArgs } from "./args.ts";
 import { stopSignal } from "./signals.ts";
 import { fileError } from "./file-errors.ts";
+import { harDropped, harWriteFailed, openHarFile } from "./har-output.ts";
 
 /** How often, at most, watch says that the server keeps dropping flows for it. */
 const DROP_NOTE_MS = 10_000;
@@ -33,6 +35,7 @@ export async function watch(args: WatchArgs): Promise<number> {
     interceptors: args.token ? [(next) => (req) => (req.header.set("authorization", `Bearer ${args.token}`), next(req))] : [],
   });
   const client = createClient(TapwireService, transport);
+  const har = args.har ? openHarFile(args.har) : undefined;
   const out = createOutputWriter();
   const sink = args.json ? createJsonLinesSink(out) : createTerminalSink(out, { color: args.color, verbose: args.verbose });
   const abort = new AbortController();
@@ -43,8 +46,18 @@ export async function watch(args: WatchArgs): Promise<number> {
     writeError = e;
     abort.abort();
   });
+  let harError: { error: NodeJS.ErrnoException; written: number } | undefined;
+  void har?.failed.then((e) => {
+    harError = e;
+    abort.abort();
+  });
   const finish = async (code: number) => {
-    await out.close(300);
+    await Promise.all([out.close(300), har?.close()]);
+    if (har?.dropped) process.stderr.write(harDropped(args.har, har.dropped) + "\n");
+    if (harError) {
+      process.stderr.write(harWriteFailed(args.har, harError) + "\n");
+      return 1;
+    }
     if (writeError && writeError.code !== "EPIPE") {
       process.stderr.write(`tapwire: cannot write to stdout: ${writeError.code ?? writeError.message}\n`);
       return 1;
@@ -70,7 +83,10 @@ export async function watch(args: WatchArgs): Promise<number> {
     const stream = client.watchFlows({ filter: { pids: args.pids, processNames: args.comms, containers: args.containers, expression: args.filter }, last: args.last }, { signal: abort.signal, timeoutMs: 0 });
     process.stderr.write(`watching ${args.server}\n`);
     for await (const r of stream) {
-      if (r.event.case === "flow") sink.flow(r.event.value);
+      if (r.event.case === "flow") {
+        sink.flow(r.event.value);
+        har?.flow(r.event.value);
+      }
       else if (r.event.case === "dropped") {
         dropped += r.event.value.count;
         sayDrops(performance.now());
@@ -84,7 +100,7 @@ export async function watch(args: WatchArgs): Promise<number> {
       lastWords("");
       return code;
     }
-    await out.close(300);
+    await Promise.all([out.close(300), har?.close()]);
     process.stderr.write(`tapwire: ${args.server}: ${err.code === Code.Unavailable ? `cannot reach it (${err.rawMessage})` : `${Code[err.code].toLowerCase()}: ${err.rawMessage}`}\n`);
     return err.code === Code.Unauthenticated ? 2 : 1;
   }

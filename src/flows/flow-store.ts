@@ -22,8 +22,11 @@ export interface FlowStore {
   /** Messages of an open flow. */
   messages(flowId: string, messages: FlowMessage[]): void;
   get(id: string): Flow | undefined;
-  /** Newest first, after the page token (a sequence number) if given. */
-  list(match: FlowPredicate, pageSize: number, pageToken: string): { flows: Flow[]; nextPageToken: string };
+  /** Newest first (or oldest first), after the page token (a sequence number) if given; with
+   *  `through` (a lastToken), none added after it. */
+  list(match: FlowPredicate, pageSize: number, pageToken: string, opts?: { oldestFirst?: boolean; through?: string }): { flows: Flow[]; nextPageToken: string };
+  /** A token for the newest flow now: `through` it lists what is there now, and no more. */
+  readonly lastToken: string;
   /** The newest `n` matching flows, oldest first (to replay before live ones). */
   newest(match: FlowPredicate, n: number): Flow[];
   readonly count: number;
@@ -75,6 +78,18 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
     return { ...e.flow, grpc: { ...e.flow.grpc, requestMessages: request.slice(), responseMessages: response.slice() } };
   }
 
+  /** The index of the first entry past `seq` in the listing's direction. */
+  function firstAfter(seq: number, oldestFirst: boolean): number {
+    let lo = head;
+    let hi = entries.length; // entries[lo..hi) by seq: find the first with seq > `seq`
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (entries[mid]!.seq > seq) hi = mid;
+      else lo = mid + 1;
+    }
+    return oldestFirst ? lo : lo - 1 - (entries[lo - 1]?.seq === seq ? 1 : 0);
+  }
+
   return {
     add(flow) {
       const e = byId.get(flow.id);
@@ -109,25 +124,32 @@ export function createFlowStore(opts: { maxFlows: number; maxBytes: number }): F
       const e = byId.get(id);
       return e && shown(e);
     },
-    list(match, pageSize, pageToken) {
-      let before = Infinity;
+    list(match, pageSize, pageToken, opts = {}) {
+      let from: number | undefined;
       if (pageToken) {
         if (!/^\d+$/.test(pageToken)) throw new PageTokenError(`page_token "${pageToken}" is not one this server gave`);
-        before = Number(pageToken);
+        from = Number(pageToken);
       }
+      const oldest = !!opts.oldestFirst;
+      const through = opts.through ? Number(opts.through) : Infinity;
+      const step = oldest ? 1 : -1;
+      // Where the page starts: past the token's entry (seqs grow along the deque).
+      let i = from === undefined ? (oldest ? head : entries.length - 1) : firstAfter(from, oldest);
       const flows: Flow[] = [];
       let last = 0;
-      for (let i = entries.length - 1; i >= head && flows.length < pageSize; i--) {
+      for (; i >= head && i < entries.length; i += step) {
         const e = entries[i]!;
-        if (e.seq >= before) continue;
+        if (e.seq > through) break;
         const f = shown(e);
         if (!match(f)) continue;
+        if (flows.length === pageSize) return { flows, nextPageToken: String(last) }; // one more: a next page
         flows.push(f);
         last = e.seq;
       }
-      // More may remain when the page is full and older entries exist.
-      const more = flows.length === pageSize && entries.slice(head).some((e) => e.seq < last && match(shown(e)));
-      return { flows, nextPageToken: more ? String(last) : "" };
+      return { flows, nextPageToken: "" };
+    },
+    get lastToken() {
+      return String(entries[entries.length - 1]?.seq ?? 0);
     },
     newest(match, n) {
       const out: Flow[] = [];

@@ -52,6 +52,45 @@ describe("flow store", () => {
   });
 });
 
+describe("flow store, oldest first", () => {
+  test("pages oldest first with a filter, through a token taken before more flows came, past evictions", () => {
+    const s = createFlowStore({ maxFlows: 8, maxBytes: 1 << 30 });
+    for (let i = 1; i <= 10; i++) s.add(flow(i, { status: i % 2 ? 200 : 404 })); // f3..f10 kept
+    const through = s.lastToken;
+    s.add(flow(11, { status: 404 })); // after the token: not listed through it
+    const match = compileFlowFilter(create(FlowFilterSchema, { statusMin: 400 }));
+    const p1 = s.list(match, 2, "", { oldestFirst: true, through });
+    expect(p1.flows.map((f) => f.id)).toEqual(["f4", "f6"]);
+    s.add(flow(12)); // evicts f4 (listed already): the token still finds its place
+    const p2 = s.list(match, 2, p1.nextPageToken, { oldestFirst: true, through });
+    expect([p2.flows.map((f) => f.id), p2.nextPageToken]).toEqual([["f8", "f10"], ""]);
+    const all = s.list(() => true, 100, "", { oldestFirst: true });
+    expect([all.flows.map((f) => f.id), all.nextPageToken]).toEqual([["f5", "f6", "f7", "f8", "f9", "f10", "f11", "f12"], ""]);
+  });
+
+  test("newest first and oldest first list the same flows, page by page, whatever the page size", () => {
+    const s = createFlowStore({ maxFlows: 1000, maxBytes: 1 << 30 });
+    for (let i = 1; i <= 57; i++) s.add(flow(i, { status: 200 + (i % 3) }));
+    const match = compileFlowFilter(create(FlowFilterSchema, { statusMin: 201 }));
+    for (const size of [1, 2, 5, 38, 100]) {
+      const walk = (oldestFirst: boolean) => {
+        const ids: string[] = [];
+        let token = "";
+        do {
+          const page = s.list(match, size, token, { oldestFirst });
+          expect(page.flows.length).toBeLessThanOrEqual(size);
+          ids.push(...page.flows.map((f) => f.id));
+          token = page.nextPageToken;
+        } while (token);
+        return ids;
+      };
+      const oldest = walk(true);
+      expect(oldest).toHaveLength(38);
+      expect(walk(false)).toEqual(oldest.slice().reverse());
+    }
+  });
+});
+
 describe("flow filter", () => {
   test("every field, and a flow must match all that are set", () => {
     const f = flow(1, { path: "/api/users", status: 201, method: "POST", comm: "node", pid: 7, authority: "Api.Test:8080" });
