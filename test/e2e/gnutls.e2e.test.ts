@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { PEERS, PYTHON, freePort, freshCopy, fromB64, requireRoot, run, startServer, startTapwire, type JsonFlow, type Tapwire } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
+import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
 
 const WGET = "/usr/bin/wget";
 const CURL = "/usr/bin/curl";
@@ -160,4 +161,42 @@ describe("GnuTLS", () => {
       await server.stop();
     }
   }, 60_000);
+});
+
+describe("GnuTLS in a container", () => {
+  let pm: Podman;
+  beforeAll(async () => {
+    pm = await ensurePodman();
+  }, 900_000);
+
+  test("wget in a one-shot container, with the image's own libgnutls, against a host HTTPS server: both sides", async () => {
+    const port = await freePort();
+    const tapwire = await startTapwire(["--port", String(port), "--docker-socket", pm.socket, "-v"]);
+    const server = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(port), cert.cert, cert.key], "127.0.0.1", port);
+    const name = `tw-gnutls-${port}`;
+    try {
+      const out = pm.run(["run", "--rm", "--network", "host", "--name", name, "-v", `${cert.dir}:/tls:ro`, IMAGE, "wget", "-q", "-O", "-", "--ca-certificate", "/tls/cert.pem", `https://127.0.0.1:${port}/text?container=1`]);
+      expect(out).toBe(TEXT);
+      const { client, server: srv } = await bothSides(tapwire, "/text?container=1");
+      sameConnection(client, srv, port);
+      expect(client.connection.process).toMatchObject({ comm: "wget", exe: "/usr/bin/wget" });
+      expect(client.connection.container.id).toMatch(/^[0-9a-f]{64}$/);
+      expect(srv.connection.container).toBeUndefined();
+      for (const f of [client, srv]) {
+        expect(f.request.authority).toBe(`127.0.0.1:${port}`);
+        expect(f.response.status).toBe(200);
+        expect(fromB64(f.response.body).toString()).toBe(TEXT);
+      }
+      // The container's libgnutls is its own file, probed before its wget ran.
+      const line = tapwire.stderr.find((l) => l.startsWith("tls: probing GnuTLS") && l.includes("(container "));
+      expect(line).toBeDefined();
+      expect(client.connection.tlsLibrary).toBe(/^tls: probing (GnuTLS \S+)/.exec(line!)![1]);
+    } finally {
+      try {
+        pm.run(["rm", "-f", "-t", "0", name]);
+      } catch {}
+      await tapwire.stop();
+      await server.stop();
+    }
+  }, 120_000);
 });

@@ -5,8 +5,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 export const PODMAN_WORK = "/tmp/tapwire-podman";
-export const IMAGE = "localhost/tapwire-debpy:latest";
-const ROOTFS = `${PODMAN_WORK}/rootfs`;
+// The tag names what the image holds: a new package list is a new tag (and root file system).
+export const IMAGE = "localhost/tapwire-debpy:gnutls-nss";
+const ROOTFS = `${PODMAN_WORK}/rootfs-gnutls-nss`;
 
 export interface Podman {
   socket: string;
@@ -46,8 +47,8 @@ export async function ensurePodman(): Promise<Podman> {
   );
   writeFileSync(`${PODMAN_WORK}/storage.conf`, `[storage]\ndriver = "overlay"\ngraphroot = "${PODMAN_WORK}/storage"\nrunroot = "${PODMAN_WORK}/runroot"\n`);
   if (!podman(["images", "-q", IMAGE]).trim()) {
-    if (!existsSync(`${ROOTFS}/usr/bin/python3`)) {
-      const r = Bun.spawnSync(["debootstrap", "--variant=minbase", "--include=python3,libssl3,openssl,curl,ca-certificates", "bookworm", ROOTFS, mirror()], { stdout: "pipe", stderr: "pipe" });
+    if (!existsSync(`${ROOTFS}/usr/bin/tstclnt`)) {
+      const r = Bun.spawnSync(["debootstrap", "--variant=minbase", "--include=python3,libssl3,openssl,curl,ca-certificates,wget,libnss3-tools", "bookworm", ROOTFS, mirror()], { stdout: "pipe", stderr: "pipe" });
       if (r.exitCode !== 0) throw new Error(`debootstrap failed: ${r.stderr.toString().slice(-2000)}`);
     }
     const tar = Bun.spawnSync(["tar", "-C", ROOTFS, "-cf", `${PODMAN_WORK}/rootfs.tar`, "."], { stderr: "pipe" });
