@@ -3,9 +3,10 @@
 // (session, buffer, length) in, the bytes moved (or a negative error) out — so the same
 // kernel programs read them, with the session pointer in the place of the SSL object: the
 // socket is named by the first TCP syscall inside a call (or the handshake's), as for OpenSSL.
-import { openElf, ElfError, searchRodata } from "../elfkit/elf.ts";
+import { openElf, ElfError } from "../elfkit/elf.ts";
+import { exportedFunctions, versionInFile, type ExportedFunction } from "./exported-functions.ts";
 import * as L from "../bpf/gen/layout.ts";
-import type { OpensslExport, PlacementMode } from "./openssl.ts";
+import type { PlacementMode } from "./openssl.ts";
 import { entryPlacement, placeEntryProbe, type Placement } from "./uprobe-placement.ts";
 
 /**
@@ -22,26 +23,11 @@ const OTHERS: [string, number][] = [
 const WANTED = new Set([...SEND_NAMES, ...OTHERS.map(([n]) => n)]);
 
 /** The GnuTLS functions a file exports, with their places; none when it is not GnuTLS. */
-export function gnutlsFunctions(path: string): OpensslExport[] {
-  let elf;
-  try {
-    elf = openElf(path);
-  } catch (e) {
-    if (e instanceof ElfError) return [];
-    throw e;
-  }
-  try {
-    const syms = elf.symbols(WANTED);
-    const has = (n: string) => !!syms.get(n)?.defined && syms.get(n)!.isFunction && Number.isFinite(syms.get(n)!.fileOffset);
+export function gnutlsFunctions(path: string): ExportedFunction[] {
+  return exportedFunctions(path, WANTED, (has) => {
     const send = SEND_NAMES.find(has);
-    if (!send || !has("gnutls_record_recv")) return [];
-    return [[send, L.TW_SSL_WRITE] as [string, number], ...OTHERS.filter(([n]) => has(n))].map(([name, fn]) => {
-      const sym = syms.get(name)!;
-      return { name, fn, offset: sym.fileOffset, vaddr: sym.value, size: sym.size };
-    });
-  } finally {
-    elf.close();
-  }
+    return send && has("gnutls_record_recv") ? [[send, L.TW_SSL_WRITE], ...OTHERS.filter(([n]) => has(n))] : undefined;
+  });
 }
 
 export interface GnutlsProbe {
@@ -57,7 +43,7 @@ export interface GnutlsProbe {
 /** Where each goes: a call with a return probe at its entry (only there is the return
  * address on top of the stack); gnutls_deinit at its first emulated instruction when "chosen"
  * (the session pointer, rdi, untouched before it). */
-export function gnutlsProbes(path: string, functions: OpensslExport[], mode: PlacementMode): GnutlsProbe[] {
+export function gnutlsProbes(path: string, functions: ExportedFunction[], mode: PlacementMode): GnutlsProbe[] {
   const elf = openElf(path);
   try {
     return functions.map((f) => {
@@ -77,16 +63,6 @@ const VERSION = /^Enabled GnuTLS (\d+\.\d+\.\d+)/;
 
 /** "GnuTLS x.y.z" (from the debug line every build carries), or "GnuTLS". */
 export function gnutlsVersion(file: string): string {
-  let elf;
-  try {
-    elf = openElf(file);
-  } catch {
-    return "GnuTLS";
-  }
-  try {
-    const v = searchRodata(elf, MARK, VERSION);
-    return v ? `GnuTLS ${v[1]}` : "GnuTLS";
-  } finally {
-    elf.close();
-  }
+  const v = versionInFile(file, MARK, VERSION);
+  return v ? `GnuTLS ${v}` : "GnuTLS";
 }

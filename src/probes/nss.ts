@@ -11,7 +11,8 @@
 // no SSL_read), never by its name: OpenSSL 1.0's libssl was also once called libssl3.
 import { dirname } from "node:path";
 import { existsSync } from "node:fs";
-import { openElf, ElfError, searchRodata, type ElfFile } from "../elfkit/elf.ts";
+import { openElf, ElfError } from "../elfkit/elf.ts";
+import { exportedFunctions, versionInFile } from "./exported-functions.ts";
 import * as L from "../bpf/gen/layout.ts";
 import { entryPlacement, type Placement } from "./uprobe-placement.ts";
 
@@ -42,29 +43,9 @@ const NSPR_FUNCTIONS: [string, number][] = [
   ["PR_Close", L.TW_SSL_FREE],
 ];
 
-function exported(elf: ElfFile, names: [string, number][]): { name: string; fn: number; vaddr: number; offset: number }[] {
-  const syms = elf.symbols(new Set([...names.map(([n]) => n), "SSL_read"]));
-  return names.flatMap(([name, fn]) => {
-    const s = syms.get(name);
-    return s?.defined && s.isFunction && Number.isFinite(s.fileOffset) ? [{ name, fn, vaddr: s.value, offset: s.fileOffset }] : [];
-  });
-}
-
 /** Whether a file is NSS's libssl3 (it exports SSL_ImportFD, and no SSL_read). */
 export function isNssLibssl(path: string): boolean {
-  let elf;
-  try {
-    elf = openElf(path);
-  } catch (e) {
-    if (e instanceof ElfError) return false;
-    throw e;
-  }
-  try {
-    const syms = elf.symbols(new Set(["SSL_ImportFD", "SSL_read"]));
-    return !!syms.get("SSL_ImportFD")?.defined && !syms.get("SSL_read")?.defined;
-  } finally {
-    elf.close();
-  }
+  return exportedFunctions(path, ["SSL_ImportFD", "SSL_read"], (has) => (has("SSL_ImportFD") && !has("SSL_read") ? [["SSL_ImportFD", L.TW_NSS_IMPORT]] : undefined)).length > 0;
 }
 
 /** The libnspr4.so loaded with a libssl3 at `named`: beside it, as distributions install them. */
@@ -82,13 +63,13 @@ export function nssProbes(libssl3: string, nspr: string): NssProbe[] {
     [libssl3, SSL_FUNCTIONS, 0],
     [nspr, NSPR_FUNCTIONS, L.TW_COOKIE_NSS],
   ] as const) {
+    const found = exportedFunctions(file, names.map(([n]) => n), (has) => names.filter(([n]) => has(n)) as [string, number][]);
+    if (found.length !== names.length) {
+      const missing = names.filter(([n]) => !found.some((f) => f.name === n)).map(([n]) => n);
+      throw new ElfError(`${file}: does not export ${missing.join(", ")}`);
+    }
     const elf = openElf(file);
     try {
-      const found = exported(elf, names as [string, number][]);
-      if (found.length !== names.length) {
-        const missing = names.filter(([n]) => !found.some((f) => f.name === n)).map(([n]) => n);
-        throw new ElfError(`${file}: does not export ${missing.join(", ")}`);
-      }
       for (const f of found) {
         const returns = f.fn !== L.TW_SSL_FREE;
         out.push({ name: f.name, fn: f.fn, file, offset: f.offset, place: entryPlacement(elf, f.vaddr, returns ? "entry kept: its uretprobe needs the entry" : "entry kept"), returns, flags });
@@ -105,16 +86,6 @@ const VERSION = /^Version: NSS (\d+\.\d+(?:\.\d+)*)/;
 
 /** "NSS x.y.z" from libssl3's version line, or "NSS". */
 export function nssVersion(file: string): string {
-  let elf;
-  try {
-    elf = openElf(file);
-  } catch {
-    return "NSS";
-  }
-  try {
-    const v = searchRodata(elf, MARK, VERSION);
-    return v ? `NSS ${v[1]}` : "NSS";
-  } finally {
-    elf.close();
-  }
+  const v = versionInFile(file, MARK, VERSION);
+  return v ? `NSS ${v}` : "NSS";
 }

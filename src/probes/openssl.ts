@@ -1,7 +1,8 @@
 // OpenSSL in a file: the functions tapwire probes (exported, with their file offsets) and
 // the version string.
 import { dirname, basename } from "node:path";
-import { openElf, ElfError, searchRodata } from "../elfkit/elf.ts";
+import { openElf, ElfError } from "../elfkit/elf.ts";
+import { exportedFunctions, versionInFile, type ExportedFunction } from "./exported-functions.ts";
 import * as L from "../bpf/gen/layout.ts";
 import { planOpenssl, type OpensslProbe } from "./uprobe-placement.ts";
 
@@ -20,36 +21,12 @@ export const OPENSSL_FUNCTIONS: [string, number][] = [
 ];
 const WANTED = new Set(OPENSSL_FUNCTIONS.map(([name]) => name));
 
-export interface OpensslExport {
-  name: string;
-  /** enum tw_ssl_fn. */
-  fn: number;
-  offset: number;
-  vaddr: number;
-  size: number;
-}
+export type OpensslExport = ExportedFunction;
 
 /** The OpenSSL functions a file exports, with their places; none when it is not an OpenSSL. */
 export function opensslFunctions(path: string): OpensslExport[] {
-  let elf;
-  try {
-    elf = openElf(path);
-  } catch (e) {
-    if (e instanceof ElfError) return [];
-    throw e;
-  }
-  try {
-    const syms = elf.symbols(WANTED);
-    const has = (n: string) => !!syms.get(n)?.defined && syms.get(n)!.isFunction && Number.isFinite(syms.get(n)!.fileOffset);
-    // SSL_read and SSL_write are the must; the _ex pair came with OpenSSL 1.1.1.
-    if (!has("SSL_read") || !has("SSL_write")) return [];
-    return OPENSSL_FUNCTIONS.filter(([n]) => has(n)).map(([name, fn]) => {
-      const sym = syms.get(name)!;
-      return { name, fn, offset: sym.fileOffset, vaddr: sym.value, size: sym.size };
-    });
-  } finally {
-    elf.close();
-  }
+  // SSL_read and SSL_write are the must; the _ex pair came with OpenSSL 1.1.1.
+  return exportedFunctions(path, WANTED, (has) => (has("SSL_read") && has("SSL_write") ? OPENSSL_FUNCTIONS.filter(([n]) => has(n)) : undefined));
 }
 
 /** Where uprobes go: "chosen" reads the code for the cheapest equivalent place
@@ -84,18 +61,8 @@ export function opensslVersion(file: string, named = file, libcrypto?: string): 
   if (m) candidates.push(`${dirname(named)}/libcrypto${m[1]}`);
   if (libcrypto) candidates.push(libcrypto);
   for (const candidate of candidates) {
-    let elf;
-    try {
-      elf = openElf(candidate);
-    } catch {
-      continue; // not there, or not ELF: try the next
-    }
-    try {
-      const v = searchRodata(elf, MARK, VERSION);
-      if (v) return `OpenSSL ${v[1]}`;
-    } finally {
-      elf.close();
-    }
+    const v = versionInFile(candidate, MARK, VERSION);
+    if (v) return `OpenSSL ${v}`;
   }
   return "OpenSSL";
 }

@@ -4,8 +4,8 @@
 // through LD_LIBRARY_PATH, probed while its exec waited. Both sides, every field a user reads.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, realpathSync, writeFileSync } from "node:fs";
-import { PEERS, PYTHON, freePort, freshCopy, fromB64, requireRoot, run, startServer, startTapwire, type JsonFlow, type Tapwire } from "./harness.ts";
-import { makeCert, type Cert } from "./tls-setup.ts";
+import { PEERS, PYTHON, freePort, freshCopy, fromB64, requireRoot, run, startServer, startTapwire } from "./harness.ts";
+import { bothSidesOf, makeCert, sameTlsConnection, type Cert } from "./tls-setup.ts";
 import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
 
 const WGET = "/usr/bin/wget";
@@ -26,24 +26,7 @@ beforeAll(async () => {
 
 const value = (headers: { name: string; value: string }[] | undefined, name: string) => headers?.find((h) => h.name.toLowerCase() === name)?.value;
 
-/** The flows of `path`, client's and server's, once both are there (and nothing more came). */
-async function bothSides(tapwire: Tapwire, path: string): Promise<{ client: JsonFlow; server: JsonFlow }> {
-  await tapwire.waitForFlows((f) => f.request?.path === path, 2);
-  await Bun.sleep(200);
-  const all = tapwire.flows.filter((f) => f.request?.path === path);
-  expect(all.map((f) => f.connection.role).sort()).toEqual(["ROLE_CLIENT", "ROLE_SERVER"]);
-  return { client: all.find((f) => f.connection.role === "ROLE_CLIENT")!, server: all.find((f) => f.connection.role === "ROLE_SERVER")! };
-}
 
-/** What both sides of one TLS connection share. */
-function sameConnection(client: JsonFlow, server: JsonFlow, port: number) {
-  for (const f of [client, server]) {
-    expect(f.connection.tls).toBe(true);
-    expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
-    expect(f.connection.source).toEqual({ ip: "127.0.0.1", port: client.connection.source.port });
-    expect(f.missing).toBeUndefined();
-  }
-}
 
 async function startGnutlsServ(port: number) {
   return await startServer([GNUTLS_SERV, "--http", "-p", String(port), "--x509certfile", cert.cert, "--x509keyfile", cert.key], "127.0.0.1", port);
@@ -62,12 +45,12 @@ describe("GnuTLS", () => {
       const r = await run([WGET, "-q", "-O", "/dev/null", "--ca-certificate", cert.cert, `${base}/text?k=1`, `${base}/text?k=2`, `${base}/text?k=3`]);
       expect(r.exitCode).toBe(0);
       const sides = [];
-      for (const k of [1, 2, 3]) sides.push(await bothSides(tapwire, `/text?k=${k}`));
+      for (const k of [1, 2, 3]) sides.push(await bothSidesOf(tapwire, `/text?k=${k}`));
       // One connection for the three (wget keeps it alive), the same on both sides.
       expect(new Set(sides.map((s) => s.client.connection.id)).size).toBe(1);
       expect(new Set(sides.map((s) => s.server.connection.id)).size).toBe(1);
       for (const { client, server: srv } of sides) {
-        sameConnection(client, srv, port);
+        sameTlsConnection(client, srv, port);
         expect(client.connection.tlsLibrary).toMatch(GNUTLS);
         expect(srv.connection.tlsLibrary).toMatch(OPENSSL);
         expect(client.connection.process).toEqual({ pid: r.pid, comm: "wget", exe: WGET });
@@ -83,8 +66,8 @@ describe("GnuTLS", () => {
       const post = await run([WGET, "-q", "-O", `${cert.dir}/echoed.txt`, "--ca-certificate", cert.cert, "--header", "Content-Type: text/plain", "--post-file", upload, `${base}/echo?big=1`]);
       expect(post.exitCode).toBe(0);
       expect(readFileSync(`${cert.dir}/echoed.txt`, "utf8")).toBe(payload);
-      const { client, server: srv } = await bothSides(tapwire, "/echo?big=1");
-      sameConnection(client, srv, port);
+      const { client, server: srv } = await bothSidesOf(tapwire, "/echo?big=1");
+      sameTlsConnection(client, srv, port);
       expect(client.connection.tlsLibrary).toMatch(GNUTLS);
       for (const f of [client, srv]) {
         expect(f.request.method).toBe("POST");
@@ -109,8 +92,8 @@ describe("GnuTLS", () => {
       const page = `${cert.dir}/page-${port}.html`;
       const c = await run([CURL, "-sS", "--cacert", cert.cert, "-o", page, `https://127.0.0.1:${port}/from-curl`]);
       expect(c.exitCode).toBe(0);
-      const fromCurl = await bothSides(tapwire, "/from-curl");
-      sameConnection(fromCurl.client, fromCurl.server, port);
+      const fromCurl = await bothSidesOf(tapwire, "/from-curl");
+      sameTlsConnection(fromCurl.client, fromCurl.server, port);
       expect(fromCurl.client.connection.tlsLibrary).toMatch(OPENSSL);
       expect(fromCurl.server.connection.tlsLibrary).toMatch(GNUTLS);
       expect(fromCurl.server.connection.process).toEqual({ pid: server.proc.pid, comm: "gnutls-serv", exe: realpathSync(GNUTLS_SERV) });
@@ -123,8 +106,8 @@ describe("GnuTLS", () => {
 
       const w = await run([WGET, "-q", "-O", "/dev/null", "--ca-certificate", cert.cert, `https://127.0.0.1:${port}/from-wget`]);
       expect(w.exitCode).toBe(0);
-      const fromWget = await bothSides(tapwire, "/from-wget");
-      sameConnection(fromWget.client, fromWget.server, port);
+      const fromWget = await bothSidesOf(tapwire, "/from-wget");
+      sameTlsConnection(fromWget.client, fromWget.server, port);
       for (const f of [fromWget.client, fromWget.server]) {
         expect(f.connection.tlsLibrary).toMatch(GNUTLS);
         expect(value(f.request.headers, "user-agent")).toBe(`Wget/${wgetVersion}`);
@@ -147,8 +130,8 @@ describe("GnuTLS", () => {
     try {
       const r = await run(["/usr/bin/env", `LD_LIBRARY_PATH=${libdir}`, wget, "-q", "-O", "-", "--ca-certificate", cert.cert, `https://127.0.0.1:${port}/text?copy=1`]);
       expect(new TextDecoder().decode(r.stdout)).toBe(TEXT);
-      const { client, server: srv } = await bothSides(tapwire, "/text?copy=1");
-      sameConnection(client, srv, port);
+      const { client, server: srv } = await bothSidesOf(tapwire, "/text?copy=1");
+      sameTlsConnection(client, srv, port);
       expect(client.connection.process).toEqual({ pid: r.pid, comm: "wget", exe: wget });
       expect(client.connection.tlsLibrary).toMatch(GNUTLS);
       expect(fromB64(client.response.body).toString()).toBe(TEXT);
@@ -177,8 +160,8 @@ describe("GnuTLS in a container", () => {
     try {
       const out = pm.run(["run", "--rm", "--network", "host", "--name", name, "-v", `${cert.dir}:/tls:ro`, IMAGE, "wget", "-q", "-O", "-", "--ca-certificate", "/tls/cert.pem", `https://127.0.0.1:${port}/text?container=1`]);
       expect(out).toBe(TEXT);
-      const { client, server: srv } = await bothSides(tapwire, "/text?container=1");
-      sameConnection(client, srv, port);
+      const { client, server: srv } = await bothSidesOf(tapwire, "/text?container=1");
+      sameTlsConnection(client, srv, port);
       expect(client.connection.process).toMatchObject({ comm: "wget", exe: "/usr/bin/wget" });
       expect(client.connection.container.id).toMatch(/^[0-9a-f]{64}$/);
       expect(srv.connection.container).toBeUndefined();

@@ -4,8 +4,8 @@
 // sides, every field a user reads, endpoints exact.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
-import { PEERS, PYTHON, freePort, fromB64, requireRoot, run, startServer, startTapwire, type JsonFlow, type Tapwire } from "./harness.ts";
-import { makeCert, type Cert } from "./tls-setup.ts";
+import { PEERS, PYTHON, freePort, fromB64, requireRoot, run, startServer, startTapwire } from "./harness.ts";
+import { bothSidesOf, makeCert, sameTlsConnection, type Cert } from "./tls-setup.ts";
 import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
 
 const TSTCLNT = "/usr/bin/tstclnt";
@@ -35,22 +35,7 @@ beforeAll(async () => {
 
 const value = (headers: { name: string; value: string }[] | undefined, name: string) => headers?.find((h) => h.name.toLowerCase() === name)?.value;
 
-async function bothSides(tapwire: Tapwire, path: string): Promise<{ client: JsonFlow; server: JsonFlow }> {
-  await tapwire.waitForFlows((f) => f.request?.path === path, 2);
-  await Bun.sleep(200);
-  const all = tapwire.flows.filter((f) => f.request?.path === path);
-  expect(all.map((f) => f.connection.role).sort()).toEqual(["ROLE_CLIENT", "ROLE_SERVER"]);
-  return { client: all.find((f) => f.connection.role === "ROLE_CLIENT")!, server: all.find((f) => f.connection.role === "ROLE_SERVER")! };
-}
 
-function sameConnection(client: JsonFlow, server: JsonFlow, port: number) {
-  for (const f of [client, server]) {
-    expect(f.connection.tls).toBe(true);
-    expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
-    expect(f.connection.source).toEqual({ ip: "127.0.0.1", port: client.connection.source.port });
-    expect(f.missing).toBeUndefined();
-  }
-}
 
 /** tstclnt sends the request in `file` and prints what comes back until the server closes. */
 async function tstclnt(port: number, request: string) {
@@ -71,8 +56,8 @@ describe("NSS", () => {
     try {
       const request = "GET /nss?both=1 HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Test: nss\r\n\r\n";
       const r = await tstclnt(port, request);
-      const { client, server: srv } = await bothSides(tapwire, "/nss?both=1");
-      sameConnection(client, srv, port);
+      const { client, server: srv } = await bothSidesOf(tapwire, "/nss?both=1");
+      sameTlsConnection(client, srv, port);
       expect(client.connection.process).toEqual({ pid: r.pid, comm: "tstclnt", exe: TSTCLNT });
       expect(srv.connection.process).toEqual({ pid: server.proc.pid, comm: "selfserv", exe: realpathSync(SELFSERV) });
       for (const f of [client, srv]) {
@@ -97,8 +82,8 @@ describe("NSS", () => {
       const out = `${cert.dir}/curl-${port}.txt`;
       const r = await run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, "-o", out, `https://127.0.0.1:${port}/from-curl`]);
       expect(r.exitCode).toBe(0);
-      const { client, server: srv } = await bothSides(tapwire, "/from-curl");
-      sameConnection(client, srv, port);
+      const { client, server: srv } = await bothSidesOf(tapwire, "/from-curl");
+      sameTlsConnection(client, srv, port);
       expect(client.connection.tlsLibrary).toMatch(OPENSSL);
       expect(srv.connection.tlsLibrary).toMatch(NSS);
       for (const f of [client, srv]) {
@@ -119,8 +104,8 @@ describe("NSS", () => {
     try {
       const body = Buffer.alloc(256 * 1024, "tapwire-nss-").toString();
       await tstclnt(port, `POST /echo?nss=1 HTTP/1.0\r\nHost: 127.0.0.1:${port}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-      const { client, server: srv } = await bothSides(tapwire, "/echo?nss=1");
-      sameConnection(client, srv, port);
+      const { client, server: srv } = await bothSidesOf(tapwire, "/echo?nss=1");
+      sameTlsConnection(client, srv, port);
       expect(client.connection.tlsLibrary).toMatch(NSS);
       expect(srv.connection.tlsLibrary).toMatch(OPENSSL);
       for (const f of [client, srv]) {
@@ -152,8 +137,8 @@ describe("NSS in a container", () => {
     try {
       const out = pm.run(["run", "--rm", "--network", "host", "--name", name, "-v", `${cert.dir}:/tls:ro`, IMAGE, "tstclnt", "-h", "127.0.0.1", "-p", String(port), "-D", "-o", "-A", "/tls/container-request.txt"]);
       expect(out).toContain("hello from tapwire's test server");
-      const { client, server: srv } = await bothSides(tapwire, "/text?container=1");
-      sameConnection(client, srv, port);
+      const { client, server: srv } = await bothSidesOf(tapwire, "/text?container=1");
+      sameTlsConnection(client, srv, port);
       expect(client.connection.process).toMatchObject({ comm: "tstclnt", exe: "/usr/bin/tstclnt" });
       expect(client.connection.container.id).toMatch(/^[0-9a-f]{64}$/);
       expect(srv.connection.tlsLibrary).toMatch(OPENSSL);

@@ -2,7 +2,8 @@
 // a static file over TLS. Everything lives in a fresh temporary directory.
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { startServer, type Peer } from "./harness.ts";
+import { expect } from "bun:test";
+import { startServer, type JsonFlow, type Peer, type Tapwire } from "./harness.ts";
 
 export interface Cert {
   dir: string;
@@ -51,4 +52,23 @@ http {
 `,
   );
   return startServer(["/usr/sbin/nginx", "-p", prefix, "-c", `${prefix}/nginx.conf`, "-g", "daemon off;"], "127.0.0.1", port);
+}
+
+/** The client's and the server's flow of `path`, once both are there (and nothing more came). */
+export async function bothSidesOf(tapwire: Tapwire, path: string): Promise<{ client: JsonFlow; server: JsonFlow }> {
+  await tapwire.waitForFlows((f) => f.request?.path === path, 2);
+  await Bun.sleep(200);
+  const all = tapwire.flows.filter((f) => f.request?.path === path);
+  expect(all.map((f) => f.connection.role).sort()).toEqual(["ROLE_CLIENT", "ROLE_SERVER"]);
+  return { client: all.find((f) => f.connection.role === "ROLE_CLIENT")!, server: all.find((f) => f.connection.role === "ROLE_SERVER")! };
+}
+
+/** What both sides of one TLS connection to 127.0.0.1:port share, nothing missing. */
+export function sameTlsConnection(client: JsonFlow, server: JsonFlow, port: number): void {
+  for (const f of [client, server]) {
+    expect(f.connection.tls).toBe(true);
+    expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
+    expect(f.connection.source).toEqual({ ip: "127.0.0.1", port: client.connection.source.port });
+    expect(f.missing).toBeUndefined();
+  }
 }
