@@ -5,9 +5,9 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { realpathSync } from "node:fs";
 import { PEERS, PYTHON, freePort, freshCopy, fromB64, requireRoot, run, startServer, startTapwire, type JsonFlow, type Tapwire } from "./harness.ts";
-import { makeCert, type Cert } from "./tls-setup.ts";
+import { makeCert, tlsClientInContainer, type Cert } from "./tls-setup.ts";
 import { goBinary, type GoVariant } from "../support/go-build.ts";
-import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
+import { ensurePodman, type Podman } from "../support/podman.ts";
 
 const NODE = realpathSync("/usr/bin/node");
 const CURL = "/usr/bin/curl";
@@ -218,38 +218,9 @@ describe("a one-shot container started after tapwire", () => {
   }, 600_000);
 
   test("curl in the container, with the image's own libssl, against a host HTTPS server: both sides", async () => {
-    const port = await freePort();
-    const tapwire = await startTapwire(["--port", String(port), "--docker-socket", pm.socket, "-v"]);
-    const server = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(port), cert.cert, cert.key], "127.0.0.1", port);
-    const name = `tw-first-${port}`;
-    try {
-      const out = pm.run(["run", "--rm", "--network", "host", "--name", name, "-v", `${cert.dir}:/tls:ro`, IMAGE, "curl", "-sS", "--cacert", "/tls/cert.pem", `https://127.0.0.1:${port}/text?container=1`]);
-      expect(out).toBe(TEXT);
-      const { client, server: srv } = await bothSides(tapwire, (f) => f.request?.path === "/text?container=1");
-      expect(client.connection.process).toMatchObject({ comm: "curl", exe: "/usr/bin/curl" });
-      expect(client.connection.container.id).toMatch(/^[0-9a-f]{64}$/);
-      expect(srv.connection.process).toEqual({ pid: server.proc.pid, comm: "python3", exe: realpathSync(PYTHON) });
-      expect(srv.connection.container).toBeUndefined();
-      for (const f of [client, srv]) {
-        expect(f.connection.tls).toBe(true);
-        expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
-        expect(f.connection.source).toEqual({ ip: "127.0.0.1", port: client.connection.source.port });
-        expect(f.request.method).toBe("GET");
-        expect(f.request.authority).toBe(`127.0.0.1:${port}`);
-        expect(f.response.status).toBe(200);
-        expect(fromB64(f.response.body).toString()).toBe(TEXT);
-        expect(f.missing).toBeUndefined();
-      }
-      // The container's libssl is its own file, probed before its curl ran.
-      const line = tapwire.stderr.find((l) => l.startsWith("tls: probing OpenSSL") && l.includes("(container "));
-      expect(line).toBeDefined();
-      expect(client.connection.tlsLibrary).toBe(/^tls: probing (OpenSSL \S+)/.exec(line!)![1]);
-    } finally {
-      try {
-        pm.run(["rm", "-f", "-t", "0", name]);
-      } catch {}
-      await tapwire.stop();
-      await server.stop();
-    }
+    const { client, out } = await tlsClientInContainer(pm, cert, "OpenSSL", (port) => ["curl", "-sS", "--cacert", "/tls/cert.pem", `https://127.0.0.1:${port}/text?container=1`]);
+    expect(out).toBe(TEXT);
+    expect(client.connection.process).toMatchObject({ comm: "curl", exe: "/usr/bin/curl" });
+    expect(client.request.authority).toBe(client.connection.destination.ip + ":" + client.connection.destination.port);
   }, 120_000);
 });

@@ -5,8 +5,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { PEERS, PYTHON, freePort, freshCopy, fromB64, requireRoot, run, startServer, startTapwire } from "./harness.ts";
-import { bothSidesOf, makeCert, sameTlsConnection, type Cert } from "./tls-setup.ts";
-import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
+import { bothSidesOf, makeCert, sameTlsConnection, tlsClientInContainer, type Cert } from "./tls-setup.ts";
+import { ensurePodman, type Podman } from "../support/podman.ts";
 
 const WGET = "/usr/bin/wget";
 const CURL = "/usr/bin/curl";
@@ -153,33 +153,9 @@ describe("GnuTLS in a container", () => {
   }, 900_000);
 
   test("wget in a one-shot container, with the image's own libgnutls, against a host HTTPS server: both sides", async () => {
-    const port = await freePort();
-    const tapwire = await startTapwire(["--port", String(port), "--docker-socket", pm.socket, "-v"]);
-    const server = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(port), cert.cert, cert.key], "127.0.0.1", port);
-    const name = `tw-gnutls-${port}`;
-    try {
-      const out = pm.run(["run", "--rm", "--network", "host", "--name", name, "-v", `${cert.dir}:/tls:ro`, IMAGE, "wget", "-q", "-O", "-", "--ca-certificate", "/tls/cert.pem", `https://127.0.0.1:${port}/text?container=1`]);
-      expect(out).toBe(TEXT);
-      const { client, server: srv } = await bothSidesOf(tapwire, "/text?container=1");
-      sameTlsConnection(client, srv, port);
-      expect(client.connection.process).toMatchObject({ comm: "wget", exe: "/usr/bin/wget" });
-      expect(client.connection.container.id).toMatch(/^[0-9a-f]{64}$/);
-      expect(srv.connection.container).toBeUndefined();
-      for (const f of [client, srv]) {
-        expect(f.request.authority).toBe(`127.0.0.1:${port}`);
-        expect(f.response.status).toBe(200);
-        expect(fromB64(f.response.body).toString()).toBe(TEXT);
-      }
-      // The container's libgnutls is its own file, probed before its wget ran.
-      const line = tapwire.stderr.find((l) => l.startsWith("tls: probing GnuTLS") && l.includes("(container "));
-      expect(line).toBeDefined();
-      expect(client.connection.tlsLibrary).toBe(/^tls: probing (GnuTLS \S+)/.exec(line!)![1]);
-    } finally {
-      try {
-        pm.run(["rm", "-f", "-t", "0", name]);
-      } catch {}
-      await tapwire.stop();
-      await server.stop();
-    }
+    const { client, out } = await tlsClientInContainer(pm, cert, "GnuTLS", (port) => ["wget", "-q", "-O", "-", "--ca-certificate", "/tls/cert.pem", `https://127.0.0.1:${port}/text?container=1`]);
+    expect(out).toBe(TEXT);
+    expect(client.connection.process).toMatchObject({ comm: "wget", exe: "/usr/bin/wget" });
+    expect(value(client.request.headers, "user-agent")).toStartWith("Wget/");
   }, 120_000);
 });

@@ -5,8 +5,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { PEERS, PYTHON, freePort, fromB64, requireRoot, run, startServer, startTapwire } from "./harness.ts";
-import { bothSidesOf, makeCert, sameTlsConnection, type Cert } from "./tls-setup.ts";
-import { ensurePodman, IMAGE, type Podman } from "../support/podman.ts";
+import { bothSidesOf, makeCert, sameTlsConnection, tlsClientInContainer, TEST_TEXT, type Cert } from "./tls-setup.ts";
+import { ensurePodman, type Podman } from "../support/podman.ts";
 
 const TSTCLNT = "/usr/bin/tstclnt";
 const SELFSERV = "/usr/bin/selfserv";
@@ -129,32 +129,10 @@ describe("NSS in a container", () => {
   }, 900_000);
 
   test("tstclnt in a one-shot container, with the image's own NSS, against a host HTTPS server: both sides", async () => {
-    const port = await freePort();
-    const tapwire = await startTapwire(["--port", String(port), "--docker-socket", pm.socket, "-v"]);
-    const server = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(port), cert.cert, cert.key], "127.0.0.1", port);
-    const name = `tw-nss-${port}`;
-    writeFileSync(`${cert.dir}/container-request.txt`, `GET /text?container=1 HTTP/1.0\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
-    try {
-      const out = pm.run(["run", "--rm", "--network", "host", "--name", name, "-v", `${cert.dir}:/tls:ro`, IMAGE, "tstclnt", "-h", "127.0.0.1", "-p", String(port), "-D", "-o", "-A", "/tls/container-request.txt"]);
-      expect(out).toContain("hello from tapwire's test server");
-      const { client, server: srv } = await bothSidesOf(tapwire, "/text?container=1");
-      sameTlsConnection(client, srv, port);
-      expect(client.connection.process).toMatchObject({ comm: "tstclnt", exe: "/usr/bin/tstclnt" });
-      expect(client.connection.container.id).toMatch(/^[0-9a-f]{64}$/);
-      expect(srv.connection.tlsLibrary).toMatch(OPENSSL);
-      for (const f of [client, srv]) {
-        expect([f.request.method, f.request.version, f.response.status]).toEqual(["GET", "HTTP/1.0", 200]);
-        expect(fromB64(f.response.body).toString()).toBe("hello from tapwire's test server\n");
-      }
-      const line = tapwire.stderr.find((l) => l.startsWith("tls: probing NSS") && l.includes("(container "));
-      expect(line).toBeDefined();
-      expect(client.connection.tlsLibrary).toBe(/^tls: probing (NSS \S+)/.exec(line!)![1]);
-    } finally {
-      try {
-        pm.run(["rm", "-f", "-t", "0", name]);
-      } catch {}
-      await tapwire.stop();
-      await server.stop();
-    }
+    writeFileSync(`${cert.dir}/container-request.txt`, "GET /text?container=1 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    const { client, out } = await tlsClientInContainer(pm, cert, "NSS", (port) => ["tstclnt", "-h", "127.0.0.1", "-p", String(port), "-D", "-o", "-A", "/tls/container-request.txt"]);
+    expect(out).toContain(TEST_TEXT);
+    expect(client.connection.process).toMatchObject({ comm: "tstclnt", exe: "/usr/bin/tstclnt" });
+    expect(client.request.version).toBe("HTTP/1.0");
   }, 120_000);
 });

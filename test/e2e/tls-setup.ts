@@ -3,7 +3,9 @@
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { expect } from "bun:test";
-import { startServer, type JsonFlow, type Peer, type Tapwire } from "./harness.ts";
+import { realpathSync } from "node:fs";
+import { PEERS, PYTHON, freePort, fromB64, startServer, startTapwire, type JsonFlow, type Peer, type Tapwire } from "./harness.ts";
+import { IMAGE, type Podman } from "../support/podman.ts";
 
 export interface Cert {
   dir: string;
@@ -70,5 +72,50 @@ export function sameTlsConnection(client: JsonFlow, server: JsonFlow, port: numb
     expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
     expect(f.connection.source).toEqual({ ip: "127.0.0.1", port: client.connection.source.port });
     expect(f.missing).toBeUndefined();
+  }
+}
+
+export const TEST_TEXT = "hello from tapwire's test server\n";
+
+/**
+ * A TLS client run in a one-shot container of the test image, started after tapwire, against
+ * Python's OpenSSL server on the host (/text?container=1; the certificate is at /tls in the
+ * container). Checks what every such run must show — both sides of one connection, the
+ * client in its container with the image's own `library` probed (and named on its flows),
+ * the server on the host, the text — and returns the flows and what the client printed.
+ */
+export async function tlsClientInContainer(
+  pm: Podman,
+  cert: Cert,
+  library: "OpenSSL" | "GnuTLS" | "NSS",
+  command: (port: number) => string[],
+): Promise<{ client: JsonFlow; server: JsonFlow; out: string }> {
+  const port = await freePort();
+  const tapwire = await startTapwire(["--port", String(port), "--docker-socket", pm.socket, "-v"]);
+  const server = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(port), cert.cert, cert.key], "127.0.0.1", port);
+  const name = `tw-${library.toLowerCase()}-${port}`;
+  try {
+    const out = pm.run(["run", "--rm", "--network", "host", "--name", name, "-v", `${cert.dir}:/tls:ro`, IMAGE, ...command(port)]);
+    const { client, server: srv } = await bothSidesOf(tapwire, "/text?container=1");
+    sameTlsConnection(client, srv, port);
+    expect(client.connection.container.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(srv.connection.process).toEqual({ pid: server.proc.pid, comm: "python3", exe: realpathSync(PYTHON) });
+    expect(srv.connection.container).toBeUndefined();
+    expect(srv.connection.tlsLibrary).toMatch(/^OpenSSL 3\.\d+\.\d+$/);
+    for (const f of [client, srv]) {
+      expect([f.request.method, f.response.status]).toEqual(["GET", 200]);
+      expect(fromB64(f.response.body).toString()).toBe(TEST_TEXT);
+    }
+    // The container's library is its own file, probed before its client ran.
+    const line = tapwire.stderr.find((l) => l.startsWith(`tls: probing ${library}`) && l.includes("(container "));
+    expect(line).toBeDefined();
+    expect(client.connection.tlsLibrary).toBe(new RegExp(`^tls: probing (${library} \\S+)`).exec(line!)![1]);
+    return { client, server: srv, out };
+  } finally {
+    try {
+      pm.run(["rm", "-f", "-t", "0", name]);
+    } catch {}
+    await tapwire.stop();
+    await server.stop();
   }
 }
