@@ -1,6 +1,6 @@
 // How long tapwire takes to analyse a large Go executable before probing it: open the ELF,
 // read build info and the function table, find crypto/tls's functions and the RETs of Read,
-// and the runtime layout (DWARF when present, else the version table; the itab walk).
+// and the runtime layout (moduledata, the itab walk, struct offsets from type information).
 // The binary is generated (N functions that the linker keeps, plus net/http and crypto/tls)
 // to pass 50 MB, built once with the machine's Go and cached in /tmp.
 //

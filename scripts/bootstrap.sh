@@ -19,9 +19,13 @@ build_pkgs=(clang llvm bpftool libbpf-dev libbpf1)
 # (tstclnt, selfserv, certutil, pk12util).
 test_pkgs=(curl python3 nginx wrk iproute2 procps binutils ruby openssl bpftrace golang-go nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio python3-websockets podman runc catatonit debootstrap tshark gnutls-bin wget libnss3-tools)
 
+# golang-1.21/1.22/1.23 (bookworm-backports): Go programs of the newer releases, default,
+# stripped and PIE builds each; the suite is added below when one of them is missing.
+backport_pkgs=(golang-1.21-go golang-1.22-go golang-1.23-go)
+
 want=("${build_pkgs[@]}")
 case "${1:-}" in
-  --test) want+=("${test_pkgs[@]}") ;;
+  --test) want+=("${test_pkgs[@]}" "${backport_pkgs[@]}") ;;
   --build-only|"") ;;
   *) echo "bootstrap: unknown option $1" >&2; exit 2 ;;
 esac
@@ -37,6 +41,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "bootstrap: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  if [[ " ${missing[*]} " == *" golang-1.2"* ]] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    # Debian's own suite of newer packages for this release (Go 1.21-1.23 for the tests).
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' >/etc/apt/sources.list.d/tapwire-backports.sources
+  fi
   apt-get update -q >&2
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi

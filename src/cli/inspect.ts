@@ -37,7 +37,7 @@ export async function inspect(file: string, json: boolean): Promise<number> {
     if (go?.read) {
       try {
         const pclntab = (elf.section(".gopclntab") ?? elf.section(".data.rel.ro.gopclntab"))!;
-        layout = goRuntimeLayout(elf, go.buildInfo.release, pclntab.addr, { preferDwarf: true });
+        layout = goRuntimeLayout(elf, go.buildInfo.release, pclntab.addr);
       } catch (e) {
         if (!(e instanceof GoLayoutError)) throw e;
         layoutError = e.message;

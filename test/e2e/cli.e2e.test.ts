@@ -2,7 +2,7 @@
 // the truth, and a missing prerequisite is named (simulated in a private mount namespace).
 import { beforeAll, describe, expect, test } from "bun:test";
 import { TAPWIRE, requireRoot, run } from "./harness.ts";
-import { goBinary } from "../support/go-build.ts";
+import { goBinary, NEWER_GO } from "../support/go-build.ts";
 
 beforeAll(requireRoot);
 
@@ -110,7 +110,7 @@ describe("inspect", () => {
       path: "tapwire.test/gohttps",
       module: "tapwire.test/gohttps",
       moduleVersion: "(devel)",
-      layout: { source: "table (Go 1.19)", tcpConnItab: sym("go.itab.*net.TCPConn,net.Conn", "OBJECT").vaddr, ...compiler },
+      layout: { source: "type information", tcpConnItab: sym("go.itab.*net.TCPConn,net.Conn", "OBJECT").vaddr, ...compiler },
     });
     const read = sym("crypto/tls.(*Conn).Read");
     const write = sym("crypto/tls.(*Conn).Write");
@@ -141,9 +141,18 @@ describe("inspect", () => {
     expect(human.stdout).toContain(`Go: ${goVersion}, package tapwire.test/gohttps, module tapwire.test/gohttps (devel)`);
     expect(human.stdout).toContain(`probe crypto/tls.(*Conn).Read at file offset 0x${toOffset(readAt.vaddr).toString(16)}; returns at `);
     expect(human.stdout).toContain(`  place 0x${readAt.vaddr.toString(16)}: nop (nop) — first emulated instruction past the stack check`);
-    expect(human.stdout).toContain(`Go socket path (offsets from table (Go 1.19)): tls.Conn.conn +${compiler.tlsConnConn}, itab (net.Conn, *net.TCPConn) 0x`);
+    expect(human.stdout).toContain(`Go socket path (offsets from type information): tls.Conn.conn +${compiler.tlsConnConn}, itab (net.Conn, *net.TCPConn) 0x`);
+    // The unstripped twin reads the same from its type information (DWARF is not needed).
     const unstripped = JSON.parse((await tapwire(["inspect", plain, "--json"])).stdout);
-    expect(unstripped.go.layout).toEqual({ ...report.go.layout, source: "DWARF" });
+    expect(unstripped.go.layout).toEqual(report.go.layout);
+    // A stripped build of each newer Go: the offsets its own compiler used (reflect).
+    for (const release of NEWER_GO) {
+      const bin = goBinary("stripped", "gohttps", release);
+      const r = JSON.parse((await tapwire(["inspect", bin, "--json"])).stdout);
+      const truth = JSON.parse(Bun.spawnSync([bin, "layout"]).stdout.toString());
+      expect([release, r.go.version.startsWith(`go${release}`), r.notProbed, r.go.layout.source, { ...r.go.layout, source: undefined, tcpConnItab: undefined }]).toEqual([release, true, undefined, "type information", { ...truth, source: undefined, tcpConnItab: undefined }]);
+      expect(r.go.layout.tcpConnItab).toBeGreaterThan(0);
+    }
   }, 300_000);
 
   test("OpenSSL, GnuTLS, NSS and neither", async () => {

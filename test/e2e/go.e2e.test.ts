@@ -1,21 +1,30 @@
-// Go's crypto/tls end to end: a net/http server and client built here with Debian's Go,
-// unstripped, stripped and PIE, under the real dist/tapwire; every flow field by field.
+// Go's crypto/tls end to end: a net/http server and client built here with Debian's Go (1.19,
+// and 1.21, 1.22, 1.23 from bookworm-backports), unstripped, stripped and PIE, under the real
+// dist/tapwire; every flow field by field.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { freePort, fromB64, requireRoot, run, startServer, startTapwire, waitFor, type JsonFlow, type Peer, type Tapwire, NO_DROPS_END } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
-import { goBinary, type GoVariant } from "../support/go-build.ts";
+import { goBinary, goCommand, NEWER_GO, type GoRelease, type GoVariant } from "../support/go-build.ts";
 
 const CURL = "/usr/bin/curl";
 let cert: Cert;
 let goVersion = "";
 const bins = {} as Record<GoVariant, string>;
+const RELEASES: GoRelease[] = ["default", ...NEWER_GO];
+const VARIANTS: GoVariant[] = ["plain", "stripped", "pie"];
+/** "go1.23.5" for each release. */
+const versions = {} as Record<GoRelease, string>;
 
 beforeAll(async () => {
   requireRoot();
   cert = await makeCert();
-  for (const v of ["plain", "stripped", "pie"] as GoVariant[]) bins[v] = goBinary(v);
-  goVersion = /go version (go\S+)/.exec(Bun.spawnSync(["go", "version"]).stdout.toString())![1]!;
-}, 300_000);
+  for (const v of VARIANTS) bins[v] = goBinary(v);
+  for (const r of RELEASES) {
+    for (const v of VARIANTS) goBinary(v, "gohttps", r);
+    versions[r] = /go version (go\S+)/.exec(Bun.spawnSync([goCommand(r), "version"]).stdout.toString())![1]!;
+  }
+  goVersion = versions.default;
+}, 900_000);
 
 /** Starts a Go server after tapwire, and waits until tapwire has probed its executable: a
  * program's TLS calls made in the ~30 ms before that (reading the ELF, attaching) are not
@@ -51,9 +60,10 @@ function expectGoFlow(f: JsonFlow, e: { role: string; pid: number; exe: string; 
   expect(f.missing).toBeUndefined();
 }
 
-describe.each(["plain", "stripped", "pie"] as GoVariant[])("Go net/http over TLS, %s build", (variant) => {
+describe.each(RELEASES.flatMap((r) => VARIANTS.map((v) => [r, v] as const)))("Go %s net/http over TLS, %s build", (release, variant) => {
   test("Go client and Go server: both sides, keep-alive", async () => {
-    const bin = bins[variant];
+    const bin = goBinary(variant, "gohttps", release);
+    const goVersion = versions[release];
     const port = await freePort();
     const tapwire = await startTapwire(["--port", String(port), "-v"]);
     const server = await startGoServer(tapwire, bin, port);
@@ -108,8 +118,12 @@ describe("Go with other peers", () => {
     }
   }, 120_000);
 
+});
+
+describe.each(RELEASES.flatMap((r) => VARIANTS.map((v) => [r, v] as const)))("Go %s HTTP/2, %s build", (release, variant) => {
   test("HTTP/2 over crypto/tls (ALPN h2): Go client and Go server, both sides, one connection", async () => {
-    const bin = bins.plain;
+    const bin = goBinary(variant, "gohttps", release);
+    const goVersion = versions[release];
     const port = await freePort();
     const tapwire = await startTapwire(["--port", String(port), "-v"]);
     const server = await startGoServer(tapwire, bin, port);
@@ -148,9 +162,9 @@ describe("Go with other peers", () => {
   }, 120_000);
 });
 
-describe("Go under load", () => {
+describe.each(RELEASES)("Go %s under load", (release) => {
   test("200 concurrent requests with deeply growing handler stacks: no crash, every request captured on both sides", async () => {
-    const bin = bins.plain;
+    const bin = goBinary("plain", "gohttps", release);
     const port = await freePort();
     const tapwire = await startTapwire(["--port", String(port), "-v"]);
     const server = await startGoServer(tapwire, bin, port);

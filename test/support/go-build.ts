@@ -1,5 +1,6 @@
-// Builds the Go test peer (test/peers-go/gohttps) with Debian's Go, in the variants the
-// tests need, once per source version: later test files reuse the binaries.
+// Builds the Go test peer (test/peers-go/gohttps) with Debian's Go — the default one (1.19),
+// or 1.21, 1.22, 1.23 from bookworm-backports — in the variants the tests need, once per
+// source version and Go release: later test files reuse the binaries.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -16,20 +17,27 @@ const FLAGS: Record<GoVariant, { args: string[]; env?: Record<string, string> }>
   v3: { args: [], env: { GOAMD64: "v3" } }, // VEX-encoded instructions
 };
 
+/** The Go releases the tests build with, besides the default `go`: Debian's backports. */
+export const NEWER_GO = ["1.21", "1.22", "1.23"] as const;
+export type GoRelease = "default" | (typeof NEWER_GO)[number];
+
+/** The `go` command of a release. */
+export const goCommand = (release: GoRelease) => (release === "default" ? "go" : `/usr/lib/go-${release}/bin/go`);
+
 /** Path of the built binary (built now if this source has not been built before). */
-export function goBinary(variant: GoVariant, peer: "gohttps" | "gotrace" = "gohttps"): string {
+export function goBinary(variant: GoVariant, peer: "gohttps" | "gotrace" = "gohttps", release: GoRelease = "default"): string {
   const peerDir = resolve(GO_PEER_DIR, "..", peer);
   const hash = createHash("sha256").update(readFileSync(`${peerDir}/main.go`)).update(readFileSync(`${peerDir}/go.mod`)).digest("hex").slice(0, 12);
   const dir = `${tmpdir()}/tapwire-go-${hash}`;
-  const out = `${dir}/${peer}-${variant}`;
+  const out = `${dir}/${peer}-${variant}${release === "default" ? "" : `-go${release}`}`;
   if (existsSync(out)) return out;
   mkdirSync(dir, { recursive: true });
-  const r = Bun.spawnSync(["go", "build", ...FLAGS[variant].args, "-o", `${out}.tmp`, "."], {
+  const r = Bun.spawnSync([goCommand(release), "build", ...FLAGS[variant].args, "-o", `${out}.tmp`, "."], {
     cwd: peerDir,
     env: { ...process.env, GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local", ...FLAGS[variant].env },
     stderr: "pipe",
   });
-  if (r.exitCode !== 0) throw new Error(`go build (${variant}) failed: ${r.stderr.toString()}`);
+  if (r.exitCode !== 0) throw new Error(`go build (${variant}, ${release}) failed: ${r.stderr.toString()}`);
   Bun.spawnSync(["mv", `${out}.tmp`, out]);
   return out;
 }

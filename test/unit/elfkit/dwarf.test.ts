@@ -1,19 +1,23 @@
 // elfkit's DWARF struct reader on Go executables built here: every struct of the binary
 // cross-checked with readelf's dump, the Go probes' offsets checked against the compiler's own
-// layout (reflect, in the Go peer), the version table checked against DWARF, and damaged
-// DWARF giving DwarfError only.
+// layout (reflect, in the Go peer), what is read from each binary's type information checked
+// against DWARF for every Go release installed for the tests, and damaged DWARF giving
+// DwarfError only.
 import { beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { openElf } from "../../../src/elfkit/elf.ts";
 import { debugSection, parseDwarfStructs, readDwarfStructs, DwarfError } from "../../../src/elfkit/dwarf.ts";
 import { readGoBuildInfo } from "../../../src/elfkit/go-buildinfo.ts";
-import { BY_RELEASE, dwarfOffsets, goRuntimeLayout, runtimeOffsets } from "../../../src/probes/go-runtime-layout.ts";
-import { goBinary, type GoVariant } from "../../support/go-build.ts";
+import { dwarfOffsets, goRuntimeLayout, structFieldsFromTypes } from "../../../src/probes/go-runtime-layout.ts";
+import { goBinary, NEWER_GO, type GoRelease, type GoVariant } from "../../support/go-build.ts";
 
 const bins = {} as Record<GoVariant, string>;
 beforeAll(() => {
-  for (const v of ["plain", "stripped", "pie"] as GoVariant[]) bins[v] = goBinary(v);
-}, 300_000);
+  for (const v of ["plain", "stripped", "pie"] as GoVariant[]) {
+    bins[v] = goBinary(v);
+    for (const release of NEWER_GO) goBinary(v, "gohttps", release);
+  }
+}, 900_000);
 
 /** Every named struct's members as readelf dumps them: name -> member -> offset. */
 function readelfStructs(path: string): Map<string, Map<string, number>> {
@@ -81,45 +85,71 @@ describe("DWARF structs", () => {
   });
 });
 
-describe("Go socket path offsets", () => {
-  test("from DWARF equal the compiler's layout (reflect), for plain and PIE builds", () => {
+describe("Go socket path offsets, read from each binary's type information", () => {
+  const pclntabOf = (elf: ReturnType<typeof openElf>) => (elf.section(".gopclntab") ?? elf.section(".data.rel.ro.gopclntab"))!.addr;
+  const releases: GoRelease[] = ["default", ...NEWER_GO];
+
+  test("equal the compiler's layout (reflect) on the default Go, plain, stripped and PIE", () => {
     const truth = JSON.parse(Bun.spawnSync([bins.plain, "layout"], { stdout: "pipe" }).stdout.toString());
-    for (const v of ["plain", "pie"] as GoVariant[]) {
+    for (const v of ["plain", "stripped", "pie"] as GoVariant[]) {
       const elf = openElf(bins[v]);
-      const { offsets, source } = runtimeOffsets(elf, [1, 19], { preferDwarf: true });
-      expect(source).toBe("DWARF");
-      expect(offsets.conn).toEqual(truth);
-      // Without the preference a version in the table is read from it, and it is the same.
-      expect(runtimeOffsets(elf, [1, 19])).toEqual({ offsets: dwarfOffsets(elf)!, source: "table (Go 1.19)" });
-      // A version the table does not have is read from DWARF.
-      expect(runtimeOffsets(elf, [1, 22]).source).toBe("DWARF");
+      const layout = goRuntimeLayout(elf, readGoBuildInfo(elf)!.release, pclntabOf(elf));
+      expect([v, layout.source, layout.conn]).toEqual([v, "type information", truth]);
       elf.close();
     }
   });
 
-  test("the table claims only versions tested here, and each entry equals that version's DWARF", () => {
-    const elf = openElf(bins.plain);
-    const info = readGoBuildInfo(elf)!;
-    const claimed = Object.keys(BY_RELEASE);
-    // A version added to the table needs a binary of that version checked here.
-    expect(claimed).toEqual([info.release.join(".")]);
-    expect(dwarfOffsets(elf)).toEqual(BY_RELEASE[claimed[0]!]!);
-    elf.close();
-  });
+  for (const release of releases) {
+    test(`Go ${release}: equal DWARF in plain and PIE builds, and the stripped build reads the same`, () => {
+      const read = (v: GoVariant) => {
+        const elf = openElf(goBinary(v, "gohttps", release));
+        try {
+          const info = readGoBuildInfo(elf)!;
+          if (release !== "default") expect(info.release.join(".")).toBe(release);
+          return { layout: goRuntimeLayout(elf, info.release, pclntabOf(elf)), dwarf: dwarfOffsets(elf), info };
+        } finally {
+          elf.close();
+        }
+      };
+      const plain = read("plain");
+      const pie = read("pie");
+      const stripped = read("stripped");
+      for (const r of [plain, pie]) {
+        expect(r.layout.source).toBe("type information");
+        expect(r.layout.conn).toEqual(r.dwarf!.conn);
+        // The ABI constants the type walk relies on, as this release's DWARF has them.
+        expect([r.dwarf!.typeTflag, r.dwarf!.typeStr]).toEqual([20, 40]);
+      }
+      expect(stripped.dwarf).toBeUndefined();
+      expect(stripped.layout).toEqual({ ...plain.layout });
+    });
 
-  test("a stripped binary uses the table; a stripped binary of a version not in it is refused with the reason", () => {
-    const elf = openElf(bins.stripped);
-    expect(runtimeOffsets(elf, [1, 19]).source).toBe("table (Go 1.19)");
-    expect(() => runtimeOffsets(elf, [1, 22])).toThrow("Go 1.22 without DWARF: struct offsets are known only for Go 1.19");
-    elf.close();
-  });
+    test(`Go ${release}: every field of tls.Conn read from type information equals DWARF`, () => {
+      const elf = openElf(goBinary("plain", "gohttps", release));
+      try {
+        const info = readGoBuildInfo(elf)!;
+        const dwarf = readDwarfStructs(elf, ["crypto/tls.Conn"])!;
+        const fromTypes = structFieldsFromTypes(elf, info.release, pclntabOf(elf), "*tls.Conn");
+        expect(typeof fromTypes).not.toBe("string");
+        const want = dwarf.get("crypto/tls.Conn")!.members;
+        // Dozens of fields at offsets far from 0: a wrong layout of StructField shows here.
+        expect(want.size).toBeGreaterThan(30);
+        expect(Object.fromEntries(fromTypes as Map<string, number>)).toEqual(Object.fromEntries(want));
+      } finally {
+        elf.close();
+      }
+    });
+  }
 
-  test("the (net.Conn, *net.TCPConn) itab found by walking moduledata is the linker's symbol", () => {
-    const elf = openElf(bins.plain);
-    const sym = elf.symbols(new Set(["go.itab.*net.TCPConn,net.Conn"]), ".symtab").get("go.itab.*net.TCPConn,net.Conn")!;
-    const pclntab = elf.section(".gopclntab")!;
-    expect(goRuntimeLayout(elf, [1, 19], pclntab.addr).tcpConnItab).toBe(sym.value);
-    elf.close();
+  test("the (net.Conn, *net.TCPConn) itab found by walking moduledata is the linker's symbol, in every release", () => {
+    for (const release of releases) {
+      const elf = openElf(goBinary("plain", "gohttps", release));
+      const names = ["go.itab.*net.TCPConn,net.Conn", "go:itab.*net.TCPConn,net.Conn"]; // renamed in 1.20
+      const syms = elf.symbols(new Set(names), ".symtab");
+      const sym = names.map((n) => syms.get(n)).find(Boolean)!;
+      expect([release, goRuntimeLayout(elf, readGoBuildInfo(elf)!.release, pclntabOf(elf)).tcpConnItab]).toEqual([release, sym.value]);
+      elf.close();
+    }
   });
 });
 
