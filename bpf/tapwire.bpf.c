@@ -845,6 +845,73 @@ static __always_inline struct pt_regs *syscall_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
+/* TLS over memory buffers (node): the SSL calls touch no socket; the program moves the
+ * ciphertext itself, on the same thread — it reads a socket and hands the bytes to OpenSSL
+ * before the SSL call that uses them, and writes what an SSL call produced right after it.
+ * So, per thread: the last TLS socket read since the last SSL call, and an SSL object whose
+ * call ended without a socket, waiting for the thread's next TLS socket write. Only sockets
+ * that carry TLS records are noted (ciphertext), never plaintext connections. */
+struct tw_thread_tls {
+	__u64 pending_ssl;   /* an SSL object whose socket the next TLS write names */
+	__s32 last_read_fd;  /* -1: no TLS socket read since the last SSL call */
+	__u8 has_pending;
+	__u8 reserved[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct tw_thread_tls);
+} thread_tls SEC(".maps");
+
+/* A TLS socket read or written outside any SSL call of this thread. */
+static __always_inline void note_tls_socket_io(__u64 pid_tgid, __s32 fd, __u8 dir)
+{
+	struct tw_thread_tls *t = bpf_map_lookup_elem(&thread_tls, &pid_tgid);
+	if (dir == TW_DIR_INGRESS) {
+		if (t) {
+			t->last_read_fd = fd;
+		} else {
+			struct tw_thread_tls fresh = { .last_read_fd = fd };
+			bpf_map_update_elem(&thread_tls, &pid_tgid, &fresh, BPF_ANY);
+		}
+		return;
+	}
+	if (t && t->has_pending) {
+		struct tw_ssl_key key = { .tgid = pid_tgid >> 32, .ssl = t->pending_ssl };
+		bpf_map_update_elem(&ssl_fds, &key, &fd, BPF_NOEXIST);
+		t->has_pending = 0;
+	}
+}
+
+/* An SSL call that ended without touching a socket, for an object whose socket is not known:
+ * the socket the thread read since its last SSL call is the one whose bytes this call used;
+ * if none, the thread's next TLS write carries what it produced. Every SSL call ends the
+ * thread's window. Returns the socket when known now, else -1. */
+static __always_inline __s32 pair_by_thread(__u64 pid_tgid, struct tw_ssl_key *key, bool unknown)
+{
+	struct tw_thread_tls *t = bpf_map_lookup_elem(&thread_tls, &pid_tgid);
+	if (!unknown) {
+		if (t) {
+			t->last_read_fd = -1;
+			t->has_pending = 0;
+		}
+		return -1;
+	}
+	__s32 fd = -1;
+	if (t && t->last_read_fd >= 0) {
+		fd = t->last_read_fd;
+		bpf_map_update_elem(&ssl_fds, key, &fd, BPF_ANY);
+		t->last_read_fd = -1;
+		t->has_pending = 0;
+		return fd;
+	}
+	struct tw_thread_tls pending = { .pending_ssl = key->ssl, .last_read_fd = -1, .has_pending = 1 };
+	bpf_map_update_elem(&thread_tls, &pid_tgid, &pending, BPF_ANY);
+	return -1;
+}
+
 /* sys_exit of a data syscall: copy the `ret` bytes it moved, if its connection is HTTP. */
 static __always_inline void data_syscall_exit(long ret, struct tw_syscall_args *a)
 {
@@ -873,7 +940,11 @@ static __always_inline void data_syscall_exit(long ret, struct tw_syscall_args *
 		}
 		return;
 	}
-	if (!decide(c, a, ret, pos, pid_tgid)) {
+	bool keep = decide(c, a, ret, pos, pid_tgid);
+	/* Ciphertext moved outside an SSL call: a memory-buffer TLS program's socket I/O. */
+	if (c->class == TW_CLASS_TLS && !call)
+		note_tls_socket_io(pid_tgid, a->fd, dir);
+	if (!keep) {
 		count(c->class == TW_CLASS_TLS ? TW_CNT_SKIPPED_TLS_BYTES : TW_CNT_SKIPPED_OTHER_BYTES, ret);
 		return;
 	}
@@ -1155,6 +1226,13 @@ int BPF_KRETPROBE(tw_ssl_exit, long rax)
 	bpf_map_delete_elem(&ssl_calls, &pid_tgid);
 	__u32 tgid = pid_tgid >> 32;
 	struct tw_ssl_key key = { .tgid = tgid, .ssl = call.ssl };
+	/* A call that touched no socket, of an object whose socket is not known: memory buffers. */
+	if (call.fn <= TW_SSL_HANDSHAKE) {
+		bool unknown = call.fd < 0 && !bpf_map_lookup_elem(&ssl_fds, &key);
+		__s32 paired = pair_by_thread(pid_tgid, &key, unknown);
+		if (paired >= 0)
+			call.fd = paired;
+	}
 
 	if (call.fn == TW_SSL_HANDSHAKE) {
 		/* The handshake's socket I/O names the socket before any data: a first read

@@ -82,13 +82,14 @@ describe("Go 1.19: a client that makes one request and exits, against a server a
 });
 
 describe("node (its own OpenSSL): server and client both started after tapwire, from fresh copies", () => {
-  /** node's TLS runs over memory buffers: endpoints are left out, not guessed. */
-  function expectNodeFlow(f: JsonFlow, e: { pid: number; exe: string; protocol: string; version: string }) {
+  /** node's TLS runs over memory buffers; its endpoints are the sockets it moves the ciphertext on. */
+  function expectNodeFlow(f: JsonFlow, e: { pid: number; exe: string; protocol: string; version: string; port: number }) {
     expect(f.protocol).toBe(e.protocol);
     expect(f.connection.process).toEqual({ pid: e.pid, comm: "node", exe: e.exe });
     expect(f.connection.tls).toBe(true);
     expect(f.connection.tlsLibrary).toMatch(/^OpenSSL 3\.\d+\.\d+$/);
-    expect([f.connection.source, f.connection.destination]).toEqual([undefined, undefined]);
+    expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port: e.port });
+    expect(f.connection.source.ip).toBe("127.0.0.1");
     expect(f.request.method).toBe(e.protocol === "PROTOCOL_GRPC" ? "POST" : "GET");
     expect(f.request.version).toBe(e.version);
     expect(f.response.status).toBe(200);
@@ -106,8 +107,9 @@ describe("node (its own OpenSSL): server and client both started after tapwire, 
         const r = await run([clientNode, `${PEERS}/node_once.mjs`, `${mode}-client`, String(port), cert.cert]);
         expect(new TextDecoder().decode(r.stdout)).toBe("200 first from node\n");
         const { client, server: srv } = await bothSides(tapwire, (f) => f.request?.path === "/first");
-        expectNodeFlow(client, { pid: r.pid, exe: clientNode, protocol, version });
-        expectNodeFlow(srv, { pid: server.proc.pid, exe: serverNode, protocol, version });
+        expectNodeFlow(client, { pid: r.pid, exe: clientNode, protocol, version, port });
+        expectNodeFlow(srv, { pid: server.proc.pid, exe: serverNode, protocol, version, port });
+        expect(srv.connection.source).toEqual(client.connection.source);
         for (const f of [client, srv]) {
           expect(f.request.authority).toBe(`127.0.0.1:${port}`);
           expect(fromB64(f.response.body).toString()).toBe("first from node\n");
@@ -133,7 +135,8 @@ describe("node (its own OpenSSL): server and client both started after tapwire, 
       expect(new TextDecoder().decode(r.stdout)).toBe("hello first\n");
       const { client, server: srv } = await bothSides(tapwire, (f) => f.grpc?.method === "Say");
       for (const [f, pid, exe] of [[client, r.pid, clientNode], [srv, server.proc.pid, serverNode]] as const) {
-        expectNodeFlow(f, { pid, exe, protocol: "PROTOCOL_GRPC", version: "HTTP/2" });
+        expectNodeFlow(f, { pid, exe, protocol: "PROTOCOL_GRPC", version: "HTTP/2", port });
+        expect(f.connection.source).toEqual(client.connection.source);
         expect(f.request.path).toBe("/tapwire.test.Echo/Say");
         expect(f.grpc.service).toBe("tapwire.test.Echo");
         expect(f.grpc.requestMessages.map((m: JsonFlow) => JSON.parse(m.json))).toEqual([{ "1": "first", "2": "0" }]);

@@ -41,8 +41,8 @@ const value = (headers: { name: string; value: string }[], name: string) => head
 interface Expected {
   role: "ROLE_CLIENT" | "ROLE_SERVER";
   process: { pid: number; comm: string; exe: string };
-  /** The client's port, when the test knows it; null: the endpoints must be absent (unknown). */
-  clientPort?: number | null;
+  /** The client's port, when the test knows it. */
+  clientPort?: number;
   serverPort: number;
   method: string;
   path: string;
@@ -59,15 +59,9 @@ function expectTlsFlow(f: JsonFlow, e: Expected) {
   expect(f.connection.process).toEqual(e.process);
   expect(f.connection.tls).toBe(true);
   expect(f.connection.tlsLibrary).toMatch(/^OpenSSL 3\.\d+\.\d+/);
-  if (e.clientPort === null) {
-    // node does its socket I/O outside OpenSSL: endpoints unknown, and so left out.
-    expect(f.connection.source).toBeUndefined();
-    expect(f.connection.destination).toBeUndefined();
-  } else {
-    expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port: e.serverPort });
-    expect(f.connection.source.ip).toBe("127.0.0.1");
-    if (e.clientPort !== undefined) expect(f.connection.source.port).toBe(e.clientPort);
-  }
+  expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port: e.serverPort });
+  expect(f.connection.source.ip).toBe("127.0.0.1");
+  if (e.clientPort !== undefined) expect(f.connection.source.port).toBe(e.clientPort);
   expect(f.request.method).toBe(e.method);
   expect(f.request.path).toBe(e.path);
   expect(f.request.version).toBe("HTTP/1.1");
@@ -255,7 +249,7 @@ describe("nginx with TLS serving a static file", () => {
 });
 
 describe("node: its own OpenSSL, socket I/O outside it", () => {
-  test("https client and server: whole flows, endpoints left out", async () => {
+  test("https client and server: whole flows, endpoints exact (the sockets node moves the ciphertext on)", async () => {
     const port = await freePort();
     const tapwire = await startTapwire(["--comm", "node"]);
     const server = await startServer([NODE, `${PEERS}/node_https.mjs`, "server", String(port), cert.cert, cert.key], "127.0.0.1", port);
@@ -267,14 +261,50 @@ describe("node: its own OpenSSL, socket I/O outside it", () => {
         const mine = flows.filter((f) => f.connection.role === role);
         expect(mine).toHaveLength(2);
         const proc = { pid, comm: "node", exe: NODE };
-        expectTlsFlow(mine[0], { role, process: proc, clientPort: null, serverPort: port, method: "GET", path: "/text", status: 200, reason: "OK", responseBody: "hello from node\n" });
-        expectTlsFlow(mine[1], { role, process: proc, clientPort: null, serverPort: port, method: "POST", path: "/echo", requestBody: "node says hi", status: 200, reason: "OK", responseBody: "node says hi" });
+        // One keep-alive connection: both sides name the client's one port.
+        const clientPort = flows[0].connection.source.port;
+        expectTlsFlow(mine[0], { role, process: proc, clientPort, serverPort: port, method: "GET", path: "/text", status: 200, reason: "OK", responseBody: "hello from node\n" });
+        expectTlsFlow(mine[1], { role, process: proc, clientPort, serverPort: port, method: "POST", path: "/echo", requestBody: "node says hi", status: 200, reason: "OK", responseBody: "node says hi" });
       }
     } finally {
       await tapwire.stop();
       await server.stop();
     }
   });
+});
+
+describe("node: concurrent connections, each flow on its own socket", () => {
+  for (const mode of ["h1", "h2"] as const) {
+    test(`${mode === "h1" ? "HTTPS" : "HTTP/2 over TLS"}: 24 connections at once, both sides of every request name its client's own port`, async () => {
+      const port = await freePort();
+      const n = 24;
+      const tapwire = await startTapwire(["--port", String(port)]);
+      const server = await startServer([NODE, `${PEERS}/node_tls_many.mjs`, "server", String(port), cert.cert, cert.key], "127.0.0.1", port);
+      try {
+        const r = await run([NODE, `${PEERS}/node_tls_many.mjs`, mode, String(port), cert.cert, String(n)]);
+        const lines = new TextDecoder().decode(r.stdout).trim().split("\n");
+        expect(lines.at(-1)).toBe("done");
+        // What node itself says: request i went out from this local port.
+        const portOf = new Map(lines.slice(0, -1).map((l) => l.split(" ")).map(([i, local, status, ...body]) => (expect([status, body.join(" ")]).toEqual(["200", `reply ${i}`]), [`/n?i=${i}`, Number(local)])));
+        expect(new Set(portOf.values()).size).toBe(n);
+        const flows = await tapwire.waitForFlows(() => true, 2 * n);
+        await Bun.sleep(200);
+        expect(tapwire.flows).toHaveLength(2 * n);
+        for (const f of tapwire.flows) {
+          expect(f.protocol).toBe(mode === "h1" ? "PROTOCOL_HTTP1" : "PROTOCOL_HTTP2");
+          expect(f.connection.process.pid).toBe(f.connection.role === "ROLE_CLIENT" ? r.pid : server.proc.pid);
+          expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
+          expect([f.request.path, f.connection.source]).toEqual([f.request.path, { ip: "127.0.0.1", port: portOf.get(f.request.path) }]);
+          expect(fromB64(f.response.body).toString()).toBe(`reply ${f.request.path.slice("/n?i=".length)}\n`);
+          expect(f.missing).toBeUndefined();
+        }
+        expect(flows.length).toBeGreaterThanOrEqual(2 * n);
+      } finally {
+        await tapwire.stop();
+        await server.stop();
+      }
+    }, 60_000);
+  }
 });
 
 describe("libraries found as they load, and --no-tls", () => {
