@@ -10,6 +10,7 @@ import { createFlowBroadcast } from "../flows/flow-broadcast.ts";
 import { tapwireService } from "../api/tapwire-service.ts";
 import { connectTrayce, type TrayceLink } from "../api/trayce.ts";
 import { startApiServer, ListenError } from "../api/server.ts";
+import { webPages } from "../api/web-page.ts";
 import { startCapture, type Capture } from "../capture/capture.ts";
 import { UsageError, type ServeArgs } from "./args.ts";
 import { execHolderCommand } from "./holder-command.ts";
@@ -43,6 +44,7 @@ export async function serve(args: ServeArgs): Promise<number> {
       port: args.port,
       token: args.token,
       tls,
+      pages: webPages(),
       service: tapwireService({ version: pkg.version, engine: running, store, broadcast, ports: args.ports, features, trayce: () => trayce?.stats }),
     });
   } catch (e) {
