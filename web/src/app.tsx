@@ -156,7 +156,10 @@ export function App() {
     setHar("exporting…");
     try {
       const r = await exportHar(expression);
-      if (r.ok) setHar(`saved ${r.bytes} bytes`);
+      if (r.ok) {
+        setHar(`saved ${r.bytes} bytes`);
+        setTimeout(() => setHar(""), 4000);
+      }
       else if (r.status === 401) {
         setHar("");
         setFeed({ kind: "unauthenticated", message: r.message });
@@ -164,7 +167,6 @@ export function App() {
     } catch (e) {
       setHar(`export failed: ${String(e)}`);
     }
-    setTimeout(() => setHar(""), 4000);
   };
 
   const queued = live.current.queue.length;

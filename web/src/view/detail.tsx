@@ -33,7 +33,7 @@ export function Detail({ flow, onClose }: { flow: Flow; onClose: () => void }) {
               <>
                 <dt>gRPC</dt>
                 <dd>
-                  {flow.grpc.service}/{flow.grpc.method} · {flow.grpc.status !== undefined ? `${flow.grpc.statusName || flow.grpc.status}${flow.grpc.statusMessage ? `: ${flow.grpc.statusMessage}` : ""}` : "no status"}
+                  {flow.grpc.service}/{flow.grpc.method} · {flow.grpc.status !== undefined ? `${flow.grpc.statusName || flow.grpc.status}${flow.grpc.statusMessage && flow.grpc.statusMessage !== flow.grpc.statusName ? `: ${flow.grpc.statusMessage}` : ""}` : "no status"}
                 </dd>
               </>
             )}
