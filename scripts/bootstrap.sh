@@ -14,8 +14,9 @@ build_pkgs=(clang llvm bpftool libbpf-dev libbpf1)
 # bpftrace: the peer of the TLS overhead benchmark; golang-go: Go test programs;
 # nghttp2-server, nghttp2-client, nghttp2-proxy: HTTP/2 peers (nghttpd, h2load, nghttpx);
 # python3-grpcio: a gRPC client; python3-websockets: WebSocket peers; podman, runc, debootstrap: real containers (a Debian image
-# made locally, podman's Docker-compatible API); tshark: decrypts with tapwire keylog's file.
-test_pkgs=(curl python3 nginx wrk iproute2 procps binutils ruby openssl bpftrace golang-go nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio python3-websockets podman runc catatonit debootstrap tshark)
+# made locally, podman's Docker-compatible API); tshark: decrypts with tapwire keylog's file;
+# chromium: the browser the web page's tests drive (puppeteer-core, no browser download).
+test_pkgs=(curl python3 nginx wrk iproute2 procps binutils ruby openssl bpftrace golang-go nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio python3-websockets podman runc catatonit debootstrap tshark chromium)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
