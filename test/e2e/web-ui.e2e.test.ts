@@ -149,7 +149,7 @@ describe("tapwire serve's web page", () => {
     const t0 = Date.now();
     await curl(`http://127.0.0.1:${site}/text?after=1`);
     const done = Date.now();
-    await page.waitForFunction(() => [...document.querySelectorAll(".rows .row")].filter((r) => r.textContent?.includes("/text?after=1")).length === 2, { timeout: 3000, polling: "mutation" });
+    await page.waitForFunction(() => [...document.querySelectorAll(".rows .row")].filter((r) => r.textContent?.includes("/text?after=1")).length === 2, { timeout: 3000, polling: "raf" });
     const shown = Date.now();
     console.log(`web-ui: flow curl done → both rows in the page: ${shown - done} ms (curl took ${done - t0} ms)`);
     expect(shown - done).toBeLessThan(1000);

@@ -37,18 +37,24 @@ export function App() {
   const [har, setHar] = useState("");
 
   // Mutable state the feed writes between renders.
-  const live = useRef({ paused: false, queue: [] as WatchFlowsResponse[], lostWhilePaused: 0, selectedId: undefined as string | undefined, detail: undefined as Flow | undefined, frame: 0 });
+  const live = useRef({ paused: false, queue: [] as WatchFlowsResponse[], lostWhilePaused: 0, selectedId: undefined as string | undefined, detail: undefined as Flow | undefined, frame: 0, timer: undefined as ReturnType<typeof setTimeout> | undefined });
   live.current.paused = paused;
   live.current.selectedId = selectedId;
   live.current.detail = detail.flow;
 
   const render = () => {
     if (live.current.frame) return;
-    // One render per frame however many events came.
-    live.current.frame = requestAnimationFrame(() => {
+    // One render per frame however many events came; a timer too, for when the browser
+    // holds frames back (a hidden or headless tab), so the list never stalls.
+    const run = () => {
+      if (!live.current.frame) return;
+      cancelAnimationFrame(live.current.frame);
+      clearTimeout(live.current.timer);
       live.current.frame = 0;
       setVersion((v) => v + 1);
-    });
+    };
+    live.current.frame = requestAnimationFrame(run);
+    live.current.timer = setTimeout(run, 100);
   };
 
   const apply = (events: WatchFlowsResponse[]) => {
