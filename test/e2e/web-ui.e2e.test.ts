@@ -270,13 +270,26 @@ describe("tapwire serve's web page", () => {
 });
 
 describe("the page behind --token, over TLS", () => {
-  test("asks for the token once, says when it is wrong, keeps it for the tab", async () => {
+  let t: Tapwire;
+  let echo: Peer;
+  let page: Page;
+  let apiPort: number;
+  let site: number;
+  beforeAll(async () => {
     const cert = await makeCert();
-    const apiPort = await freePort();
-    const site = await freePort();
-    const echo = await startServer([PYTHON, `${PEERS}/echo_server.py`, String(site)], "127.0.0.1", site);
-    const t = await startTapwire(["--listen", `127.0.0.1:${apiPort}`, "--token", "s3cret", "--tls-cert", cert.cert, "--tls-key", cert.key, "--port", String(site)], { command: "serve" });
-    const page = await openPage(`https://127.0.0.1:${apiPort}/`);
+    apiPort = await freePort();
+    site = await freePort();
+    echo = await startServer([PYTHON, `${PEERS}/echo_server.py`, String(site)], "127.0.0.1", site);
+    t = await startTapwire(["--listen", `127.0.0.1:${apiPort}`, "--token", "s3cret", "--tls-cert", cert.cert, "--tls-key", cert.key, "--port", String(site)], { command: "serve" });
+    page = await openPage(`https://127.0.0.1:${apiPort}/`);
+  }, 30_000);
+  afterAll(async () => {
+    await page?.close();
+    await t?.stop();
+    await echo?.stop();
+  }, 30_000);
+
+  test("asks for the token once, says when it is wrong, keeps it for the tab", async () => {
     try {
       await curl(`http://127.0.0.1:${site}/text?token=1`);
       const input = await page.waitForSelector(".token-form input", { timeout: 5000 });
@@ -293,19 +306,29 @@ describe("the page behind --token, over TLS", () => {
       await page.reload();
       await page.waitForFunction(() => document.querySelector(".status-bar")?.classList.contains("live"), { timeout: 5000 });
       expect(await page.$(".token-form")).toBeNull();
-      // The page's files load without the token; the API does not answer without it.
+      // The page's files load without the token (the API does not answer without it).
       const res = await fetch(`https://127.0.0.1:${apiPort}/app.js`, { tls: { rejectUnauthorized: false } });
       expect(res.status).toBe(200);
       expect(pageErrors(page)).toEqual([]);
     } catch (e) {
       await page.screenshot({ path: `${SHOTS}/token-failed.png` });
       throw new Error(`${e}; the page says: ${await page.$eval("body", (b) => b.textContent)}`);
-    } finally {
-      await page.close();
-      await t.stop();
-      await echo.stop();
     }
-  }, 60_000);
+  }, 30_000);
+
+  // Needs GET /har on the server (the HAR export): the page sends it the token too.
+  test("Export HAR sends the token and downloads the flows", async () => {
+    await page.waitForFunction(() => document.querySelector(".status-bar")?.classList.contains("live"), { timeout: 5000 });
+    const dir = mkdtempSync(`${tmpdir()}/tapwire-har-`);
+    const cdp = await page.createCDPSession();
+    await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: dir });
+    await page.click("button.export-har");
+    const file = await waitFor("the downloaded .har", () => readdirSync(dir).find((f) => f.endsWith(".har")), 10000).catch(async (e) => {
+      throw new Error(`${e.message}; the page says: ${await page.$eval(".top", (x) => x.textContent)}`);
+    });
+    const har = JSON.parse(readFileSync(`${dir}/${file}`, "utf8"));
+    expect(har.log.entries.map((e: { request: { url: string } }) => e.request.url)).toContain(`http://127.0.0.1:${site}/text?token=1`);
+  }, 30_000);
 });
 
 describe("the page's safety", () => {
