@@ -28,7 +28,7 @@ export function Detail({ flow, onClose }: { flow: Flow; onClose: () => void }) {
         <Section title="Summary">
           <dl class="kv">
             <dt>Status</dt>
-            <dd>{res ? `${res.status} ${res.reason}` : flow.open ? "open: no response yet" : "no response"}{flow.open ? " (open)" : ""}</dd>
+            <dd>{res ? `${res.status} ${res.reason}${flow.open ? " (open)" : ""}` : flow.open ? "open" : "no response"}</dd>
             {flow.grpc && (
               <>
                 <dt>gRPC</dt>

@@ -95,6 +95,7 @@ function FlowRow({ row: r, top, selected, onSelect }: { row: Row; top: number; s
       <span>{clock(r.start)}</span>
       <span title={`${r.comm}[${r.pid}] ${r.role}`}>
         {r.comm}
+        {r.role ? <em class="role"> {r.role}</em> : null}
         {r.container ? <em> {r.container}</em> : null}
       </span>
       <span>{r.method}</span>
