@@ -112,10 +112,10 @@ try {
     const curl = Bun.spawn(["curl", "-sS", "-o", "/dev/null", `http://127.0.0.1:${NGINX_PORT}${path}`]);
     await curl.exited;
     const done = Date.now();
-    await page.waitForFunction((p) => [...document.querySelectorAll(".rows .row")].filter((r) => r.textContent?.includes(p)).length === 2, { timeout: 10_000, polling: "raf" }, `?probe=${i}`).catch(async (e) => {
-      const inHistory = (await api.listFlows({ filter: { pathPrefix: `/item.json?probe=${i}` }, pageSize: 10 })).flows.length;
-      const n = await page.$$eval(".rows .row", (r, p) => r.filter((x) => x.textContent?.includes(p as string)).map((x) => x.textContent), `?probe=${i}`);
-      throw new Error(`${e}: ${JSON.stringify(n)} the agent's history has ${inHistory} such flows; the page shows ${await page.$eval(".status-bar", (x) => x.textContent)}; last rows ${JSON.stringify((await page.$$eval(".rows .row", (r) => r.map((x) => x.textContent))).slice(-3))}`);
+    // The URL cell's title is the whole URL (a row's text runs its cells together).
+    await page.waitForFunction((u) => document.querySelectorAll(`.rows .row span[title="${u}"]`).length === 2, { timeout: 10_000, polling: "raf" }, `http://127.0.0.1:${NGINX_PORT}${path}`).catch(async (e) => {
+      const inHistory = (await api.listFlows({ filter: { pathPrefix: path }, pageSize: 10 })).flows.length;
+      throw new Error(`${e}: the agent's history has ${inHistory} such flows; the page shows ${await page.$eval(".status-bar", (x) => x.textContent)}`);
     });
     lat.push(Date.now() - done);
     await Bun.sleep(100);

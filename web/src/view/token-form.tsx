@@ -9,7 +9,10 @@ export function TokenForm({ refused, onToken }: { refused: boolean; onToken: (t:
         class="token-form"
         onSubmit={(e) => {
           e.preventDefault();
-          if (value) onToken(value);
+          if (!value) return;
+          onToken(value);
+          // Asked again (a wrong token), the box starts empty.
+          setValue("");
         }}
       >
         <h2>This agent needs a token</h2>
