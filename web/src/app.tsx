@@ -7,6 +7,7 @@ import type { WatchFlowsResponse } from "../../src/gen/tapwire/v1/service_pb.ts"
 import { api, token } from "./api.ts";
 import { FlowTable, type FacetKind } from "./flow-table.ts";
 import { toRow } from "./flow-row.ts";
+import { applyToTable, digest, type ListChange } from "./live-events.ts";
 import { startFeed, type FeedState } from "./live-feed.ts";
 import { facetExpression, narrow } from "./facet-filter.ts";
 import { addMessages } from "./live-detail.ts";
@@ -18,7 +19,7 @@ import { TokenForm } from "./view/token-form.tsx";
 
 /** Rows held at most: about 300 bytes each. */
 const MAX_ROWS = 150_000;
-/** Live events held while paused, at most; past it they are counted, not kept. */
+/** List changes held while paused (rows, not flows), at most; past it they are counted, not kept. */
 const MAX_PAUSED = 100_000;
 const FILTER_DELAY_MS = 350;
 
@@ -37,7 +38,7 @@ export function App() {
   const [har, setHar] = useState("");
 
   // Mutable state the feed writes between renders.
-  const live = useRef({ paused: false, queue: [] as WatchFlowsResponse[], lostWhilePaused: 0, selectedId: undefined as string | undefined, detail: undefined as Flow | undefined, frame: 0, timer: undefined as ReturnType<typeof setTimeout> | undefined });
+  const live = useRef({ paused: false, queue: [] as ListChange[], lostWhilePaused: 0, selectedId: undefined as string | undefined, detail: undefined as Flow | undefined, frame: 0, timer: undefined as ReturnType<typeof setTimeout> | undefined });
   live.current.paused = paused;
   live.current.selectedId = selectedId;
   live.current.detail = detail.flow;
@@ -57,30 +58,27 @@ export function App() {
     live.current.timer = setTimeout(run, 100);
   };
 
-  const apply = (events: WatchFlowsResponse[]) => {
-    let lost = 0;
-    for (const ev of events) {
-      const e = ev.event;
-      if (e.case === "flow") {
-        table.upsert(toRow(e.value));
-        if (e.value.id === live.current.selectedId) setDetail((d) => ({ flow: e.value, v: d.v + 1 }));
-      } else if (e.case === "flowEvent") {
-        const fe = e.value;
-        const x = fe.event;
-        if (x.case === "started" || x.case === "ended") {
-          table.upsert(toRow(x.value));
-          if (fe.flowId === live.current.selectedId) setDetail((d) => ({ flow: x.value, v: d.v + 1 }));
-        } else if (x.case === "messages") {
-          table.addMessages(fe.flowId, x.value.messages.length);
-          const d = live.current.detail;
-          if (d && d.id === fe.flowId) {
-            addMessages(d, x.value.messages);
-            setDetail((s) => ({ ...s, v: s.v + 1 }));
-          }
-        }
-      } else if (e.case === "dropped") lost += Number(e.value.count);
+  const applyList = (changes: ListChange[]) => {
+    applyToTable(table, changes);
+    render();
+  };
+
+  const onLive = (events: WatchFlowsResponse[]) => {
+    const l = live.current;
+    const d = digest(events, l.selectedId);
+    if (d.selected) {
+      const flow = d.selected;
+      addMessages(flow, d.selectedMessages);
+      setDetail((s) => ({ flow, v: s.v + 1 }));
+    } else if (d.selectedMessages.length && l.detail) {
+      addMessages(l.detail, d.selectedMessages);
+      setDetail((s) => ({ ...s, v: s.v + 1 }));
     }
-    if (lost) setDropped((n) => n + lost);
+    if (d.dropped) setDropped((n) => n + d.dropped);
+    if (!l.paused) return applyList(d.list);
+    const room = Math.max(0, MAX_PAUSED - l.queue.length);
+    for (const c of d.list.slice(0, room)) l.queue.push(c);
+    l.lostWhilePaused += Math.max(0, d.list.length - room);
     render();
   };
 
@@ -96,14 +94,7 @@ export function App() {
         table.prepend(flows.map(toRow));
         render();
       },
-      live(events) {
-        const l = live.current;
-        if (!l.paused) return apply(events);
-        const room = MAX_PAUSED - l.queue.length;
-        l.queue.push(...events.slice(0, Math.max(0, room)));
-        l.lostWhilePaused += Math.max(0, events.length - room);
-        render();
-      },
+      live: onLive,
       state(s) {
         setFeed(s);
         if (s.kind === "live") api.getInfo({}).then((i) => setInfo(`tapwire ${i.version} · ${i.probesAttached} probes · kernel ${i.kernel}`), () => {});
@@ -117,7 +108,7 @@ export function App() {
     if (paused) return;
     const q = live.current.queue;
     live.current.queue = [];
-    if (q.length) apply(q);
+    if (q.length) applyList(q);
   }, [paused]);
 
   // The filter is applied once typing pauses (or at Enter), and kept in the address.
