@@ -143,6 +143,31 @@ describe("tapwire serve's web page", () => {
     await page.keyboard.press("Escape");
   }, 30_000);
 
+  test("an image body shows as an image (a blob: URL the policy allows); a binary one as hex; copy as curl", async () => {
+    // A 2×1 PNG, echoed back with its type by the server.
+    const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAAEElEQVR4nGP4z8DAwMDAAAAd/AH/Ra4bVQAAAABJRU5ErkJggg==", "base64");
+    const post = (path: string, type: string, body: Uint8Array) => run([CURL, "-sS", "-o", "/dev/null", "-H", `Content-Type: ${type}`, "--data-binary", "@-", `http://127.0.0.1:${site}${path}`], { stdin: body });
+    expect((await post("/echo?image=1", "image/png", png)).exitCode).toBe(0);
+    expect((await post("/echo?bin=1", "application/octet-stream", new Uint8Array([0, 1, 2, 0xfe, 0xff, 0x41]))).exitCode).toBe(0);
+    await clickRow(page, "/echo?image=1");
+    const img = await page.waitForSelector(".detail img.body-image", { timeout: 5000 });
+    await page.waitForFunction((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth === 2, { timeout: 5000 }, img);
+    expect(await img!.evaluate((i) => (i as HTMLImageElement).src)).toStartWith("blob:");
+    await clickRow(page, "/echo?bin=1");
+    await page.waitForSelector(".detail .body-hex", { timeout: 5000 });
+    expect(await page.$eval(".detail .body-hex", (e) => e.textContent)).toContain("00000000  00 01 02 fe ff 41");
+    // Copy as curl: the command on the clipboard names the URL and the body's type.
+    await browser.defaultBrowserContext().overridePermissions(`http://127.0.0.1:${apiPort}`, ["clipboard-read", "clipboard-write", "clipboard-sanitized-write"]);
+    await page.click(".detail .copy-curl");
+    await page.waitForFunction(() => document.querySelector(".detail .copy-curl")?.textContent === "copied", { timeout: 3000 });
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toStartWith(`curl 'http://127.0.0.1:${site}/echo?bin=1' `);
+    expect(copied).toContain("-H 'Content-Type: application/octet-stream'");
+    expect(copied).toContain("--data-binary @<(printf '\\x00\\x01\\x02\\xfe\\xff\\x41')");
+    await page.keyboard.press("Escape");
+    expect(pageErrors(page)).toEqual([]);
+  }, 30_000);
+
   test("a flow made after the page loaded appears within 1 s, and the selection keeps its row", async () => {
     await clickRow(page, `/text?before=2`);
     const selected = await page.$eval(".rows .row.selected", (e) => e.textContent);
