@@ -238,7 +238,7 @@ describe("tapwire serve's web page", () => {
       await box!.type(text);
     };
     try {
-      await replace(`method == POST and dst.port == ${site}`);
+      await replace(`method == POST and dst.port == ${site} and path contains "json=1"`);
       await page.waitForFunction(() => document.querySelector(".status-bar")?.classList.contains("live"), { timeout: 5000 });
       await waitFor("only the POST rows", async () => {
         const rows = await rowTexts(page);

@@ -218,6 +218,9 @@ export function App() {
           refused={!!token.get()}
           onToken={(t) => {
             token.set(t);
+            // The form goes at once; it comes back (saying the token was refused) only if the
+            // agent refuses this one too.
+            setFeed({ kind: "connecting" });
             setTokenGen((g) => g + 1);
           }}
         />
