@@ -58,6 +58,8 @@ describe("tapwire serve's web page", () => {
   let apiPort: number;
   let echo: Peer;
   let grpcServer: Peer;
+  let ssePort: number;
+  let sseServer: Peer;
   let page: Page;
 
   beforeAll(async () => {
@@ -66,9 +68,11 @@ describe("tapwire serve's web page", () => {
     apiPort = await freePort();
     echo = await startServer([PYTHON, `${PEERS}/echo_server.py`, String(site)], "127.0.0.1", site);
     grpcServer = await startServer([NODE, `${PEERS}/grpc_peer.mjs`, "server", String(grpcPort)], "127.0.0.1", grpcPort);
+    ssePort = await freePort();
+    sseServer = await startServer([PYTHON, `${PEERS}/sse_server.py`, String(ssePort)], "127.0.0.1", ssePort);
     // Only the test's own ports: other programs on this host (and the browser's DevTools
     // connection) stay out of the list.
-    t = await startTapwire(["--listen", `127.0.0.1:${apiPort}`, "--port", String(site), "--port", String(grpcPort)], { command: "serve" });
+    t = await startTapwire(["--listen", `127.0.0.1:${apiPort}`, "--port", String(site), "--port", String(grpcPort), "--port", String(ssePort)], { command: "serve" });
     // Flows before the page opens: they come from the history.
     await curl(`http://127.0.0.1:${site}/text?before=1`);
     await curl(`http://127.0.0.1:${site}/text?before=2`);
@@ -84,6 +88,7 @@ describe("tapwire serve's web page", () => {
     if (t?.proc.exitCode === null) await t.stop();
     await echo?.stop();
     await grpcServer?.stop();
+    await sseServer?.stop();
   }, 30_000);
 
   test("the list shows the flows of the history: both sides of each, with method, URL, status and protocol", async () => {
@@ -208,6 +213,25 @@ describe("tapwire serve's web page", () => {
       expect(await page.$eval(".rows .row.selected", (r) => r.textContent)).toContain("200");
     } finally {
       await tick.stop();
+      await page.keyboard.press("Escape");
+    }
+  }, 30_000);
+
+  test("an event stream's events show in its detail as they come, with their fields", async () => {
+    const stream = run([CURL, "-sS", "-N", "-o", "/dev/null", `http://127.0.0.1:${ssePort}/events?n=6`]); // an event every 100 ms
+    try {
+      await page.waitForFunction(() => [...document.querySelectorAll(".rows .row.open")].some((r) => r.textContent?.includes("/events?n=6")), { timeout: 3000, polling: "raf" });
+      await clickRow(page, "/events?n=6");
+      const events = () => page.$eval(".detail", (d) => Number(/Messages \((\d+)/.exec(d.textContent ?? "")?.[1] ?? 0)).catch(() => 0);
+      const early = await waitFor("the first events in the detail", async () => ((await events()) >= 1 ? events() : undefined), 3000);
+      expect((await stream).exitCode).toBe(0);
+      await waitFor("all six, and the end", async () => ((await events()) === 6 && !(await page.$eval(".rows .row.selected", (r) => r.classList.contains("open"))) ? true : undefined), 3000);
+      expect(early).toBeLessThan(6);
+      const text = await page.$eval(".detail", (d) => d.textContent ?? "");
+      expect(text).toContain("event tick · id 5");
+      expect(text).toContain("tick 5\nsecond line");
+    } finally {
+      await stream;
       await page.keyboard.press("Escape");
     }
   }, 30_000);
