@@ -36,5 +36,17 @@ if [ ! -d src/gen ] || [ -n "$(find proto buf.gen.yaml -newer src/gen -print -qu
   touch src/gen
 fi
 
+# The web page (web/): one browser bundle plus its HTML and CSS, embedded in the executable
+# by src/api/web-page.ts.
+# (.asset: a name that no loader or type checker takes for code.)
+web=build/web/app.js.asset
+if [ ! -f "$web" ] || [ -n "$(find web src/gen package.json -newer "$web" -print -quit)" ]; then
+  rm -rf build/web && mkdir -p build/web
+  cp web/index.html build/web/index.html.asset
+  cp web/app.css build/web/app.css.asset
+  bun build web/src/main.tsx --target browser --minify --outfile build/web/app.js >/dev/null
+  mv build/web/app.js "$web"
+fi
+
 bun build --compile src/cli/main.ts --outfile dist/tapwire >/dev/null
 echo "build: dist/tapwire ($(du -h dist/tapwire | cut -f1))" >&2

@@ -12,3 +12,8 @@ declare module "*.hbs" {
   const text: string;
   export default text;
 }
+// The web page's files (scripts/build.sh → build/web/*.asset), imported as text.
+declare module "*.asset" {
+  const text: string;
+  export default text;
+}

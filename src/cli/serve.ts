@@ -11,6 +11,7 @@ import { tapwireService } from "../api/tapwire-service.ts";
 import { connectTrayce, type TrayceLink } from "../api/trayce.ts";
 import { startApiServer, ListenError } from "../api/server.ts";
 import { harExport } from "../api/har-export.ts";
+import { webPages } from "../api/web-page.ts";
 import { startCapture, type Capture } from "../capture/capture.ts";
 import { UsageError, type ServeArgs } from "./args.ts";
 import { execHolderCommand } from "./holder-command.ts";
@@ -46,7 +47,7 @@ export async function serve(args: ServeArgs): Promise<number> {
       allowHosts: args.allowHosts,
       tls,
       service: tapwireService({ version: pkg.version, engine: running, store, broadcast, ports: args.ports, features, trayce: () => trayce?.stats }),
-      pages: { "/har": harExport(store) },
+      pages: { ...webPages(), "/har": harExport(store) },
     });
   } catch (e) {
     if (e instanceof ListenError) throw new UsageError(`--listen ${e.message}`);

@@ -2,6 +2,8 @@
 // layers (cli → api → capture → flows → conn/probes → bpf/procs → protocols/elfkit), sinks
 // import no stage, protocols and elfkit import nothing else of tapwire's, and no files import
 // each other in a circle (type-only imports included). README.md's "Architecture" says why.
+// The web page (web/) is one more client of the public API: it imports itself, the generated
+// API types (src/gen) and its npm packages, nothing else of tapwire's.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -82,5 +84,36 @@ describe("the module map", () => {
     expect(["cli>flows", "api>capture", "capture>probes", "flows>protocols", "sinks>gen", "probes>elfkit", "flows>flows"].filter((e) => breaksTheMap(...(e.split(">") as [string, string])))).toEqual([]);
     expect(importsOf(join(SRC, "api/server.ts")).map((p) => relative(SRC, p))).toContain("protocols/sniff.ts"); // a value import
     expect(importsOf(join(SRC, "cli/main.ts")).map((p) => relative(SRC, p))).toContain("cli/run.ts"); // a dynamic import
+  });
+});
+
+const WEB = resolve(import.meta.dir, "../../web");
+/** What a file of web/ imports that is neither web/ nor src/gen nor an npm package it may use. */
+function webImportsOutsideItsLane(file: string, text = readFileSync(file, "utf8")): string[] {
+  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"|import\(\s*"([^"]+)"\s*\)|(?:^|\n)\s*import\s+"([^"]+)"/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+  return specs.filter((s) => {
+    if (!s.startsWith(".")) return !/^(preact|preact\/hooks|@connectrpc\/connect|@connectrpc\/connect-web|@bufbuild\/protobuf(\/.*)?)$/.test(s);
+    const p = resolve(dirname(file), s);
+    return !(p.startsWith(WEB + "/") || p.startsWith(join(SRC, "gen") + "/"));
+  });
+}
+
+describe("the web page's imports", () => {
+  const webFiles = (dir: string): string[] =>
+    readdirSync(dir).flatMap((n) => {
+      const p = join(dir, n);
+      return statSync(p).isDirectory() ? webFiles(p) : /\.tsx?$/.test(n) ? [p] : [];
+    });
+
+  test("web/ imports only itself, the generated API (src/gen) and its npm packages", () => {
+    const files = webFiles(WEB);
+    expect(files.length).toBeGreaterThan(5);
+    const wrong = files.flatMap((f) => webImportsOutsideItsLane(f).map((s) => `${relative(WEB, f)} -> ${s}`));
+    expect(wrong).toEqual([]);
+  });
+
+  test("the check would fail on an import of tapwire's internals or another package", () => {
+    const text = 'import { x } from "../../src/flows/flow-store.ts";\nimport y from "lodash";\nimport { Flow } from "../../src/gen/tapwire/v1/flow_pb.ts";\nimport { h } from "./view/x.tsx";\n';
+    expect(webImportsOutsideItsLane(join(WEB, "src/probe.ts"), text)).toEqual(["../../src/flows/flow-store.ts", "lodash"]);
   });
 });
