@@ -122,6 +122,41 @@ describe("NSS", () => {
   }, 60_000);
 });
 
+describe("NSS, keep-alive", () => {
+  test("a client built now on NSS (nothing has run it) makes three requests on one connection to Python's OpenSSL server: every one, both sides", async () => {
+    const port = await freePort();
+    const tapwire = await startTapwire(["--port", String(port)]);
+    const server = await startServer([PYTHON, `${PEERS}/https_echo.py`, String(port), cert.cert, cert.key], "127.0.0.1", port);
+    try {
+      const bin = `${cert.dir}/nss_client-${port}`;
+      const cc = await run(["/usr/bin/clang", "-O1", "-o", bin, `${PEERS}/../../peers-c/nss_client.c`, "-I/usr/include/nss", "-I/usr/include/nspr", "-lssl3", "-lnss3", "-lnspr4"]);
+      expect([cc.exitCode, cc.stderr]).toEqual([0, ""]);
+      const r = await run([bin, "127.0.0.1", String(port), "/text?k=1", "/text?k=2", "/text?k=3"]);
+      const lines = new TextDecoder().decode(r.stdout).trim().split("\n");
+      expect(lines).toHaveLength(3);
+      const localPort = Number(lines[0]!.split(" ")[0]);
+      expect(lines).toEqual(lines.map(() => `${localPort} 200 ${TEST_TEXT.trim()}`));
+      const sides = [];
+      for (const k of [1, 2, 3]) sides.push(await bothSidesOf(tapwire, `/text?k=${k}`));
+      for (const { client, server: srv } of sides) {
+        sameTlsConnection(client, srv, port);
+        expect(client.connection.source.port).toBe(localPort);
+        expect(client.connection.process).toEqual({ pid: r.pid, comm: `nss_client-${port}`.slice(0, 15), exe: bin });
+        expect(client.connection.tlsLibrary).toMatch(NSS);
+        expect(srv.connection.tlsLibrary).toMatch(OPENSSL);
+        for (const f of [client, srv]) {
+          expect([f.request.method, f.request.version, value(f.request.headers, "user-agent"), f.response.status]).toEqual(["GET", "HTTP/1.1", "nss_client", 200]);
+          expect(fromB64(f.response.body).toString()).toBe(TEST_TEXT);
+        }
+      }
+      expect(new Set(sides.map((s) => s.client.connection.id)).size).toBe(1);
+    } finally {
+      await tapwire.stop();
+      await server.stop();
+    }
+  }, 60_000);
+});
+
 describe("NSS in a container", () => {
   let pm: Podman;
   beforeAll(async () => {
