@@ -146,6 +146,51 @@ describe("GnuTLS", () => {
   }, 60_000);
 });
 
+describe("GnuTLS in git", () => {
+  test("git ls-remote over https (libcurl-gnutls) against git http-backend: every request, both sides, the refs in the bodies", async () => {
+    const port = await freePort();
+    const tapwire = await startTapwire(["--port", String(port)]);
+    // A bare repository with one commit, served by git's own smart-HTTP backend.
+    const root = `${cert.dir}/git-${port}`;
+    const work = `${root}/work`;
+    const git = (args: string[], cwd?: string) => {
+      const r = Bun.spawnSync(["/usr/bin/git", ...args], { cwd, stderr: "pipe", stdout: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+      return r.stdout.toString();
+    };
+    git(["init", "-q", "--bare", "-b", "main", `${root}/demo.git`]);
+    git(["init", "-q", "-b", "main", work]);
+    git(["-c", "user.name=tapwire", "-c", "user.email=tapwire@localhost", "commit", "-q", "--allow-empty", "-m", "first"], work);
+    git(["push", "-q", `${root}/demo.git`, "main"], work);
+    const head = git(["rev-parse", "HEAD"], work).trim();
+    const server = await startServer([PYTHON, `${PEERS}/git_https.py`, String(port), cert.cert, cert.key, root], "127.0.0.1", port);
+    try {
+      const r = Bun.spawnSync(["/usr/bin/git", "ls-remote", `https://127.0.0.1:${port}/git/demo.git`], { env: { ...process.env, GIT_SSL_CAINFO: cert.cert }, stdout: "pipe", stderr: "pipe" });
+      expect([r.exitCode, r.stdout.toString()]).toEqual([0, `${head}\tHEAD\n${head}\trefs/heads/main\n`]);
+      const path = "/git/demo.git/info/refs?service=git-upload-pack";
+      const { client, server: srv } = await bothSidesOf(tapwire, path);
+      sameTlsConnection(client, srv, port);
+      // git runs its https transport as a program of its own.
+      expect(client.connection.process.comm).toBe("git-remote-http");
+      expect(client.connection.process.exe).toMatch(/^\/usr\/lib\/git-core\/git-remote-https?$/);
+      expect(client.connection.tlsLibrary).toMatch(GNUTLS);
+      expect(srv.connection.tlsLibrary).toMatch(OPENSSL);
+      for (const f of [client, srv]) {
+        expect([f.request.method, f.response.status, value(f.response.headers, "content-type")]).toEqual(["GET", 200, "application/x-git-upload-pack-advertisement"]);
+        expect(value(f.request.headers, "user-agent")).toStartWith("git/");
+        expect(fromB64(f.response.body).toString()).toContain(head);
+      }
+      // That was all git asked (the CGI passes no Git-Protocol on, so git speaks v0: the refs
+      // come with the advertisement), and all tapwire saw.
+      await Bun.sleep(300);
+      expect(tapwire.flows.map((f) => `${f.connection.role} ${f.request.method} ${f.request.path} ${f.response.status}`).sort()).toEqual([`ROLE_CLIENT GET ${path} 200`, `ROLE_SERVER GET ${path} 200`]);
+    } finally {
+      await tapwire.stop();
+      await server.stop();
+    }
+  }, 60_000);
+});
+
 describe("GnuTLS in a container", () => {
   let pm: Podman;
   beforeAll(async () => {
