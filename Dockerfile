@@ -39,6 +39,7 @@ COPY bpf bpf
 COPY proto proto
 COPY scripts scripts
 COPY src src
+COPY web web
 RUN bash scripts/build.sh
 
 # Runtime: libbpf1 is all the executable needs (its JavaScript runtime is inside it).

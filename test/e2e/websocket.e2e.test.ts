@@ -61,9 +61,9 @@ describe("WebSocket", () => {
   ] as const) {
     test(`${name}: both sides' flows, every message both ways, live as it comes`, async () => {
       const port = await freePort();
-      // asyncio's TLS runs over memory buffers (as node's does): its connections have no
-      // endpoints, so no port filter can find them; the program's name does.
-      const tapwire = await startTapwire(["--live", ...(tls ? ["--comm", "python3"] : ["--port", String(port)])]);
+      // asyncio's TLS runs over memory buffers (as node's does): its flows are put on the
+      // sockets it moves the ciphertext on, so the port filter finds them too.
+      const tapwire = await startTapwire(["--live", "--port", String(port)]);
       let server: Peer | undefined;
       try {
         server = await startServer([PYTHON, WS_PEER, "server", String(port), ...(tls ? [cert.cert, cert.key] : [])], "127.0.0.1", port);
@@ -78,8 +78,8 @@ describe("WebSocket", () => {
           const role = f.connection.role;
           expect(f.connection.process).toEqual({ pid: role === "ROLE_SERVER" ? server.proc.pid : client.proc.pid, comm: "python3", exe: python });
           expect(f.connection.tls ?? false).toBe(tls);
-          if (tls) expect(f.connection.destination).toBeUndefined();
-          else expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
+          expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port });
+          expect(f.connection.source.port).toBe(flows[0].connection.source.port);
           // The upgrade.
           expect(f.request.method).toBe("GET");
           expect(f.request.path).toBe("/chat");
