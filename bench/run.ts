@@ -13,6 +13,7 @@ const benches = [
   ["bench/exec-hold.ts"],
   ["bench/flow-memory.ts"],
   ["bench/filter.ts"],
+  ["bench/redis-replay.ts"],
   ["bench/soak.ts", "--minutes", "2"],
 ];
 for (const [file, ...args] of benches) {

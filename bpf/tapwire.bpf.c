@@ -491,6 +491,11 @@ static __always_inline bool starts_with(const char *buf, const char *prefix, int
 	return true;
 }
 
+static __always_inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 /* PROTOCOL_LIST: what the first bytes of a message say. `n` bytes of `b` are valid. */
 static __always_inline __u8 classify(const char *b, __u32 n)
 {
@@ -510,6 +515,16 @@ static __always_inline __u8 classify(const char *b, __u32 n)
 		return TW_CLASS_HTTP1;
 	if (n >= 8 && (starts_with(b, "OPTIONS ", 8) || starts_with(b, "CONNECT ", 8)))
 		return TW_CLASS_HTTP1;
+	/* A Redis command: an array of 1-999 bulk strings ("*3\r\n$3\r\nSET..."). Constant
+	 * indexes only: the verifier bounds each read of the prefix by itself. */
+	if (n >= 6 && b[0] == '*' && b[1] >= '1' && b[1] <= '9') {
+		if (b[2] == '\r' && b[3] == '\n' && b[4] == '$')
+			return TW_CLASS_REDIS;
+		if (is_digit(b[2]) && b[3] == '\r' && b[4] == '\n' && b[5] == '$')
+			return TW_CLASS_REDIS;
+		if (n >= 7 && is_digit(b[2]) && is_digit(b[3]) && b[4] == '\r' && b[5] == '\n' && b[6] == '$')
+			return TW_CLASS_REDIS;
+	}
 	return TW_CLASS_UNKNOWN;
 }
 
@@ -653,7 +668,7 @@ static __always_inline bool announce(struct tw_conn *c, __u32 fd, __u64 pid_tgid
 static __always_inline bool decide(struct tw_conn *c, struct tw_syscall_args *a, __u64 total,
 				   __u64 pos, __u64 pid_tgid)
 {
-	if (c->class == TW_CLASS_HTTP1 || c->class == TW_CLASS_HTTP2 || c->class == TW_CLASS_WEBSOCKET)
+	if (c->class == TW_CLASS_HTTP1 || c->class == TW_CLASS_HTTP2 || c->class == TW_CLASS_WEBSOCKET || c->class == TW_CLASS_REDIS)
 		return c->announced;
 	if (c->class != TW_CLASS_UNKNOWN)
 		return false;

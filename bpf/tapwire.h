@@ -56,6 +56,7 @@ enum tw_class {
 	TW_CLASS_OTHER = 4,   /* something else: nothing more is sent */
 	TW_CLASS_IGNORED = 5, /* excluded by a filter */
 	TW_CLASS_WEBSOCKET = 6, /* WebSocket frames: a connection joined after its upgrade */
+	TW_CLASS_REDIS = 7,   /* a Redis command (RESP array of bulk strings) */
 };
 
 /* Where the bytes of a data event came from. */

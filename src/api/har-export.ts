@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { FlowFilterSchema } from "../gen/tapwire/v1/service_pb.ts";
 import { compileFlowFilter, type FlowPredicate } from "../flows/flow-filter.ts";
 import type { FlowStore } from "../flows/flow-store.ts";
-import { flowToHarEntry, HAR_HEAD, HAR_TAIL } from "../sinks/har.ts";
+import { flowToHarEntry, HAR_HEAD, HAR_TAIL, isHarFlow } from "../sinks/har.ts";
 import type { PageHandler } from "./server.ts";
 
 /** Flows taken from the history at a time (references; each is converted as it is sent). */
@@ -43,6 +43,7 @@ async function send(res: http.ServerResponse, store: FlowStore, match: FlowPredi
     // An entry at a time: one with large bodies is megabytes; a page of them is never one string.
     for (const flow of page.flows) {
       if (res.destroyed) return;
+      if (!isHarFlow(flow)) continue;
       if (!res.write((first ? "" : ",\n") + JSON.stringify(flowToHarEntry(flow)))) await drained(res);
       first = false;
     }

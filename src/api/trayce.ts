@@ -169,6 +169,8 @@ export function connectTrayce(opts: {
 
   return {
     send(flow) {
+      // Trayce's agent protocol carries HTTP and gRPC only.
+      if (flow.database) return;
       // The GUI shows the containers its user ticked; before it ticks any, everything
       // tapwire captures (host processes too) is sent.
       if (containerIds.length) {

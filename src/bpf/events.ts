@@ -28,6 +28,8 @@ export const enum ConnClass {
   Ignored = 5,
   /** WebSocket frames: a connection joined after its upgrade. */
   Websocket = 6,
+  /** A Redis command (RESP). */
+  Redis = 7,
 }
 
 export interface ConnOpenEvent {

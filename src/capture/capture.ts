@@ -301,6 +301,7 @@ function overflowCounts(o: Overflows): Record<string, number> {
   const out: Record<string, number> = {};
   const named: [string, number][] = [
     ["http1_pending_requests", o.http1PendingRequests],
+    ["redis_pending_commands", o.redisPendingCommands],
     ["http2_open_streams", o.http2OpenStreams],
     ["http2_held_streams", o.http2HeldStreams],
     ["header_blocks", o.headerBlocks],

@@ -217,7 +217,7 @@ sides) matches ==, ~, contains and in when one of its values does.
 Fields:
   method host authority path url          text; method, host and authority ignore case
   status                                  the response's status (none: no response)
-  protocol (http1 http2 grpc websocket)   role (client server)
+  protocol (http1 http2 grpc websocket redis)   role (client server)
   process pid exe container image         the traced process; container by name or id
   tls tls_library                         tls is true or false
   src.ip src.port dst.ip dst.port         the connection (src: the side that opened it)

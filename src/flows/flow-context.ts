@@ -37,6 +37,8 @@ export interface Overflows {
   /** Messages past their flow's budget (gRPC, WebSocket, Server-Sent Events): counted on the
    * flow, not kept. */
   streamBudget: number;
+  /** Redis commands emitted without their reply: too many were waiting. */
+  redisPendingCommands: number;
 }
 
 /** Who watches flows while they are open (serve's live watchers and its history, `--json
@@ -95,7 +97,7 @@ export function createFlowContext(opts: {
     grpcDecoder: opts.grpcDecoder,
     containerOf: opts.containerOf,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
-    overflows: { http1PendingRequests: 0, http2OpenStreams: 0, http2HeldStreams: 0, headerBlocks: 0, streamBudget: 0 },
+    overflows: { http1PendingRequests: 0, http2OpenStreams: 0, http2HeldStreams: 0, headerBlocks: 0, streamBudget: 0, redisPendingCommands: 0 },
     timestamp(mono) {
       let seconds = Math.floor(mono / 1e9) + offSec;
       let nanos = Math.round(mono % 1e9) + offNs;

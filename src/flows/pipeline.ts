@@ -1,7 +1,7 @@
 // The user-side pipeline from ring buffer records to flows: decode, connection table,
 // protocol streams. Live capture feeds it from the ring; the replay benchmark and tests
 // feed it recorded records.
-import { isHttp1RequestStart, isHttp1ResponseStart, looksLikeH2Frame, looksLikeWebSocketFrames, startsWithH2Preface } from "../protocols/sniff.ts";
+import { isHttp1RequestStart, isHttp1ResponseStart, isRedisCommandStart, looksLikeH2Frame, looksLikeWebSocketFrames, startsWithH2Preface } from "../protocols/sniff.ts";
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
 import { decodeEvent, ConnClass, DecodeError } from "../bpf/events.ts";
 import { createConnectionTable, type ConnectionTable, type StreamSink } from "../conn/connection-table.ts";
@@ -10,6 +10,7 @@ import { createFlowContext, type FlowLimits, type LiveFlows, type Overflows } fr
 import { createHttp1Stream } from "./http1-flows.ts";
 import { createHttp2Stream } from "./http2-flows.ts";
 import { createJoinedWebSocketStream } from "./websocket-session.ts";
+import { createRedisStream } from "./redis-flows.ts";
 import type { MessageDecoder } from "./grpc-call.ts";
 import type { ContainerLabel } from "../procs/containers.ts";
 import { ConnOrigin } from "../bpf/events.ts";
@@ -85,11 +86,14 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (info.connClass === ConnClass.Http1) return createHttp1Stream(info, ctx);
       if (info.connClass === ConnClass.Http2) return createHttp2Stream(info, ctx, { joined: false });
       if (info.connClass === ConnClass.Websocket) return createJoinedWebSocketStream(info, ctx);
+      if (info.connClass === ConnClass.Redis) return createRedisStream(info, ctx);
       // TLS plaintext: HTTP/2 when it opens with the preface (or, joined mid-stream, with
       // a frame), else HTTP/1.
       if (info.connClass === ConnClass.Tls) {
         return sniffPlaintext(info.origin === ConnOrigin.Found, (kind) =>
-          kind === "h2"
+          kind === "redis"
+            ? createRedisStream(info, ctx)
+            : kind === "h2"
             ? createHttp2Stream(info, ctx, { joined: false })
             : kind === "h2-joined"
               ? createHttp2Stream(info, ctx, { joined: true })
@@ -131,15 +135,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
 
 /** A stream that decides from its first bytes which protocol reads it. */
-function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined" | "ws-joined") => StreamSink): StreamSink {
+function sniffPlaintext(found: boolean, open: (kind: "h1" | "h2" | "h2-joined" | "ws-joined" | "redis") => StreamSink): StreamSink {
   let inner: StreamSink | undefined;
   return {
     data(dir, bytes, tsNs, otherBehind) {
       if (!inner) {
         // A server may send its SETTINGS before the client's preface arrives.
         const http1 = isHttp1RequestStart(bytes) || isHttp1ResponseStart(bytes);
-        const kind = startsWithH2Preface(bytes, 14)
-          ? "h2"
+        const kind = isRedisCommandStart(bytes)
+          ? "redis"
+          : startsWithH2Preface(bytes, 14)
+            ? "h2"
           : !http1 && looksLikeH2Frame(bytes)
             ? found
               ? "h2-joined"

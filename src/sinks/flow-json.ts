@@ -7,7 +7,7 @@
 // two equal on every flow shape, on fuzzed flows and on every flow the kernel tests produce.
 // When flow.proto changes, this file changes with it (the tests say where it falls behind).
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Connection, Flow, FlowEvent, FlowMessage, GrpcCall, GrpcMessage, Header, Http2Stream, Missing, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
+import type { Connection, DatabaseCall, Flow, FlowEvent, FlowMessage, GrpcCall, GrpcMessage, Header, Http2Stream, Missing, Request, Response } from "../gen/tapwire/v1/flow_pb.ts";
 import { JsonBytes, key } from "./json-bytes.ts";
 
 const OBJ = 0x7b;
@@ -18,7 +18,7 @@ const QUOTE = 0x22;
 
 const encoder = new TextEncoder();
 const names = (list: string[]) => list.map((n) => (n ? encoder.encode(JSON.stringify(n)) : null));
-const PROTOCOL = names(["", "PROTOCOL_HTTP1", "PROTOCOL_HTTP2", "PROTOCOL_GRPC", "PROTOCOL_WEBSOCKET"]);
+const PROTOCOL = names(["", "PROTOCOL_HTTP1", "PROTOCOL_HTTP2", "PROTOCOL_GRPC", "PROTOCOL_WEBSOCKET", "PROTOCOL_REDIS"]);
 const ROLE = names(["", "ROLE_CLIENT", "ROLE_SERVER"]);
 
 /** An enum as proto JSON writes it: its name, or its number when it has none. */
@@ -29,6 +29,15 @@ function enumValue(w: JsonBytes, encoded: (Uint8Array | null)[], v: number): voi
 }
 
 const K = {
+  database: key("database"),
+  system: key("system"),
+  operation: key("operation"),
+  statement: key("statement"),
+  reply: key("reply"),
+  replyType: key("replyType"),
+  rows: key("rows"),
+  replyTruncated: key("replyTruncated"),
+  message: key("message"),
   open: key("open"),
   flowId: key("flowId"),
   started: key("started"),
@@ -430,6 +439,30 @@ export function writeFlowJson(w: JsonBytes, f: Flow): void {
     flowMessages(w, f.messages);
   }
   uintMember(w, K.messagesDropped, f.messagesDropped);
+  messageMember(w, K.database, f.database, database);
+  w.close(OBJ_END);
+}
+
+function database(w: JsonBytes, d: DatabaseCall): void {
+  w.open(OBJ);
+  stringMember(w, K.system, d.system);
+  stringMember(w, K.operation, d.operation);
+  stringMember(w, K.statement, d.statement);
+  stringMember(w, K.reply, d.reply);
+  stringMember(w, K.replyType, d.replyType);
+  if (d.rows !== undefined) {
+    // optional: present when set, 0 included
+    w.member(K.rows);
+    w.int64String(d.rows);
+  }
+  if (d.error) {
+    w.member(K.error);
+    w.open(OBJ);
+    stringMember(w, K.code, d.error.code);
+    stringMember(w, K.message, d.error.message);
+    w.close(OBJ_END);
+  }
+  trueMember(w, K.replyTruncated, d.replyTruncated);
   w.close(OBJ_END);
 }
 

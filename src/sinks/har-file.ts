@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import type { Flow } from "../gen/tapwire/v1/flow_pb.ts";
-import { flowToHarEntry, HAR_HEAD, HAR_TAIL } from "./har.ts";
+import { flowToHarEntry, HAR_HEAD, HAR_TAIL, isHarFlow } from "./har.ts";
 import type { FlowSink } from "./sink.ts";
 
 export interface HarFileSink extends FlowSink {
@@ -111,7 +111,7 @@ export function createHarFileSink(path: string, opts: HarFileOptions): HarFileSi
 
   return {
     flow(flow) {
-      if (stopped || closing) return;
+      if (stopped || closing || !isHarFlow(flow)) return;
       const text = JSON.stringify(flowToHarEntry(flow));
       const n = Buffer.byteLength(text);
       if (sentBytes - takenBytes + n + FRAME_HEADER > budget) {

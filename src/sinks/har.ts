@@ -109,6 +109,9 @@ const toMs = (t: Timestamp) => Number(t.seconds) * 1000 + t.nanos / 1e6;
 /** Milliseconds to the microsecond: enough for timings, short in JSON. */
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
+/** HAR holds HTTP exchanges: a database flow (Redis) has no place in it. */
+export const isHarFlow = (flow: Flow) => !flow.database;
+
 export function flowToHarEntry(flow: Flow): HarEntry {
   const startMs = flow.startTime ? toMs(flow.startTime) : undefined;
   const endMs = flow.endTime ? toMs(flow.endTime) : lastMessageMs(flow);

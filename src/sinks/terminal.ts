@@ -53,7 +53,32 @@ function hostPort(ip: string, port: number): string {
   return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
+/** A database flow's line: "redis GET greeting → "hello" 0.31 ms redis-cli[42] client". */
+function formatDatabaseLine(f: Flow, color: boolean): string {
+  const d = f.database!;
+  const firstLine = (s: string, max: number) => {
+    const line = s.split("\n", 1)[0]!;
+    return line.length > max || s.includes("\n") ? `${line.slice(0, max)} …` : line;
+  };
+  const reply = d.error
+    ? paint(color, "31", firstLine(`(error) ${d.error.code} ${d.error.message}`.replace(/\s+$/, ""), 80))
+    : !d.replyType
+      ? paint(color, "2", "(no reply)")
+      : d.rows !== undefined
+        ? `${d.rows} ${d.rows === 1n ? "element" : "elements"}`
+        : firstLine(d.reply, 80);
+  const ms = millis(f);
+  const latency = ms === undefined ? "" : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
+  const c = f.connection;
+  const box = c?.container ? `${c.container.name || c.container.id.slice(0, 12)}/` : "";
+  const who = c?.process ? `${box}${c.process.comm}[${c.process.pid}]` : "";
+  const role = c?.role === Role.SERVER ? "server" : "client";
+  const missing = f.missing?.reason ? paint(color, "2", ` (${f.missing.reason})`) : "";
+  return `${paint(color, "2", clock(f))} ${paint(color, "1", d.system)} ${firstLine(d.statement || d.operation, 120)} → ${reply} ${latency} ${paint(color, "35", who)} ${role}${missing}`;
+}
+
 export function formatFlowLine(f: Flow, color: boolean): string {
+  if (f.database) return formatDatabaseLine(f, color);
   const g = f.grpc;
   const ws = f.protocol === Protocol.WEBSOCKET;
   const method = g ? "gRPC" : ws ? "WebSocket" : (f.request?.method ?? "?");
@@ -159,6 +184,10 @@ export function formatFlowDetails(f: Flow, color: boolean, maxBody: number): str
     else if (s.body.length) parts.push(printableBody(s.body, maxBody));
     if (s.bodyTruncated) parts.push(paint(color, "2", `[body: ${s.body.length} of ${s.bodySize} bytes kept]`));
     if (s.trailers.length) parts.push(formatHeaders(s.trailers, "< "));
+  }
+  if (f.database) {
+    parts.push(paint(color, "1", `> ${f.database.statement}`));
+    if (f.database.replyType) parts.push(f.database.reply.split("\n").map((l) => `< ${l}`).join("\n") + (f.database.replyTruncated ? "\n< …" : ""));
   }
   for (const m of f.messages) parts.push(formatFlowMessage(m));
   if (f.messagesDropped) parts.push(paint(color, "2", `[${f.messagesDropped} more messages, past the stream budget]`));

@@ -31,6 +31,7 @@ const PROTOCOL: Record<number, string> = {
   [Protocol.HTTP2]: "HTTP/2",
   [Protocol.GRPC]: "gRPC",
   [Protocol.WEBSOCKET]: "WebSocket",
+  [Protocol.REDIS]: "Redis",
 };
 
 export function protocolName(p: Protocol): string {
@@ -75,8 +76,8 @@ export function toRow(f: Flow): Row {
     comm: f.connection?.process?.comm ?? "",
     pid: f.connection?.process?.pid ?? 0,
     container: containerName(f),
-    method: f.request?.method ?? "",
-    url: f.request ? urlOf(f) : `(response only) ${endpoint(f.connection?.destination)}`,
+    method: f.database ? f.database.operation : (f.request?.method ?? ""),
+    url: f.database ? f.database.statement : f.request ? urlOf(f) : `(response only) ${endpoint(f.connection?.destination)}`,
     host: hostOf(f),
     status: f.response?.status ?? 0,
     grpcStatus: g && g.status !== undefined && g.status !== 0 ? g.statusName : "",

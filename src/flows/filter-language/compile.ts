@@ -32,7 +32,7 @@ interface FieldDef {
 
 const DURATION_UNITS: Record<string, number> = { "": 1, ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
 const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-const PROTOCOLS: Record<number, string> = { [Protocol.HTTP1]: "http1", [Protocol.HTTP2]: "http2", [Protocol.GRPC]: "grpc", [Protocol.WEBSOCKET]: "websocket" };
+const PROTOCOLS: Record<number, string> = { [Protocol.HTTP1]: "http1", [Protocol.HTTP2]: "http2", [Protocol.GRPC]: "grpc", [Protocol.WEBSOCKET]: "websocket", [Protocol.REDIS]: "redis" };
 const GRPC_STATUS = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
 const EMPTY: string[] = [];
 
@@ -83,6 +83,12 @@ const FIELDS: Record<string, FieldDef> = {
   "grpc.service": { type: "text", get: (f) => f.grpc?.service },
   "grpc.method": { type: "text", get: (f) => f.grpc?.method },
   "grpc.status": { type: "number", atEnd: true, named: Object.fromEntries(GRPC_STATUS.map((n, i) => [n.toLowerCase(), i])), get: (f) => f.grpc?.status },
+  "db.system": { type: "text", caseless: true, get: (f) => f.database?.system || undefined },
+  "db.operation": { type: "text", caseless: true, get: (f) => f.database?.operation || undefined },
+  "db.statement": { type: "text", get: (f) => f.database?.statement || undefined },
+  "db.reply": { type: "text", atEnd: true, get: (f) => (f.database?.replyType ? f.database.reply : undefined) },
+  "db.error": { type: "text", atEnd: true, get: (f) => (f.database?.error ? `${f.database.error.code} ${f.database.error.message}`.trim() : undefined) },
+  "db.rows": { type: "number", atEnd: true, get: (f) => (f.database?.rows === undefined ? undefined : Number(f.database.rows)) },
   open: { type: "bool", get: (f) => f.open },
   incomplete: { type: "bool", atEnd: true, get: (f) => !!f.missing },
 };

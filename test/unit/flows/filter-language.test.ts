@@ -152,7 +152,7 @@ describe("mistakes say where and what was expected", () => {
     ["duration > 5kb", 11, 'unknown unit "kb" for duration (ns, us, µs, ms, s, m, h)'],
     ["status > 5s", 9, 'status is a plain number; "s" is not a unit it has'],
     ["status == GET", 10, 'status is a number; found GET'],
-    ["protocol == http3", 12, "protocol is one of http1, http2, grpc, websocket; found http3"],
+    ["protocol == http3", 12, "protocol is one of http1, http2, grpc, websocket, redis; found http3"],
     ["header == x", 0, 'header needs a header name: header["content-type"]'],
     ['status["x"]', 0, "status takes no name in brackets"],
     ["tls > 1", 4, "tls is true or false: use it alone"],

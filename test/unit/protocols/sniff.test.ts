@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { H2_PREFACE, HTTP1_METHODS, isHttp1RequestStart, isHttp1ResponseStart, isTlsRecord, looksLikeH2Frame, looksLikeWebSocketFrames, startsWithH2Preface } from "../../../src/protocols/sniff.ts";
+import { H2_PREFACE, HTTP1_METHODS, isHttp1RequestStart, isHttp1ResponseStart, isRedisCommandStart, isTlsRecord, looksLikeH2Frame, looksLikeWebSocketFrames, startsWithH2Preface } from "../../../src/protocols/sniff.ts";
 
 const b = (s: string | number[]) => (typeof s === "string" ? Uint8Array.from(s, (c) => c.charCodeAt(0)) : new Uint8Array(s));
 
@@ -53,6 +53,25 @@ describe("WebSocket frames, on a connection joined after its upgrade", () => {
   });
 });
 
+describe("Redis commands", () => {
+  test.each([
+    ["*1\r\n$4\r\nPING\r\n", true],
+    ["*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", true],
+    ["*12\r\n$4\r\nMSET", true],
+    ["*999\r\n$3", true],
+    ["*1000\r\n$3", false], // more than 999 elements: not a command's start
+    ["*0\r\n", false],
+    ["*-1\r\n", false], // a null array: a reply
+    ["*2\r\n:1\r\n:2\r\n", false], // an array of integers: a reply
+    ["+OK\r\n", false],
+    ["$5\r\nhello\r\n", false],
+    ["PING\r\n", false], // inline commands (telnet) are not read
+    ["*1\r\n", false], // cut before the element
+  ] as [string, boolean][])("%p", (bytes, command) => {
+    expect(isRedisCommandStart(b(bytes))).toBe(command);
+  });
+});
+
 describe("the kernel's classify() states the same facts", () => {
   const c = readFileSync(resolve(import.meta.dir, "../../../bpf/tapwire.bpf.c"), "utf8");
   const classify = c.slice(c.indexOf("static __always_inline __u8 classify("), c.indexOf("static __always_inline bool h2_frame_like("));
@@ -72,6 +91,13 @@ describe("the kernel's classify() states the same facts", () => {
     expect(ts).toContain("(b0 & 0xb0) !== 0x80");
     expect(ts).toContain("opcode === 1 || opcode === 2 || opcode === 8 || opcode === 9 || opcode === 10");
     expect(ts).toContain("opcode >= 8 && len > 125");
+  });
+
+  test("a Redis command: '*', 1-3 digits (not led by 0), CRLF, '$'", () => {
+    expect(classify).toContain("b[0] == '*' && b[1] >= '1' && b[1] <= '9'");
+    expect(classify).toContain("b[2] == '\\r' && b[3] == '\\n' && b[4] == '$'");
+    expect(classify).toContain("is_digit(b[2]) && b[3] == '\\r' && b[4] == '\\n' && b[5] == '$'");
+    expect(classify).toContain("is_digit(b[2]) && is_digit(b[3]) && b[4] == '\\r' && b[5] == '\\n' && b[6] == '$'");
   });
 
   test("the HTTP/2 preface, the status line and TLS records", () => {

@@ -19,7 +19,7 @@ export function Detail({ flow, onClose }: { flow: Flow; onClose: () => void }) {
     <div class="detail" data-flow-id={flow.id}>
       <div class="detail-head">
         <span class="detail-title">
-          <b>{req?.method ?? "(no request)"}</b> {req ? urlOf(flow) : ""}
+          <b>{flow.database ? flow.database.operation : (req?.method ?? "(no request)")}</b> {flow.database ? flow.database.statement : req ? urlOf(flow) : ""}
         </span>
         <CopyCurl flow={flow} />
         <button type="button" class="close" title="Close (Esc)" onClick={onClose}>×</button>
@@ -28,7 +28,15 @@ export function Detail({ flow, onClose }: { flow: Flow; onClose: () => void }) {
         <Section title="Summary">
           <dl class="kv">
             <dt>Status</dt>
-            <dd>{res ? `${res.status} ${res.reason}${flow.open ? " (open)" : ""}` : flow.open ? "open" : "no response"}</dd>
+            <dd>{flow.database ? (flow.database.error ? `error ${flow.database.error.code}` : flow.database.replyType ? `reply (${flow.database.replyType})` : "no reply") : res ? `${res.status} ${res.reason}${flow.open ? " (open)" : ""}` : flow.open ? "open" : "no response"}</dd>
+            {flow.database && (
+              <>
+                <dt>Reply</dt>
+                <dd>
+                  <pre class="body">{flow.database.reply + (flow.database.replyTruncated ? "\n…" : "")}</pre>
+                </dd>
+              </>
+            )}
             {flow.grpc && (
               <>
                 <dt>gRPC</dt>
