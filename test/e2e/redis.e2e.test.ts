@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { makeCert } from "./tls-setup.ts";
 import { PEERS, PYTHON, freePort, requireRoot, run, startPeer, startServer, startTapwire, waitFor, type JsonFlow, type Peer, type Tapwire } from "./harness.ts";
 
 const REDIS_SERVER = "/usr/bin/redis-server";
@@ -131,6 +132,46 @@ describe("Redis, captured from both sides", () => {
     expect(tapwire.stdout.length).toBeGreaterThanOrEqual(30);
     expect(tapwire.stdout.filter((l) => l.includes(PASSWORD))).toEqual([]);
   });
+});
+
+describe("Redis over TLS", () => {
+  test("redis-cli --tls to redis-server's TLS port: the plaintext commands and replies, from OpenSSL on both sides", async () => {
+    const cert = await makeCert();
+    const p3 = await freePort();
+    const t = await startTapwire(["--port", String(p3)]);
+    const dir = mkdtempSync(`${tmpdir()}/tapwire-redis-`);
+    const srv = await startServer(
+      [REDIS_SERVER, "--port", "0", "--tls-port", String(p3), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--tls-cert-file", cert.cert, "--tls-key-file", cert.key, "--tls-ca-cert-file", cert.cert, "--tls-auth-clients", "no"],
+      "127.0.0.1",
+      p3,
+    );
+    try {
+      const tls = (...args: string[]) => run([REDIS_CLI, "-p", String(p3), "--tls", "--cacert", cert.cert, ...args]);
+      const set = await tls("SET", "secure", "over tls");
+      const get = await tls("GET", "secure");
+      expect([text(set.stdout), text(get.stdout)]).toEqual(["OK\n", "over tls\n"]);
+      await t.waitForFlows((f) => f.database?.operation === "GET", 2);
+      await Bun.sleep(200);
+      const flows = t.flows.filter((f) => f.database && f.database.operation !== "COMMAND");
+      expect(flows.map((f) => `${f.connection.role} ${f.database.statement} → ${f.database.reply}`).sort()).toEqual([
+        'ROLE_CLIENT GET secure → "over tls"',
+        'ROLE_CLIENT SET secure "over tls" → OK',
+        'ROLE_SERVER GET secure → "over tls"',
+        'ROLE_SERVER SET secure "over tls" → OK',
+      ]);
+      for (const f of flows) {
+        expect(f.protocol).toBe("PROTOCOL_REDIS");
+        expect(f.connection.tls).toBe(true);
+        expect(f.connection.tlsLibrary).toMatch(/^OpenSSL 3\.\d+\.\d+$/);
+        expect(f.connection.destination).toEqual({ ip: "127.0.0.1", port: p3 });
+        expect(f.connection.process.pid).toBe(f.connection.role === "ROLE_SERVER" ? srv.proc.pid : f.database.operation === "SET" ? set.pid : get.pid);
+        expect(f.missing).toBeUndefined();
+      }
+    } finally {
+      await t.stop();
+      await srv.stop();
+    }
+  }, 60_000);
 });
 
 describe("the terminal", () => {
