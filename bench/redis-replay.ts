@@ -27,7 +27,7 @@ const exchanges: [string, string][] = [
   [resp("HGETALL", "user:42"), "*8\r\n$4\r\nname\r\n$3\r\nada\r\n$4\r\nmail\r\n$15\r\nada@example.com\r\n$4\r\nrole\r\n$5\r\nadmin\r\n$4\r\nseen\r\n$10\r\n1733480000\r\n"],
 ];
 
-const writers = Array.from({ length: nConns }, (_, i) => connectionWriter({ connId: i + 1, pid: 1000, fd: 10 + i, comm: "app", origin: 1, local: ["127.0.0.1", 40000 + i], remote: ["127.0.0.1", 6379], connClass: REDIS_CLASS }));
+const writers = Array.from({ length: nConns }, (_, i) => connectionWriter({ connId: i + 1, pid: 1000, fd: 10 + i, comm: "app", origin: 2, local: ["127.0.0.1", 40000 + i], remote: ["127.0.0.1", 6379], connClass: REDIS_CLASS }));
 const records: Uint8Array[] = writers.map((w) => w.open());
 let payload = 0;
 for (let n = 0; n < total; n++) {

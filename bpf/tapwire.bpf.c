@@ -47,6 +47,7 @@ struct tw_conn {
 	__u8 class;	  /* enum tw_class */
 	__u8 announced;	  /* a CONN_OPEN event was sent */
 	__u8 reserved[7];
+	__u64 paired_ssl; /* the memory-buffer SSL object paired with this socket (0: none) */
 };
 
 struct {
@@ -515,7 +516,7 @@ static __always_inline __u8 classify(const char *b, __u32 n)
 		return TW_CLASS_HTTP1;
 	if (n >= 8 && (starts_with(b, "OPTIONS ", 8) || starts_with(b, "CONNECT ", 8)))
 		return TW_CLASS_HTTP1;
-	/* A Redis command: an array of 1-999 bulk strings ("*3\r\n$3\r\nSET..."). Constant
+	/* A Redis command: an array of 1-9999 bulk strings ("*3\r\n$3\r\nSET..."). Constant
 	 * indexes only: the verifier bounds each read of the prefix by itself. */
 	if (n >= 6 && b[0] == '*' && b[1] >= '1' && b[1] <= '9') {
 		if (b[2] == '\r' && b[3] == '\n' && b[4] == '$')
@@ -523,6 +524,8 @@ static __always_inline __u8 classify(const char *b, __u32 n)
 		if (is_digit(b[2]) && b[3] == '\r' && b[4] == '\n' && b[5] == '$')
 			return TW_CLASS_REDIS;
 		if (n >= 7 && is_digit(b[2]) && is_digit(b[3]) && b[4] == '\r' && b[5] == '\n' && b[6] == '$')
+			return TW_CLASS_REDIS;
+		if (n >= 8 && is_digit(b[2]) && is_digit(b[3]) && is_digit(b[4]) && b[5] == '\r' && b[6] == '\n' && b[7] == '$')
 			return TW_CLASS_REDIS;
 	}
 	return TW_CLASS_UNKNOWN;
@@ -880,8 +883,9 @@ struct {
 	__type(value, struct tw_thread_tls);
 } thread_tls SEC(".maps");
 
-/* A TLS socket read or written outside any SSL call of this thread. */
-static __always_inline void note_tls_socket_io(__u64 pid_tgid, __s32 fd, __u8 dir)
+/* A TLS socket read or written outside any SSL call of this thread. A socket already paired
+ * with another SSL object is never given to a second one. */
+static __always_inline void note_tls_socket_io(__u64 pid_tgid, struct tw_conn *c, __s32 fd, __u8 dir)
 {
 	struct tw_thread_tls *t = bpf_map_lookup_elem(&thread_tls, &pid_tgid);
 	if (dir == TW_DIR_INGRESS) {
@@ -894,8 +898,13 @@ static __always_inline void note_tls_socket_io(__u64 pid_tgid, __s32 fd, __u8 di
 		return;
 	}
 	if (t && t->has_pending) {
-		struct tw_ssl_key key = { .tgid = pid_tgid >> 32, .ssl = t->pending_ssl };
-		bpf_map_update_elem(&ssl_fds, &key, &fd, BPF_NOEXIST);
+		/* Ciphertext written for another object (a deferred flush): the pending one's
+		 * socket is not this; it stays unknown rather than guessed. */
+		if (!c->paired_ssl || c->paired_ssl == t->pending_ssl) {
+			struct tw_ssl_key key = { .tgid = pid_tgid >> 32, .ssl = t->pending_ssl };
+			bpf_map_update_elem(&ssl_fds, &key, &fd, BPF_NOEXIST);
+			c->paired_ssl = t->pending_ssl;
+		}
 		t->has_pending = 0;
 	}
 }
@@ -917,9 +926,14 @@ static __always_inline __s32 pair_by_thread(__u64 pid_tgid, struct tw_ssl_key *k
 	__s32 fd = -1;
 	if (t && t->last_read_fd >= 0) {
 		fd = t->last_read_fd;
-		bpf_map_update_elem(&ssl_fds, key, &fd, BPF_ANY);
 		t->last_read_fd = -1;
 		t->has_pending = 0;
+		struct tw_conn *c = conn_of_fd(key->tgid, fd);
+		/* Not a socket that is another object's (its bytes were not this call's). */
+		if (!c || (c->paired_ssl && c->paired_ssl != key->ssl))
+			return -1;
+		c->paired_ssl = key->ssl;
+		bpf_map_update_elem(&ssl_fds, key, &fd, BPF_ANY);
 		return fd;
 	}
 	struct tw_thread_tls pending = { .pending_ssl = key->ssl, .last_read_fd = -1, .has_pending = 1 };
@@ -958,7 +972,7 @@ static __always_inline void data_syscall_exit(long ret, struct tw_syscall_args *
 	bool keep = decide(c, a, ret, pos, pid_tgid);
 	/* Ciphertext moved outside an SSL call: a memory-buffer TLS program's socket I/O. */
 	if (c->class == TW_CLASS_TLS && !call)
-		note_tls_socket_io(pid_tgid, a->fd, dir);
+		note_tls_socket_io(pid_tgid, c, a->fd, dir);
 	if (!keep) {
 		count(c->class == TW_CLASS_TLS ? TW_CNT_SKIPPED_TLS_BYTES : TW_CNT_SKIPPED_OTHER_BYTES, ret);
 		return;
@@ -1133,6 +1147,9 @@ int BPF_KPROBE(tw_ssl_enter, void *ssl, void *buf, __u64 num, __u64 *len_ptr)
 	if (((cookie >> 16) & 0xff) == TW_SSL_FREE) {
 		/* Its address may be reused by the next SSL object: forget what it was. */
 		struct tw_ssl_key key = { .tgid = pid_tgid >> 32, .ssl = (__u64)ssl };
+		struct tw_thread_tls *t = bpf_map_lookup_elem(&thread_tls, &pid_tgid);
+		if (t && t->has_pending && t->pending_ssl == key.ssl)
+			t->has_pending = 0;
 		bpf_map_delete_elem(&ssl_fds, &key);
 		struct tw_conn *c = bpf_map_lookup_elem(&ssl_conns, &key);
 		if (c && c->announced)
@@ -1151,6 +1168,13 @@ int BPF_KPROBE(tw_ssl_enter, void *ssl, void *buf, __u64 num, __u64 *len_ptr)
 		call.len_ptr = (__u64)len_ptr;
 	if (call.fn == TW_NSS_WRITEV) /* PR_Writev(fd, iov, iov_size, timeout) */
 		call.len_ptr = num;
+	/* PR_Recv(fd, buf, amount, flags, timeout) with PR_MSG_PEEK: the bytes stay to be read
+	 * again; only the real read counts. */
+	if (call.fn == TW_NSS_RECV) {
+		if ((__u64)len_ptr & TW_PR_MSG_PEEK)
+			return 0;
+		call.fn = TW_SSL_READ;
+	}
 	bpf_map_update_elem(&ssl_calls, &pid_tgid, &call, BPF_ANY);
 	return 0;
 }

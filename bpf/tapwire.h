@@ -81,6 +81,7 @@ enum tw_ssl_fn {
 	TW_GO_RET = 9,	      /* a RET of crypto/tls.(*Conn).Read or Write */
 	TW_NSS_IMPORT = 10,   /* NSS's SSL_ImportFD: its result's methods table is the SSL layer's */
 	TW_NSS_WRITEV = 11,   /* NSPR's PR_Writev on an NSS SSL socket: plaintext in PRIOVecs */
+	TW_NSS_RECV = 12,     /* NSPR's PR_Recv: a read, unless its flags say PR_MSG_PEEK */
 };
 
 /* Bit 24 of a Go entry probe's cookie: the probe sits past the function's stack check, where
@@ -92,6 +93,9 @@ enum tw_ssl_fn {
  * counts only on an NSS SSL socket — a PRFileDesc whose methods table is the one SSL_ImportFD
  * returned in this process; every other NSPR file and socket is left alone. (1 << 25.) */
 #define TW_COOKIE_NSS 33554432
+
+/* NSPR's PR_MSG_PEEK flag of PR_Recv (prio.h). */
+#define TW_PR_MSG_PEEK 2
 
 /* What the Go probes need of one Go binary (the `go_bins` map, keyed by its library id):
  * link-time addresses, and the struct offsets from a *tls.Conn to its socket's fd. */

@@ -18,7 +18,7 @@
 // hold the embedded bit); a wrong guess fails to find the names it looks for and is said.
 // DWARF, when the binary has it, is used only when the type information cannot be read;
 // tests hold what is read here against DWARF for every Go version on the test machines.
-// In PIE binaries pointers are filled in by R_X86_64_RELATIVE relocations at load, so they
+// In PIE binaries pointers are filled in by R_*_RELATIVE relocations at load, so they
 // are read through the relocation table.
 import type { ElfFile, ElfSegment } from "../elfkit/elf.ts";
 import { readDwarfStructs } from "../elfkit/dwarf.ts";
@@ -55,6 +55,7 @@ const KIND_STRUCT = 25;
 const STRUCT_FIELDS = TYPE_SIZE + 8;
 const FIELD_SIZE = 24;
 const R_X86_64_RELATIVE = 8;
+const R_AARCH64_RELATIVE = 1027;
 const PT_LOAD = 1;
 const latin1 = new TextDecoder("latin1");
 const TFLAG_EXTRA_STAR = 2;
@@ -110,7 +111,13 @@ export function dwarfOffsets(elf: ElfFile): RuntimeOffsets | undefined {
 }
 
 export function goRuntimeLayout(elf: ElfFile, release: [number, number], pclntabVaddr: number): GoRuntimeLayout {
-  const types = goTypes(elf, release, pclntabVaddr);
+  let types: ReturnType<typeof goTypes>;
+  try {
+    types = goTypes(elf, release, pclntabVaddr);
+  } catch (e) {
+    if (!(e instanceof GoLayoutError)) throw e;
+    return withoutTypes(elf, e.message.replace(`${elf.path}: `, ""));
+  }
   let tcpConnItab: number | undefined;
   let tcpConnType: number | undefined;
   let tlsConnType: number | undefined;
@@ -125,9 +132,15 @@ export function goRuntimeLayout(elf: ElfFile, release: [number, number], pclntab
   }
   const fromTypes = connFromTypes(types, tcpConnType, tlsConnType);
   if (typeof fromTypes !== "string") return { tcpConnItab, conn: fromTypes, source: "type information" };
+  return { ...withoutTypes(elf, fromTypes), tcpConnItab: dwarfOffsets(elf) ? tcpConnItab : undefined };
+}
+
+/** The offsets from DWARF when the type information could not give them; else none, and the
+ * socket is not followed (the flows have no endpoints, the plaintext is still read). */
+function withoutTypes(elf: ElfFile, why: string): GoRuntimeLayout {
   const fromDwarf = dwarfOffsets(elf);
-  if (fromDwarf) return { tcpConnItab, conn: fromDwarf.conn, source: `DWARF (type information: ${fromTypes})` };
-  throw new GoLayoutError(`${elf.path}: ${fromTypes}`);
+  if (fromDwarf) return { tcpConnItab: undefined, conn: fromDwarf.conn, source: `DWARF (type information: ${why})` };
+  return { tcpConnItab: undefined, conn: { tlsConnConn: 0, tcpConnFd: 0, netFdSysfd: 0 }, source: `none (${why}): endpoints unknown` };
 }
 
 /** The fields (name → offset) of the struct a pointer type of an itab points to, as the
@@ -333,12 +346,13 @@ function memoryReader(elf: ElfFile) {
 
 function relativeRelocations(elf: ElfFile): Map<number, number> {
   const relocated = new Map<number, number>(); // vaddr -> value
+  const relative = elf.machine === "arm64" ? R_AARCH64_RELATIVE : R_X86_64_RELATIVE;
   for (const sec of elf.sections) {
     if (sec.type !== 4 /* SHT_RELA */ || sec.entsize !== 24) continue;
     const raw = elf.sectionBytes(sec);
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     for (let o = 0; o + 24 <= raw.length; o += 24) {
-      if (dv.getUint32(o + 8, true) !== R_X86_64_RELATIVE) continue;
+      if (dv.getUint32(o + 8, true) !== relative) continue;
       relocated.set(dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 2 ** 32, dv.getUint32(o + 16, true) + dv.getInt32(o + 20, true) * 2 ** 32);
     }
   }

@@ -39,7 +39,7 @@ const NSPR_FUNCTIONS: [string, number][] = [
   ["PR_Send", L.TW_SSL_WRITE],
   ["PR_Writev", L.TW_NSS_WRITEV],
   ["PR_Read", L.TW_SSL_READ],
-  ["PR_Recv", L.TW_SSL_READ],
+  ["PR_Recv", L.TW_NSS_RECV],
   ["PR_Close", L.TW_SSL_FREE],
 ];
 

@@ -86,13 +86,12 @@ export function looksLikeWebSocketFrames(b: Uint8Array): boolean {
   return at === b.length && frames > 0;
 }
 
-/** A Redis command: a RESP array of 1-999 elements whose first is a bulk string
- * ("*3\r\n$3\r\nSET..."), as every client sends commands (never a reply's first bytes,
- * which a server sends only after a command). */
+/** A Redis command: a RESP array of 1-9999 elements whose first is a bulk string
+ * ("*3\r\n$3\r\nSET..."), as every client sends commands (a server's first bytes come
+ * only after a command). */
 export function isRedisCommandStart(b: Uint8Array): boolean {
   if (b.length < 6 || b[0] !== 0x2a || b[1]! < 0x31 || b[1]! > 0x39) return false;
   let i = 2;
-  if (b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-  if (b[i]! >= 0x30 && b[i]! <= 0x39) i++;
+  while (i < 5 && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
   return b[i] === 0x0d && b[i + 1] === 0x0a && b[i + 2] === 0x24;
 }

@@ -312,7 +312,9 @@ function bytesTest(def: FieldDef, name: string, op: CompareOp, opAt: number, val
   throw new FilterSyntaxError(opAt, `${name} is bytes: use contains, ~ or !~`);
 }
 
-/** A JS regular expression; a leading (?i) asks for case-insensitive matching. */
+/** A JS regular expression; a leading (?i) asks for case-insensitive matching. Patterns
+ * that can take exponential time on a short input (JS regexes backtrack) are refused: a
+ * filter runs on the thread that drains the kernel's ring, for every flow. */
 function regexOf(v: Value, name: string): RegExp {
   let source = textOf(v, name);
   let flags = "";
@@ -320,11 +322,54 @@ function regexOf(v: Value, name: string): RegExp {
     source = source.slice(4);
     flags = "i";
   }
+  let re: RegExp;
   try {
-    return new RegExp(source, flags);
+    re = new RegExp(source, flags);
   } catch (e) {
     throw new FilterSyntaxError(v.at, `not a regular expression: ${(e as Error).message}`);
   }
+  const risk = backtrackingRisk(source);
+  if (risk) throw new FilterSyntaxError(v.at, `this regular expression could take exponential time (${risk}); write it without that`);
+  return re;
+}
+
+/** Why a (valid) pattern may backtrack exponentially: a repeated group that itself repeats
+ * or alternates inside ("(a+)+", "(a|ab)*"), or a backreference; undefined when none. */
+export function backtrackingRisk(source: string): string | undefined {
+  // Per open group: whether it holds a quantifier or an alternation.
+  const groups: { risky: boolean }[] = [];
+  let lastGroupRisky = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === "\\") {
+      const next = source[i + 1] ?? "";
+      if (/[1-9]/.test(next) || next === "k") return "a backreference";
+      i++;
+      lastGroupRisky = false;
+      continue;
+    }
+    if (c === "[") {
+      // A character class: nothing inside groups or repeats.
+      for (i++; i < source.length && source[i] !== "]"; i++) if (source[i] === "\\") i++;
+      lastGroupRisky = false;
+      continue;
+    }
+    if (c === "(") {
+      groups.push({ risky: false });
+      continue;
+    }
+    if (c === ")") {
+      lastGroupRisky = groups.pop()?.risky ?? false;
+      // A group inside a risky one makes it risky too.
+      if (lastGroupRisky && groups.length) groups[groups.length - 1]!.risky = true;
+      continue;
+    }
+    const repeats = c === "*" || c === "+" || (c === "{" && /^\{\d*,\d*\}|^\{\d{2,}\}/.test(source.slice(i)));
+    if (repeats && lastGroupRisky) return "a repeated group that repeats or alternates inside";
+    if ((repeats || c === "|") && groups.length) groups[groups.length - 1]!.risky = true;
+    lastGroupRisky = false;
+  }
+  return undefined;
 }
 
 function shown(v: Value): string {

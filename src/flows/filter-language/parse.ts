@@ -55,6 +55,10 @@ interface Token {
 }
 
 const OPERATORS = ["==", "!=", "<=", ">=", "!~", "&&", "||", "<", ">", "~", "!"];
+/** Bounds that keep parsing, compiling and matching on a short stack: filters people write
+ * are far smaller. */
+const MAX_TOKENS = 1024;
+const MAX_DEPTH = 64;
 const KEYWORDS = new Set(["and", "or", "not", "contains", "in", "true", "false"]);
 
 function describe(t: Token): string {
@@ -101,7 +105,7 @@ function tokenize(text: string): Token[] {
       tokens.push({ kind: "name", text: ipv4[0], at });
       continue;
     }
-    const number = /^(\d+(?:\.\d+)?)([a-zA-Z]*)/.exec(text.slice(i));
+    const number = /^(\d+(?:\.\d+)?)([a-zA-Zµ]*)/.exec(text.slice(i));
     if (number) {
       i += number[0].length;
       tokens.push({ kind: "number", text: number[0], at, value: number[2]!.toLowerCase() });
@@ -136,7 +140,9 @@ function tokenize(text: string): Token[] {
  * whether "no filter" is allowed before calling. */
 export function parseFilter(text: string): FilterAst {
   const tokens = tokenize(text);
+  if (tokens.length > MAX_TOKENS) throw new FilterSyntaxError(tokens[MAX_TOKENS]!.at, `a filter has at most ${MAX_TOKENS} words and signs`);
   let p = 0;
+  let depth = 0;
   const peek = () => tokens[p]!;
   const next = () => tokens[p++]!;
   const isWord = (t: Token, ...words: string[]) => t.kind === "name" && words.includes(t.text.toLowerCase());
@@ -163,13 +169,19 @@ export function parseFilter(text: string): FilterAst {
   };
   const unary = (): FilterAst => {
     const t = peek();
+    if (depth >= MAX_DEPTH) throw new FilterSyntaxError(t.at, `nested more than ${MAX_DEPTH} deep`);
     if (isWord(t, "not") || isOp(t, "!")) {
       next();
-      return { kind: "not", operand: unary() };
+      depth++;
+      const operand = unary();
+      depth--;
+      return { kind: "not", operand };
     }
     if (isOp(t, "(")) {
       next();
+      depth++;
       const inner = expr();
+      depth--;
       if (!isOp(peek(), ")")) fail(peek(), `")" to close the "(" at column ${t.at + 1}`);
       next();
       return inner;

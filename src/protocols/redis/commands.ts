@@ -7,10 +7,27 @@ import { bulkText, type RespValue } from "./resp.ts";
 export const REDACTED = "(redacted)";
 
 /** Commands whose first argument names a subcommand (the operation is both words). */
-const CONTAINERS = new Set(["ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY", "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO"]);
+const CONTAINERS = new Set(["ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY", "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SENTINEL", "SLOWLOG", "XGROUP", "XINFO"]);
+/** Settings that hold a password or a credential (requirepass, masterauth, auth-pass...). */
+const SECRET_SETTING = /pass|auth/i;
+
+/** A reply with the values of secret settings replaced (CONFIG GET requirepass answers with
+ * the password itself). */
+export function redactReply(operation: string, v: RespValue): RespValue {
+  if (operation !== "CONFIG GET" || !("items" in v)) return v;
+  const items = v.items.map((item, i) => {
+    if (i % 2 === 0) return item;
+    const key = v.items[i - 1]!;
+    const name = key.type === "bulk" ? bulkText(key.data) : key.type === "simple" ? key.text : "";
+    return SECRET_SETTING.test(name) ? ({ type: "bulk", data: new TextEncoder().encode(REDACTED), size: REDACTED.length, truncated: false } as RespValue) : item;
+  });
+  return { ...v, items };
+}
 
 export interface RedisCommand {
   operation: string;
+  /** Its arguments as sent, all of them (words keeps the first ones). */
+  argCount: number;
   /** The words, secrets replaced. */
   words: string[];
   /** The words' full sizes: a word longer than the bound was cut. */
@@ -31,7 +48,7 @@ export function commandOf(v: RespValue): RedisCommand | undefined {
   }
   const name = words[0]!.toUpperCase();
   const operation = CONTAINERS.has(name) && words.length > 1 ? `${name} ${words[1]!.toUpperCase()}` : name;
-  return { operation, words: redact(operation, words), truncated };
+  return { operation, argCount: v.count - 1, words: redact(operation, words), truncated };
 }
 
 function redact(operation: string, words: string[]): string[] {
@@ -54,11 +71,22 @@ function redact(operation: string, words: string[]): string[] {
       }
       break;
     case "ACL SETUSER":
-      // Password rules: >pass, <pass, #hash, !hash.
-      for (let i = 3; i < out.length; i++) if (/^[<>#!]/.test(out[i]!)) out[i] = out[i]![0] + REDACTED;
+      // Password rules: >pass, <pass, #hash, !hash — also inside a selector's parentheses.
+      for (let i = 3; i < out.length; i++) {
+        const m = /^(\(?)([<>#!])/.exec(out[i]!);
+        if (m) out[i] = m[1]! + m[2]! + REDACTED;
+      }
       break;
     case "CONFIG SET":
-      for (let i = 2; i + 1 < out.length; i += 2) if (/pass|auth/i.test(out[i]!)) out[i + 1] = REDACTED;
+      for (let i = 2; i + 1 < out.length; i += 2) if (SECRET_SETTING.test(out[i]!)) out[i + 1] = REDACTED;
+      break;
+    case "SENTINEL SET":
+      // SENTINEL SET master option value [option value ...]
+      for (let i = 3; i + 1 < out.length; i += 2) if (SECRET_SETTING.test(out[i]!)) out[i + 1] = REDACTED;
+      break;
+    case "SENTINEL CONFIG":
+      // SENTINEL CONFIG SET name value
+      if (upper(2) === "SET") for (let i = 3; i + 1 < out.length; i += 2) if (SECRET_SETTING.test(out[i]!)) out[i + 1] = REDACTED;
       break;
   }
   return out;

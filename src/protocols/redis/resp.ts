@@ -16,6 +16,9 @@ export type RespValue =
 
 export interface RespReaderOptions {
   maxBulk: number;
+  /** Bulk bytes kept per top-level value, all its strings together (an MGET of a thousand
+   * large values keeps this much, not a thousand times maxBulk). */
+  maxValueBytes: number;
   maxItems: number;
   /** A whole top-level value; `tsNs` of the push that completed it. */
   onValue(value: RespValue, tsNs: number): void;
@@ -50,12 +53,16 @@ export function createRespReader(opts: RespReaderOptions): RespReader {
   const stack: Frame[] = [];
   let failed: string | undefined;
 
+  /** Bulk bytes kept so far in the top-level value being read. */
+  let keptInValue = 0;
   const complete = (v: RespValue, tsNs: number) => {
     let value = v;
     for (;;) {
       const top = stack.at(-1);
       if (!top) {
-        opts.onValue(value, tsNs);
+        keptInValue = 0;
+        // An attribute (RESP3) describes the next value; it answers nothing by itself.
+        if (value.type !== "attribute") opts.onValue(value, tsNs);
         return;
       }
       if (top.value.items.length < opts.maxItems) top.value.items.push(value);
@@ -102,7 +109,8 @@ export function createRespReader(opts: RespReaderOptions): RespReader {
 
   const startBulk = (kind: number, n: number, tsNs: number) => {
     if (n < 0) return complete({ type: "null" }, tsNs); // RESP2's null bulk string
-    const keep = Math.min(n, opts.maxBulk);
+    const keep = Math.max(0, Math.min(n, opts.maxBulk, opts.maxValueBytes - keptInValue));
+    keptInValue += keep;
     const type = kind === 0x24 ? "bulk" : kind === 0x3d ? "verbatim" : "blob-error";
     bulk = { value: { type, data: EMPTY, size: n, truncated: keep < n }, kept: new Uint8Array(keep), have: 0, left: n };
     if (n === 0) crlfLeft = 2;

@@ -107,6 +107,8 @@ describe("which flows an expression matches", () => {
     ["duration > 1s", ["slow"]],
     ["duration >= 40ms and duration < 500", ["post"]],
     ["duration <= 500ms", ["post", "grpc", "lost"]],
+    ["duration < 41000µs", ["post", "grpc"]],
+    ['path ~ "^/(v1|v2)/"', ["post", "lost"]],
     ["size > 1mb", ["post"]],
     ["size > 1mib", ["post"]],
     ["resp.size == 4", ["slow"]],
@@ -162,9 +164,14 @@ describe("mistakes say where and what was expected", () => {
     ["and", 0, 'expected a field name (such as status, host, path), "not" or "(", found "and"'],
     ["  ", 2, "expected a filter, found the end of the filter"],
     ["status > 5 $", 11, 'unexpected character "$"'],
+    ['path ~ "^/(a+)+$"', 7, "this regular expression could take exponential time (a repeated group that repeats or alternates inside)"],
+    ['body ~ "(a|ab)*c"', 7, "this regular expression could take exponential time (a repeated group that repeats or alternates inside)"],
+    ['path ~ "(x)\\\\1"', 7, "this regular expression could take exponential time (a backreference)"],
+    ["(".repeat(70) + "tls" + ")".repeat(70), 64, "nested more than 64 deep"],
+    [Array(600).fill("tls").join(" or "), 3584, "a filter has at most 1024 words and signs"],
   ];
   for (const [expr, at, reason] of errors) {
-    test(JSON.stringify(expr), () => {
+    test(JSON.stringify(expr).slice(0, 80), () => {
       let err: unknown;
       try {
         compileFilter(expr);

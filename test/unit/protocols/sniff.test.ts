@@ -59,7 +59,9 @@ describe("Redis commands", () => {
     ["*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", true],
     ["*12\r\n$4\r\nMSET", true],
     ["*999\r\n$3", true],
-    ["*1000\r\n$3", false], // more than 999 elements: not a command's start
+    ["*1000\r\n$3", true], // MSET of 500 pairs
+    ["*9999\r\n$3", true],
+    ["*10000\r\n$3", false], // more than 9999 elements: not taken for a command's start
     ["*0\r\n", false],
     ["*-1\r\n", false], // a null array: a reply
     ["*2\r\n:1\r\n:2\r\n", false], // an array of integers: a reply
@@ -93,11 +95,12 @@ describe("the kernel's classify() states the same facts", () => {
     expect(ts).toContain("opcode >= 8 && len > 125");
   });
 
-  test("a Redis command: '*', 1-3 digits (not led by 0), CRLF, '$'", () => {
+  test("a Redis command: '*', 1-4 digits (not led by 0), CRLF, '$'", () => {
     expect(classify).toContain("b[0] == '*' && b[1] >= '1' && b[1] <= '9'");
     expect(classify).toContain("b[2] == '\\r' && b[3] == '\\n' && b[4] == '$'");
     expect(classify).toContain("is_digit(b[2]) && b[3] == '\\r' && b[4] == '\\n' && b[5] == '$'");
     expect(classify).toContain("is_digit(b[2]) && is_digit(b[3]) && b[4] == '\\r' && b[5] == '\\n' && b[6] == '$'");
+    expect(classify).toContain("is_digit(b[2]) && is_digit(b[3]) && is_digit(b[4]) && b[5] == '\\r' && b[6] == '\\n' && b[7] == '$'");
   });
 
   test("the HTTP/2 preface, the status line and TLS records", () => {

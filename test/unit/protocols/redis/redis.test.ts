@@ -7,9 +7,9 @@ import { commandOf, renderReply, statementOf, REDACTED } from "../../../../src/p
 const enc = (s: string) => new TextEncoder().encode(s);
 const cmd = (...words: string[]) => `*${words.length}\r\n` + words.map((w) => `$${enc(w).length}\r\n${w}\r\n`).join("");
 
-function readAll(chunks: Uint8Array[], opts: { maxBulk?: number; maxItems?: number } = {}) {
+function readAll(chunks: Uint8Array[], opts: { maxBulk?: number; maxItems?: number; maxValueBytes?: number } = {}) {
   const values: RespValue[] = [];
-  const r = createRespReader({ maxBulk: opts.maxBulk ?? 1 << 20, maxItems: opts.maxItems ?? 1000, onValue: (v) => values.push(v) });
+  const r = createRespReader({ maxBulk: opts.maxBulk ?? 1 << 20, maxValueBytes: opts.maxValueBytes ?? 1 << 30, maxItems: opts.maxItems ?? 1000, onValue: (v) => values.push(v) });
   for (const c of chunks) r.push(c, 0);
   return { values, failed: r.failed, pending: r.pending };
 }
@@ -46,6 +46,14 @@ describe("RESP reader", () => {
     expect(r.values[1]).toEqual({ type: "array", count: 5, items: [{ type: "integer", value: 1n }, { type: "integer", value: 2n }] });
   });
 
+  test("a value keeps at most maxValueBytes of its strings together: an MGET of 64 MiB keeps 4 KiB", () => {
+    const mib = "x".repeat(1 << 20);
+    const r = readAll([enc("*64\r\n" + `$${1 << 20}\r\n${mib}\r\n`.repeat(64) + "+OK\r\n")], { maxValueBytes: 4096 });
+    const kept = (r.values[0] as any).items.reduce((n: number, v: any) => n + v.data.length, 0);
+    expect([kept, (r.values[0] as any).items.length, (r.values[0] as any).items.every((v: any) => v.size === 1 << 20)]).toEqual([4096, 64, true]);
+    expect(r.values[1]).toEqual({ type: "simple", text: "OK" }); // the budget is per value
+  });
+
   test("what is not RESP stops the reader with the reason; a cut value is pending", () => {
     expect(readAll([enc("GET / HTTP/1.1\r\n")]).failed).toBe('no value starts with "G"');
     expect(readAll([enc("$3\r\nabcX")]).failed).toBe("a bulk string is not followed by CRLF");
@@ -76,6 +84,9 @@ describe("commands", () => {
       [["ACL", "SETUSER", "alice", "on", ">s3cret", "#abc123", "~*"], `ACL SETUSER alice on >${REDACTED} #${REDACTED} ~*`],
       [["CONFIG", "SET", "requirepass", "s3cret", "maxmemory", "1mb"], `CONFIG SET requirepass ${REDACTED} maxmemory 1mb`],
       [["CONFIG", "SET", "masterauth", "s3cret"], `CONFIG SET masterauth ${REDACTED}`],
+      [["ACL", "SETUSER", "bob", "on", "(>s3cret", "~*)"], `ACL SETUSER bob on (>${REDACTED} ~*)`],
+      [["SENTINEL", "SET", "mymaster", "auth-pass", "s3cret", "quorum", "2"], `SENTINEL SET mymaster auth-pass ${REDACTED} quorum 2`],
+      [["SENTINEL", "CONFIG", "SET", "sentinel-pass", "s3cret"], `SENTINEL CONFIG SET sentinel-pass ${REDACTED}`],
     ];
     for (const [words, statement] of cases) {
       const c = commandFrom(...words);
