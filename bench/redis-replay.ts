@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { createPipeline } from "../src/flows/pipeline.ts";
 import { createProcessRegistry } from "../src/procs/process-registry.ts";
 import { connectionWriter } from "../test/support/records.ts";
+import { layOutRecords } from "./support/ring-layout.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -37,19 +38,7 @@ for (let n = 0; n < total; n++) {
   payload += command.length + reply.length;
 }
 for (const w of writers) records.push(w.close());
-let size = 0;
-for (const r of records) size += 8 + ((r.length + 7) & ~7);
-const buf = new Uint8Array(size);
-const offsets: number[] = [];
-const lengths: number[] = [];
-let at = 0;
-for (const r of records) {
-  buf.set(r, at + 8);
-  offsets.push(at + 8);
-  lengths.push(r.length);
-  at += 8 + ((r.length + 7) & ~7);
-}
-const view = new DataView(buf.buffer);
+const { buf, view, offsets, lengths } = layOutRecords(records);
 
 function runOnce(): number {
   let flows = 0;

@@ -13,6 +13,7 @@ import { createOutputWriter } from "../src/sinks/output.ts";
 import { createPipeline } from "../src/flows/pipeline.ts";
 import { createProcessRegistry } from "../src/procs/process-registry.ts";
 import { connectionWriter } from "../test/support/records.ts";
+import { layOutRecords } from "./support/ring-layout.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -49,19 +50,7 @@ function buildRecording(): { buf: Uint8Array; offsets: number[]; lengths: number
     payloadBytes += request.length + response.length;
   }
   for (const w of writers) records.push(w.close());
-  // Laid out as in the ring: 8-byte header, record, padding to 8.
-  let size = 0;
-  for (const r of records) size += 8 + ((r.length + 7) & ~7);
-  const buf = new Uint8Array(size);
-  const offsets: number[] = [];
-  const lengths: number[] = [];
-  let at = 0;
-  for (const r of records) {
-    buf.set(r, at + 8);
-    offsets.push(at + 8);
-    lengths.push(r.length);
-    at += 8 + ((r.length + 7) & ~7);
-  }
+  const { buf, offsets, lengths } = layOutRecords(records);
   return { buf, offsets, lengths, payloadBytes };
 }
 

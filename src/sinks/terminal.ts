@@ -67,14 +67,21 @@ function formatDatabaseLine(f: Flow, color: boolean): string {
       : d.rows !== undefined
         ? `${d.rows} ${d.rows === 1n ? "element" : "elements"}`
         : firstLine(d.reply, 80);
+  const { latency, who, role, missing } = lineTail(f, color);
+  return `${paint(color, "2", clock(f))} ${paint(color, "1", d.system)} ${firstLine(d.statement || d.operation, 120)} → ${reply} ${latency} ${who} ${role}${missing}`;
+}
+
+/** What every flow's line ends with: latency, "container/comm[pid]", role, what is missing. */
+function lineTail(f: Flow, color: boolean): { latency: string; who: string; role: string; missing: string } {
   const ms = millis(f);
   const latency = ms === undefined ? "" : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
   const c = f.connection;
+  // A container's process: "name/comm[pid]" (the short id when the engine gave no name).
   const box = c?.container ? `${c.container.name || c.container.id.slice(0, 12)}/` : "";
-  const who = c?.process ? `${box}${c.process.comm}[${c.process.pid}]` : "";
+  const who = paint(color, "35", c?.process ? `${box}${c.process.comm}[${c.process.pid}]` : "");
   const role = c?.role === Role.SERVER ? "server" : "client";
   const missing = f.missing?.reason ? paint(color, "2", ` (${f.missing.reason})`) : "";
-  return `${paint(color, "2", clock(f))} ${paint(color, "1", d.system)} ${firstLine(d.statement || d.operation, 120)} → ${reply} ${latency} ${paint(color, "35", who)} ${role}${missing}`;
+  return { latency, who, role, missing };
 }
 
 export function formatFlowLine(f: Flow, color: boolean): string {
@@ -101,16 +108,9 @@ export function formatFlowLine(f: Flow, color: boolean): string {
         : res
           ? formatSize(Number(res.bodySize))
           : "-";
-  const ms = millis(f);
-  const latency = ms === undefined ? "" : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
-  const c = f.connection;
-  // A container's process: "name/comm[pid]" (the short id when the engine gave no name).
-  const box = c?.container ? `${c.container.name || c.container.id.slice(0, 12)}/` : "";
-  const who = c?.process ? `${box}${c.process.comm}[${c.process.pid}]` : "";
-  const role = c?.role === Role.SERVER ? "server" : "client";
-  const missing = f.missing?.reason ? paint(color, "2", ` (${f.missing.reason})`) : "";
+  const { latency, who, role, missing } = lineTail(f, color);
   const stream = f.http2 ? ` h2#${f.http2.streamId}` : "";
-  return `${paint(color, "2", clock(f))} ${paint(color, "1", method)} ${flowUrl(f)} ${status} ${size} ${latency} ${paint(color, "35", who)} ${role}${stream}${missing}`;
+  return `${paint(color, "2", clock(f))} ${paint(color, "1", method)} ${flowUrl(f)} ${status} ${size} ${latency} ${who} ${role}${stream}${missing}`;
 }
 
 function printableBody(body: Uint8Array, max: number): string {
