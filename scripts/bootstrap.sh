@@ -17,8 +17,9 @@ build_pkgs=(clang llvm bpftool libbpf-dev libbpf1)
 # made locally, podman's Docker-compatible API); tshark: decrypts with tapwire keylog's file;
 # gnutls-bin, wget: GnuTLS peers (gnutls-serv; wget is a GnuTLS client); libnss3-tools: NSS peers
 # (tstclnt, selfserv, certutil, pk12util), libnss3-dev, libnspr4-dev: to build an NSS keep-alive client; chromium: the browser the web page's tests drive
-# (puppeteer-core, no browser download); redis-server, redis-tools, python3-redis: Redis peers.
-test_pkgs=(curl python3 nginx wrk iproute2 procps binutils ruby openssl bpftrace golang-go nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio python3-websockets podman runc catatonit debootstrap tshark gnutls-bin wget libnss3-tools libnss3-dev libnspr4-dev chromium redis-server redis-tools python3-redis)
+# (puppeteer-core, no browser download); redis-server, redis-tools, python3-redis: Redis peers;
+# prometheus: scrapes serve's /metrics in a test.
+test_pkgs=(curl python3 nginx wrk iproute2 procps binutils ruby openssl bpftrace golang-go nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio python3-websockets podman runc catatonit debootstrap tshark gnutls-bin wget libnss3-tools libnss3-dev libnspr4-dev chromium redis-server redis-tools python3-redis prometheus)
 
 # golang-1.21/1.22/1.23 (bookworm-backports): Go programs of the newer releases, default,
 # stripped and PIE builds each; the suite is added below when one of them is missing.

@@ -38,6 +38,27 @@ function trayceStats(s: TrayceStats | undefined) {
 }
 const MAX_LAST = 10_000;
 
+/** GetStats' answer: the agent's counters now (throws `unavailable` while it is starting). */
+export function agentStats(deps: ServiceDeps) {
+  const s = deps.engine().stats();
+  return {
+    events: BigInt(s.events),
+    bytes: BigInt(s.bytes),
+    drops: Object.fromEntries(Object.entries(s.drops).map(([k, v]) => [k, BigInt(v)])),
+    connections: BigInt(s.connections),
+    flows: BigInt(s.flows),
+    historyFlows: BigInt(deps.store.count),
+    historyBytes: BigInt(deps.store.bytes),
+    subscribers: deps.broadcast.subscribers,
+    execHolds: BigInt(s.execHolds),
+    execHoldTimeouts: BigInt(s.execHoldTimeouts),
+    uprobeHits: BigInt(s.uprobeHits),
+    flowsWithLostBytes: BigInt(s.flowsWithLostBytes),
+    overflows: Object.fromEntries(Object.entries(s.overflows).map(([k, v]) => [k, BigInt(v)])),
+    ...trayceStats(deps.trayce?.()),
+  };
+}
+
 export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireService> {
   return {
     getInfo() {
@@ -50,25 +71,7 @@ export function tapwireService(deps: ServiceDeps): ServiceImpl<typeof TapwireSer
         tlsLibraries: e.tlsLibraries().map((l) => `${l.version} ${l.path}${l.where ? ` (${l.where})` : ""}`),
       };
     },
-    getStats() {
-      const s = deps.engine().stats();
-      return {
-        events: BigInt(s.events),
-        bytes: BigInt(s.bytes),
-        drops: Object.fromEntries(Object.entries(s.drops).map(([k, v]) => [k, BigInt(v)])),
-        connections: BigInt(s.connections),
-        flows: BigInt(s.flows),
-        historyFlows: BigInt(deps.store.count),
-        historyBytes: BigInt(deps.store.bytes),
-        subscribers: deps.broadcast.subscribers,
-        execHolds: BigInt(s.execHolds),
-        execHoldTimeouts: BigInt(s.execHoldTimeouts),
-        uprobeHits: BigInt(s.uprobeHits),
-        flowsWithLostBytes: BigInt(s.flowsWithLostBytes),
-        overflows: Object.fromEntries(Object.entries(s.overflows).map(([k, v]) => [k, BigInt(v)])),
-        ...trayceStats(deps.trayce?.()),
-      };
-    },
+    getStats: () => agentStats(deps),
     async *watchFlows(req, ctx) {
       if (req.last > MAX_LAST) throw new ConnectError(`last: at most ${MAX_LAST}`, Code.InvalidArgument);
       const match = filterOf(req.filter);

@@ -7,10 +7,12 @@ import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createFlowStore } from "../flows/flow-store.ts";
 import { createFlowBroadcast } from "../flows/flow-broadcast.ts";
-import { tapwireService } from "../api/tapwire-service.ts";
+import { agentStats, tapwireService } from "../api/tapwire-service.ts";
 import { connectTrayce, type TrayceLink } from "../api/trayce.ts";
 import { startApiServer, ListenError } from "../api/server.ts";
 import { harExport } from "../api/har-export.ts";
+import { metricsEndpoint } from "../api/metrics-endpoint.ts";
+import { createFlowMetrics } from "../flows/flow-metrics.ts";
 import { webPages } from "../api/web-page.ts";
 import { startCapture, type Capture } from "../capture/capture.ts";
 import { UsageError, type ServeArgs } from "./args.ts";
@@ -23,6 +25,7 @@ export async function serve(args: ServeArgs): Promise<number> {
   const stop = stopSignal();
   const store = createFlowStore({ maxFlows: args.historyFlows, maxBytes: args.historyBytes });
   const broadcast = createFlowBroadcast();
+  const metrics = createFlowMetrics();
   let engine: Capture | undefined;
   let trayce: TrayceLink | undefined;
   const features = ["http1", "http2", "grpc", ...(args.tls ? ["tls"] : []), ...(args.redact.length ? ["redact"] : [])];
@@ -38,6 +41,7 @@ export async function serve(args: ServeArgs): Promise<number> {
     }
   };
   const tls = args.tlsCert ? { cert: read("--tls-cert", args.tlsCert), key: read("--tls-key", args.tlsKey) } : undefined;
+  const deps = { version: pkg.version, engine: running, store, broadcast, ports: args.ports, features, trayce: () => trayce?.stats };
   let server;
   try {
     server = await startApiServer({
@@ -46,8 +50,8 @@ export async function serve(args: ServeArgs): Promise<number> {
       token: args.token,
       allowHosts: args.allowHosts,
       tls,
-      service: tapwireService({ version: pkg.version, engine: running, store, broadcast, ports: args.ports, features, trayce: () => trayce?.stats }),
-      pages: { ...webPages(), "/har": harExport(store) },
+      service: tapwireService(deps),
+      pages: { ...webPages(), "/har": harExport(store), "/metrics": metricsEndpoint(metrics, () => (engine ? agentStats(deps) : undefined)) },
     });
   } catch (e) {
     if (e instanceof ListenError) throw new UsageError(`--listen ${e.message}`);
@@ -57,6 +61,7 @@ export async function serve(args: ServeArgs): Promise<number> {
   try {
     engine = await startCapture({ ...args, holderCommand: execHolderCommand(), selfListeners: [{ ip: address.ip, port: address.port }] }, {
       onFlow(flow) {
+        metrics.observe(flow);
         store.add(flow);
         broadcast.publish(flow);
         trayce?.send(flow);
