@@ -51,7 +51,7 @@ const TYPE_SIZE = 48;
 const KIND_MASK = 0x1f;
 const KIND_PTR = 22;
 const KIND_STRUCT = 25;
-/** StructType: Type, PkgPath, Fields []StructField; a StructField is Name, Typ, Offset. */
+/** StructType: Type, PkgPath (a name), Fields []StructField; a StructField is Name, Typ, Offset. */
 const STRUCT_FIELDS = TYPE_SIZE + 8;
 const FIELD_SIZE = 24;
 const R_X86_64_RELATIVE = 8;
@@ -123,8 +123,9 @@ export function goRuntimeLayout(elf: ElfFile, release: [number, number], pclntab
   let tlsConnType: number | undefined;
   for (const { itab, inter, typ } of types.itabs()) {
     const name = types.name(typ);
-    if (name === "*tls.Conn") tlsConnType ??= typ;
-    if (name === "*net.TCPConn") {
+    // Another package also named tls (uTLS) has a *tls.Conn too: the one of crypto/tls.
+    if (name === "*tls.Conn" && tlsConnType === undefined && types.pkgPathOf(typ) === "crypto/tls") tlsConnType = typ;
+    if (name === "*net.TCPConn" && types.pkgPathOf(typ) === "net") {
       tcpConnType ??= typ;
       if (tcpConnItab === undefined && types.name(inter) === "net.Conn") tcpConnItab = itab;
     }
@@ -217,6 +218,14 @@ function goTypes(elf: ElfFile, release: [number, number], pclntabVaddr: number) 
       }
     },
     /** The element of pointer type t, which must be named `want`; else why not. */
+    /** The package path a pointer-to-struct type's struct names ("" when not one). */
+    pkgPathOf(t: number): string {
+      if (kind(t) !== KIND_PTR) return "";
+      const e = mem.pointer(t + TYPE_SIZE);
+      if (kind(e) !== KIND_STRUCT) return "";
+      const path = mem.pointer(e + TYPE_SIZE);
+      return path ? nameAt(path) : "";
+    },
     elem(t: number, want: string): number | string {
       if (kind(t) !== KIND_PTR) return `${want}: not a pointer type`;
       const e = mem.pointer(t + TYPE_SIZE);
