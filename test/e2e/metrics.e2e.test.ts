@@ -47,8 +47,12 @@ describe("GET /metrics", () => {
       expect(text).toContain("# TYPE tapwire_flow_duration_seconds histogram\n");
 
       prometheus = await startServer([PROMETHEUS, `--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${promPort}`], "127.0.0.1", promPort);
+      // It listens before its storage is ready, answering 503 until then.
+      await waitFor("Prometheus to be ready", async () => ((await fetch(`http://127.0.0.1:${promPort}/-/ready`)).ok ? true : undefined), 30_000);
       const query = async (q: string) => {
-        const r = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as any;
+        const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
+        if (!res.ok) return undefined;
+        const r = (await res.json()) as any;
         return r.data?.result?.[0]?.value?.[1] as string | undefined;
       };
       expect(await waitFor("Prometheus to have scraped the counts", () => query('sum(tapwire_flows_total{process="curl",status_class="2xx"})'), 30_000)).toBe("3");
