@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { PEERS, PYTHON, TAPWIRE, freePort, freshCopy, requireRoot, run, startPeer, startServer, waitFor, type Peer } from "./harness.ts";
+import { PEERS, PYTHON, TAPWIRE, canConnect, freePort, freshCopy, requireRoot, run, startPeer, startServer, waitFor, type Peer } from "./harness.ts";
 import { makeCert, type Cert } from "./tls-setup.ts";
 import { goBinary, type GoVariant } from "../support/go-build.ts";
 
@@ -29,7 +29,14 @@ async function record(port: number, file: string): Promise<Peer> {
     if (p.proc.exitCode !== null) throw new Error(`tshark exited with ${p.proc.exitCode}`);
     return existsCapture(file);
   }, 20000);
-  await Bun.sleep(300);
+  // The header can come before packets are seen: knock on the port (a connection closed at
+  // once) until the file grows, so the client's handshake is surely recorded (at most 5 s).
+  const header = readFileSync(file).length;
+  for (let i = 0; i < 50 && readFileSync(file).length <= header; i++) {
+    await canConnect("127.0.0.1", port);
+    await Bun.sleep(100);
+  }
+  await Bun.sleep(200);
   return p;
 }
 
