@@ -107,58 +107,51 @@ export function createRedisStream(info: ConnectionInfo, ctx: FlowContext): Strea
     ...extra,
   });
 
-  const commands: RespReader = createRespReader({
-    maxBulk: ctx.maxBody,
-    maxValueBytes: ctx.maxBody,
-    maxItems: MAX_ITEMS,
-    onValue(v, tsNs) {
-      const command = commandOf(v);
-      const op = command?.operation ?? "";
-      const confirmations = SUBSCRIBE.has(op) ? Math.max(1, command!.argCount) : UNSUBSCRIBE.has(op) ? (command!.argCount > 0 ? command!.argCount : -1) : 0;
-      if (pending.length >= ctx.limits.maxPendingRequests) {
-        ctx.overflows.redisPendingCommands++;
-        const evicted = pending.shift()!;
-        owed += evicted.confirmations > 0 ? evicted.confirmations : 1;
-        emit(evicted, [], tsNs, missingOf("sent out before its reply: too many commands waiting", { noResponse: true }));
-      }
-      pending.push({ command, startTs: commandStart ?? tsNs, endTs: tsNs, confirmations, replies: [] });
-      commandStart = undefined;
-    },
+  /** Both directions are read with the same bounds: --max-body per value, MAX_ITEMS per aggregate. */
+  const reader = (onValue: (v: RespValue, tsNs: number) => void): RespReader => createRespReader({ maxBulk: ctx.maxBody, maxValueBytes: ctx.maxBody, maxItems: MAX_ITEMS, onValue });
+
+  const commands = reader((v, tsNs) => {
+    const command = commandOf(v);
+    const op = command?.operation ?? "";
+    const confirmations = SUBSCRIBE.has(op) ? Math.max(1, command!.argCount) : UNSUBSCRIBE.has(op) ? (command!.argCount > 0 ? command!.argCount : -1) : 0;
+    if (pending.length >= ctx.limits.maxPendingRequests) {
+      ctx.overflows.redisPendingCommands++;
+      const evicted = pending.shift()!;
+      owed += evicted.confirmations > 0 ? evicted.confirmations : 1;
+      emit(evicted, [], tsNs, missingOf("sent out before its reply: too many commands waiting", { noResponse: true }));
+    }
+    pending.push({ command, startTs: commandStart ?? tsNs, endTs: tsNs, confirmations, replies: [] });
+    commandStart = undefined;
   });
 
-  const replies: RespReader = createRespReader({
-    maxBulk: ctx.maxBody,
-    maxValueBytes: ctx.maxBody,
-    maxItems: MAX_ITEMS,
-    onValue(v, tsNs) {
-      const word = firstWord(v);
-      const confirmation = (v.type === "push" || v.type === "array") && word !== undefined && CONFIRMATIONS.has(word);
-      if (confirmation && "items" in v) {
-        const count = v.items[2];
-        if (count?.type === "integer") subscriptions = Number(count.value);
-      }
-      // Pushed to a subscriber: answers no command.
-      if (!confirmation && (v.type === "push" || (v.type === "array" && subscriptions > 0 && word !== undefined && PUSHED.has(word)))) {
-        emit(undefined, [v], tsNs);
-        return;
-      }
-      if (owed > 0) {
-        owed--;
-        return;
-      }
-      const p = pending[0];
-      if (!p) {
-        emit(undefined, [v], tsNs, missingOf("a reply to a command tapwire did not see", { joinedMidStream: true }));
-        return;
-      }
-      if (p.confirmations !== 0 && confirmation) {
-        p.replies.push(v);
-        const done = p.confirmations > 0 ? --p.confirmations === 0 : subscriptions === 0;
-        if (!done) return;
-      } else p.replies.push(v);
-      pending.shift();
-      emit(p, p.replies, tsNs);
-    },
+  const replies = reader((v, tsNs) => {
+    const word = firstWord(v);
+    const confirmation = (v.type === "push" || v.type === "array") && word !== undefined && CONFIRMATIONS.has(word);
+    if (confirmation && "items" in v) {
+      const count = v.items[2];
+      if (count?.type === "integer") subscriptions = Number(count.value);
+    }
+    // Pushed to a subscriber: answers no command.
+    if (!confirmation && (v.type === "push" || (v.type === "array" && subscriptions > 0 && word !== undefined && PUSHED.has(word)))) {
+      emit(undefined, [v], tsNs);
+      return;
+    }
+    if (owed > 0) {
+      owed--;
+      return;
+    }
+    const p = pending[0];
+    if (!p) {
+      emit(undefined, [v], tsNs, missingOf("a reply to a command tapwire did not see", { joinedMidStream: true }));
+      return;
+    }
+    if (p.confirmations !== 0 && confirmation) {
+      p.replies.push(v);
+      const done = p.confirmations > 0 ? --p.confirmations === 0 : subscriptions === 0;
+      if (!done) return;
+    } else p.replies.push(v);
+    pending.shift();
+    emit(p, p.replies, tsNs);
   });
 
   const stop = (why: string, tsNs: number) => {
